@@ -1,0 +1,208 @@
+// Package auth reads the keys file and checks the credentials of requests:
+// bearer tokens (stored only as their SHA-256) and LivePerson-style OAuth 1.0a
+// API keys, each valid for some accounts and scopes.
+package auth
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/convops/convops"
+)
+
+// Scopes a key may hold.
+const (
+	ScopeRead  = "read"
+	ScopeWrite = "write"
+)
+
+// AllAccounts in a key's accounts makes it valid for every account.
+const AllAccounts = "*"
+
+// Key is one entry of the keys file.
+type Key struct {
+	Name         string             `json:"name"`
+	Accounts     []string           `json:"accounts"`
+	Scopes       []string           `json:"scopes"`
+	BearerSHA256 string             `json:"bearerSha256,omitempty"`
+	OAuth1       *OAuth1Credentials `json:"oauth1,omitempty"`
+}
+
+// OAuth1Credentials are a LivePerson API key: consumer key and secret, token and token secret.
+type OAuth1Credentials struct {
+	ConsumerKey    string `json:"consumerKey"`
+	ConsumerSecret string `json:"consumerSecret"`
+	Token          string `json:"token"`
+	TokenSecret    string `json:"tokenSecret"`
+}
+
+// File is the keys file.
+type File struct {
+	Keys []Key `json:"keys"`
+}
+
+// ReadFile reads and checks a keys file. It refuses a file that others can
+// read: it holds secrets.
+func ReadFile(path string) (*File, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("read keys file: %w", err)
+	}
+	if perm := info.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("keys file %s is readable by others (mode %04o): run chmod 600 %s", path, perm, path)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read keys file: %w", err)
+	}
+	var f File
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("keys file %s is not valid: %w", path, err)
+	}
+	if err := f.validate(); err != nil {
+		return nil, fmt.Errorf("keys file %s: %w", path, err)
+	}
+	return &f, nil
+}
+
+func (f *File) validate() error {
+	names := map[string]bool{}
+	for i, k := range f.Keys {
+		switch {
+		case k.Name == "":
+			return fmt.Errorf("key %d has no name", i)
+		case names[k.Name]:
+			return fmt.Errorf("key name %q is used twice", k.Name)
+		case len(k.Accounts) == 0:
+			return fmt.Errorf("key %q lists no accounts", k.Name)
+		case len(k.Scopes) == 0:
+			return fmt.Errorf("key %q lists no scopes", k.Name)
+		case k.BearerSHA256 == "" && k.OAuth1 == nil:
+			return fmt.Errorf("key %q has neither bearerSha256 nor oauth1", k.Name)
+		}
+		names[k.Name] = true
+		for _, s := range k.Scopes {
+			if s != ScopeRead && s != ScopeWrite {
+				return fmt.Errorf("key %q has unknown scope %q (use read or write)", k.Name, s)
+			}
+		}
+		for _, a := range k.Accounts {
+			if a != AllAccounts && convops.ValidateAccountID(a) != nil {
+				return fmt.Errorf("key %q has invalid account %q", k.Name, a)
+			}
+		}
+		if k.BearerSHA256 != "" {
+			if b, err := hex.DecodeString(k.BearerSHA256); err != nil || len(b) != sha256.Size {
+				return fmt.Errorf("key %q: bearerSha256 must be 64 hex digits", k.Name)
+			}
+		}
+		if o := k.OAuth1; o != nil && (o.ConsumerKey == "" || o.ConsumerSecret == "" || o.Token == "" || o.TokenSecret == "") {
+			return fmt.Errorf("key %q: oauth1 needs consumerKey, consumerSecret, token and tokenSecret", k.Name)
+		}
+	}
+	return nil
+}
+
+// HashToken returns the hex SHA-256 of a bearer token, as stored in the keys file.
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// Keyring checks requests against the keys of a keys file. Replace swaps the
+// keys atomically, so a reload never drops a request.
+type Keyring struct {
+	mu     sync.RWMutex // guards bearer
+	bearer []bearerKey
+}
+
+type bearerKey struct {
+	hash [sha256.Size]byte
+	key  Key
+}
+
+// NewKeyring returns a keyring holding the keys of f.
+func NewKeyring(f *File) *Keyring {
+	k := &Keyring{}
+	k.Replace(f)
+	return k
+}
+
+// Replace swaps in the keys of f.
+func (k *Keyring) Replace(f *File) {
+	var bearer []bearerKey
+	for _, key := range f.Keys {
+		if key.BearerSHA256 == "" {
+			continue
+		}
+		var bk bearerKey
+		hex.Decode(bk.hash[:], []byte(key.BearerSHA256))
+		bk.key = key
+		bearer = append(bearer, bk)
+	}
+	k.mu.Lock()
+	k.bearer = bearer
+	k.mu.Unlock()
+}
+
+var (
+	errNoCredentials = &convops.Error{Code: convops.EUnauthorized,
+		Message: "credentials are required: send Authorization: Bearer <token> or an OAuth 1.0a Authorization header"}
+	errBadCredentials = &convops.Error{Code: convops.EUnauthorized,
+		Message: "the credentials are not valid for this account"}
+)
+
+// Authenticate checks the request's credentials for account and scope.
+func (k *Keyring) Authenticate(r *http.Request, account, scope string) error {
+	header := r.Header.Get("Authorization")
+	if header == "" {
+		return errNoCredentials
+	}
+	scheme, value, _ := strings.Cut(header, " ")
+	var key *Key
+	switch {
+	case strings.EqualFold(scheme, "Bearer"):
+		key = k.bearerKey(strings.TrimSpace(value))
+	default:
+		return errBadCredentials
+	}
+	if key == nil || !key.allowsAccount(account) {
+		return errBadCredentials
+	}
+	if !slices.Contains(key.Scopes, scope) {
+		return &convops.Error{Code: convops.EForbidden,
+			Message: fmt.Sprintf("this key does not have the %q scope needed here", scope)}
+	}
+	return nil
+}
+
+// bearerKey finds the key of a token, comparing every stored hash in constant time.
+func (k *Keyring) bearerKey(token string) *Key {
+	if token == "" {
+		return nil
+	}
+	sum := sha256.Sum256([]byte(token))
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	var found *Key
+	for i := range k.bearer {
+		if subtle.ConstantTimeCompare(sum[:], k.bearer[i].hash[:]) == 1 {
+			found = &k.bearer[i].key
+		}
+	}
+	return found
+}
+
+func (key *Key) allowsAccount(account string) bool {
+	return slices.Contains(key.Accounts, AllAccounts) || slices.Contains(key.Accounts, account)
+}

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/convops/convops/auth"
+	"github.com/convops/convops/eventlog"
+	"github.com/convops/convops/httpapi"
+	"github.com/convops/convops/node"
+	"github.com/convops/convops/store"
+)
+
+// ServeCommand runs the server.
+type ServeCommand struct {
+	main *Main
+
+	Listen                string
+	DataDir               string
+	KeysPath              string
+	Now                   string
+	MaxInflightPerAccount int
+	TLSCert, TLSKey       string
+	PublicURL             string
+	NATSURL               string
+	NATSReplicas          int
+	ShutdownTimeout       time.Duration
+
+	logger *slog.Logger
+
+	mu   sync.Mutex
+	addr net.Addr      // the bound listen address, once listening
+	up   chan struct{} // closed once ready to serve
+}
+
+// NewServeCommand returns a serve command with default settings.
+func NewServeCommand(m *Main) *ServeCommand {
+	return &ServeCommand{main: m, up: make(chan struct{})}
+}
+
+// ParseFlags reads the flags (and CONVOPS_* environment variables).
+func (c *ServeCommand) ParseFlags(args []string) error {
+	fs := c.main.newFlagSet("serve")
+	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "`address` to serve HTTP on")
+	fs.StringVar(&c.DataDir, "data-dir", "./convops-data", "`directory` of the event log and other state")
+	fs.StringVar(&c.KeysPath, "keys", "", "keys `file` (SPEC section 4); when set, every query and ingest needs a bearer token listed there")
+	fs.StringVar(&c.Now, "now", "", "freeze the data clock at this RFC 3339 `time` (tests, demos, replays)")
+	fs.IntVar(&c.MaxInflightPerAccount, "max-inflight-per-account", 10, "concurrent requests served per account")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate `file` (PEM); serve HTTPS with --tls-key")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key `file` (PEM)")
+	fs.StringVar(&c.PublicURL, "public-url", "", "scheme and host clients use, when behind a proxy (https://convops.example.com)")
+	fs.StringVar(&c.NATSURL, "nats-url", "", "`URL` of an external NATS JetStream cluster instead of the embedded server")
+	fs.IntVar(&c.NATSReplicas, "nats-replicas", 1, "replicas of the event stream on an external cluster (3 for fail-over)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful stop waits for requests in flight")
+	if err := c.main.parseWithEnv(fs, args); err != nil {
+		return err
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if c.MaxInflightPerAccount < 1 {
+		return errors.New("--max-inflight-per-account must be at least 1")
+	}
+	return nil
+}
+
+// Addr returns the address the server listens on (nil before it listens).
+func (c *ServeCommand) Addr() net.Addr {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.addr
+}
+
+// Ready is closed once the server has replayed its log and serves requests.
+func (c *ServeCommand) Ready() <-chan struct{} { return c.up }
+
+// clock returns the data clock: frozen with --now, else the real one.
+func (c *ServeCommand) clock() (func() time.Time, error) {
+	if c.Now == "" {
+		return time.Now, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, c.Now)
+	if err != nil {
+		return nil, fmt.Errorf("--now must be an RFC 3339 time such as 2026-11-27T13:29:00Z: %w", err)
+	}
+	return func() time.Time { return t }, nil
+}
+
+// Run serves until ctx is done, then stops gracefully: requests in flight
+// finish, and nothing acknowledged is lost (acknowledged events are already
+// durable in the log).
+func (c *ServeCommand) Run(ctx context.Context) error {
+	c.logger = slog.New(slog.NewTextHandler(c.main.Stderr, nil))
+	now, err := c.clock()
+	if err != nil {
+		return err
+	}
+
+	var authenticator httpapi.Authenticator
+	if c.KeysPath != "" {
+		f, err := auth.ReadFile(c.KeysPath)
+		if err != nil {
+			return err
+		}
+		authenticator = auth.NewKeyring(f)
+	}
+
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	unlock, err := lockDataDir(c.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	// The listener opens before the replay so that /healthz and /readyz answer
+	// while the log is replayed.
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	c.mu.Lock()
+	c.addr = ln.Addr()
+	c.mu.Unlock()
+
+	log, err := eventlog.Open(ctx, eventlog.Options{
+		DataDir:  c.DataDir,
+		URL:      c.NATSURL,
+		Replicas: c.NATSReplicas,
+		Logger:   c.logger,
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer log.Close()
+
+	foldCtx, stopFold := context.WithCancel(context.Background())
+	defer stopFold()
+	n := node.New(log, store.New(), c.logger)
+
+	srv := &http.Server{
+		Handler: httpapi.New(httpapi.Options{
+			Backend:   n,
+			Auth:      authenticator,
+			Now:       now,
+			Logger:    c.logger,
+			PublicURL: c.PublicURL,
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(c.logger.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() {
+		if c.TLSCert != "" {
+			srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+			serveErr <- srv.ServeTLS(ln, c.TLSCert, c.TLSKey)
+		} else {
+			serveErr <- srv.Serve(ln)
+		}
+	}()
+	c.logger.Info("listening", "addr", ln.Addr().String(), "dataDir", c.DataDir, "tls", c.TLSCert != "")
+
+	if err := n.Start(foldCtx); err != nil {
+		srv.Close()
+		return err
+	}
+
+	select {
+	case <-n.Ready():
+		c.logger.Info("convops ready", "addr", ln.Addr().String())
+		close(c.up)
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case err := <-n.Done():
+		srv.Close()
+		return fmt.Errorf("replay event log: %w", err)
+	case <-ctx.Done():
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case err := <-n.Done():
+		c.logger.Error("event log follower stopped; shutting down", "err", err)
+		ctx = context.Background()
+	}
+
+	c.logger.Info("stopping: finishing requests in flight")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		c.logger.Warn("requests still in flight at shutdown", "err", err)
+	}
+	stopFold()
+	c.logger.Info("stopped")
+	return nil
+}
+
+// lockDataDir takes an exclusive lock on the data directory so that two
+// servers never write one event log.
+func lockDataDir(dir string) (unlock func(), err error) {
+	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock data dir: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("data dir %s is in use by another convops server", dir)
+	}
+	return func() { f.Close() }, nil
+}

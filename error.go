@@ -1,0 +1,63 @@
+package convops
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes. The HTTP layer maps each to one status code in one place.
+const (
+	EInvalid      = "invalid"      // 400: bad parameter or body
+	ENotFound     = "not_found"    // 404
+	EMethod       = "method"       // 405
+	ETooLarge     = "too_large"    // 413
+	EMediaType    = "media_type"   // 415
+	EUnauthorized = "unauthorized" // 401
+	EForbidden    = "forbidden"    // 403
+	ETooMany      = "too_many"     // 429
+	EUnavailable  = "unavailable"  // 503
+	EInternal     = "internal"     // 500: never for bad input
+)
+
+// Error is the one error type of the service. Message is a sentence a person can
+// act on; Parameter names the parameter at fault, when there is one.
+type Error struct {
+	Code      string
+	Message   string
+	Parameter string
+	// Items lists per-event problems of an ingest request (at most MaxReportedErrors).
+	Items []ItemError
+}
+
+// ItemError is the problem of one event of an ingest batch.
+type ItemError struct {
+	Index   int    `json:"index"`
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string {
+	if e.Parameter != "" {
+		return fmt.Sprintf("convops: %s: %s (%s)", e.Code, e.Message, e.Parameter)
+	}
+	return fmt.Sprintf("convops: %s: %s", e.Code, e.Message)
+}
+
+// Errorf returns an *Error with a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ParamErrorf returns an EInvalid *Error that names the parameter at fault.
+func ParamErrorf(param, format string, args ...any) *Error {
+	return &Error{Code: EInvalid, Parameter: param, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of err, or EInternal when err is not an *Error.
+func ErrorCode(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return EInternal
+}

@@ -1,0 +1,262 @@
+// Package eventlog is the event log of convops: a NATS JetStream stream that
+// holds every accepted batch of events, in one order that every node folds.
+//
+// By default the NATS server runs inside the convops process (file store under
+// the data directory, no TCP listener); with a URL the same code uses an
+// external JetStream cluster, where the stream can be replicated.
+//
+// Durability: the embedded server runs with SyncAlways, so JetStream fsyncs
+// every message before it acknowledges it. An acknowledged batch therefore
+// survives kill -9 of the process and also a power loss of the machine; the
+// cost is one fsync per message (a message carries up to ~1 MiB of events, so
+// one fsync serves hundreds to thousands of events).
+package eventlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+
+	"github.com/convops/convops"
+)
+
+// Names of the stream and its subjects. Each account publishes to
+// SubjectPrefix + accountID; account ids are valid subject tokens.
+const (
+	StreamName    = "CONVOPS_EVENTS"
+	SubjectPrefix = "convops.events."
+)
+
+// Options configure Open.
+type Options struct {
+	// DataDir holds the embedded server's file store. Ignored with URL.
+	DataDir string
+	// URL of an external NATS server or cluster; empty runs one in-process.
+	URL string
+	// Replicas of the stream on an external cluster (1 when zero).
+	Replicas int
+	// MaxAge is how long the stream keeps a message: the 24-hour window plus a
+	// margin, so that replay always sees every event still in retention and the
+	// dedupe key of every event that might be sent again.
+	MaxAge time.Duration
+	Logger *slog.Logger
+}
+
+// DefaultMaxAge is the stream retention: 24 hours plus a 2-hour margin.
+const DefaultMaxAge = 26 * time.Hour
+
+// Log is an open event log.
+type Log struct {
+	logger *slog.Logger
+	ns     *server.Server // nil with an external server
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	stream jetstream.Stream
+
+	// Message ids are this node's random id and a counter: unique across nodes
+	// and restarts, so the fold can tell its own node's messages apart.
+	nodeID  string
+	counter atomic.Uint64
+}
+
+// Open starts (or connects to) the NATS server and makes sure the stream exists.
+func Open(ctx context.Context, opts Options) (*Log, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxAge == 0 {
+		opts.MaxAge = DefaultMaxAge
+	}
+	if opts.Replicas == 0 {
+		opts.Replicas = 1
+	}
+	l := &Log{logger: opts.Logger, nodeID: nuid.Next()}
+
+	var err error
+	if opts.URL == "" {
+		l.ns, err = server.NewServer(&server.Options{
+			ServerName: "convops",
+			JetStream:  true,
+			StoreDir:   opts.DataDir,
+			DontListen: true,
+			NoSigs:     true,
+			NoLog:      true,
+			// fsync every message before its acknowledgement: see the package comment.
+			SyncAlways: true,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("configure embedded nats server: %w", err)
+		}
+		go l.ns.Start()
+		if !l.ns.ReadyForConnections(30 * time.Second) {
+			l.ns.Shutdown()
+			return nil, errors.New("embedded nats server did not start within 30s")
+		}
+		l.nc, err = nats.Connect("", nats.InProcessServer(l.ns), nats.Name("convops"))
+	} else {
+		l.nc, err = nats.Connect(opts.URL, nats.Name("convops"), nats.MaxReconnects(-1))
+	}
+	if err != nil {
+		l.Close()
+		return nil, fmt.Errorf("connect to nats: %w", err)
+	}
+	if l.js, err = jetstream.New(l.nc); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("open jetstream: %w", err)
+	}
+
+	cfg := jetstream.StreamConfig{
+		Name:        StreamName,
+		Description: "convops conversation-resolved events",
+		Subjects:    []string{SubjectPrefix + ">"},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      opts.MaxAge,
+		Replicas:    opts.Replicas,
+		Duplicates:  2 * time.Minute,
+	}
+	// A new R3 stream needs a meta leader; retry while the cluster elects one.
+	for attempt := 1; ; attempt++ {
+		l.stream, err = l.js.CreateOrUpdateStream(ctx, cfg)
+		if err == nil || attempt == 30 || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+	if err != nil {
+		l.Close()
+		return nil, fmt.Errorf("create stream %s: %w", StreamName, err)
+	}
+	return l, nil
+}
+
+// Close disconnects and, when embedded, shuts the NATS server down.
+func (l *Log) Close() {
+	if l.nc != nil {
+		l.nc.Close()
+	}
+	if l.ns != nil {
+		l.ns.Shutdown()
+		l.ns.WaitForShutdown()
+	}
+}
+
+// Message is an encoded batch ready to publish.
+type Message struct {
+	ID   string // Nats-Msg-Id: unique per message
+	Data []byte
+	subj string
+}
+
+// Encode splits a batch into messages under the server's payload limit.
+func (l *Log) Encode(b convops.Batch) []Message {
+	limit := int(l.nc.MaxPayload()) - 1024 // room for headers
+	var msgs []Message
+	start := 0
+	for start < len(b.Events) {
+		size := batchHeaderSize(b.Account)
+		end := start
+		for end < len(b.Events) {
+			n := eventSize(&b.Events[end])
+			if size+n > limit && end > start {
+				break
+			}
+			size += n
+			end++
+		}
+		part := convops.Batch{Account: b.Account, Now: b.Now, Events: b.Events[start:end]}
+		msgs = append(msgs, Message{
+			ID:   l.nodeID + "-" + strconv.FormatUint(l.counter.Add(1), 10),
+			Data: encodeBatch(make([]byte, 0, size), part),
+			subj: SubjectPrefix + b.Account,
+		})
+		start = end
+	}
+	return msgs
+}
+
+// Publish appends messages to the log and returns once every one of them is
+// acknowledged by JetStream (stored as the package comment describes).
+func (l *Log) Publish(ctx context.Context, msgs []Message) error {
+	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
+	for _, m := range msgs {
+		nm := nats.NewMsg(m.subj)
+		nm.Data = m.Data
+		nm.Header.Set(jetstream.MsgIDHeader, m.ID)
+		f, err := l.js.PublishMsgAsync(nm, jetstream.WithExpectStream(StreamName))
+		if err != nil {
+			return fmt.Errorf("publish to event log: %w", err)
+		}
+		futures = append(futures, f)
+	}
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("publish to event log: %w", err)
+		case <-ctx.Done():
+			return fmt.Errorf("publish to event log: %w", ctx.Err())
+		}
+	}
+	return nil
+}
+
+// State returns the number of messages in the stream and the sequence of the last one.
+func (l *Log) State(ctx context.Context) (msgs, lastSeq uint64, err error) {
+	info, err := l.stream.Info(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("read stream state: %w", err)
+	}
+	return info.State.Msgs, info.State.LastSeq, nil
+}
+
+// ApplyFunc receives each message of the log in order. err is non-nil (and b
+// empty) for a message that cannot be decoded.
+type ApplyFunc func(seq uint64, msgID string, b convops.Batch, err error)
+
+// Follow delivers every message of the log, from the first, to apply, one at
+// a time and in order, until ctx is done.
+func (l *Log) Follow(ctx context.Context, apply ApplyFunc) error {
+	cons, err := l.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("create log consumer: %w", err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(1000))
+	if err != nil {
+		return fmt.Errorf("follow event log: %w", err)
+	}
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+	defer it.Stop()
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return ctx.Err()
+			}
+			return fmt.Errorf("follow event log: %w", err)
+		}
+		meta, err := msg.Metadata()
+		if err != nil {
+			l.logger.Error("event log message without metadata", "err", err)
+			continue
+		}
+		b, err := decodeBatch(msg.Data())
+		apply(meta.Sequence.Stream, msg.Headers().Get(jetstream.MsgIDHeader), b, err)
+	}
+}

@@ -1,0 +1,58 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/convops/convops"
+)
+
+// statusOf maps error codes to HTTP status codes: the one place that does.
+var statusOf = map[string]int{
+	convops.EInvalid:      http.StatusBadRequest,
+	convops.EUnauthorized: http.StatusUnauthorized,
+	convops.EForbidden:    http.StatusForbidden,
+	convops.ENotFound:     http.StatusNotFound,
+	convops.EMethod:       http.StatusMethodNotAllowed,
+	convops.ETooLarge:     http.StatusRequestEntityTooLarge,
+	convops.EMediaType:    http.StatusUnsupportedMediaType,
+	convops.ETooMany:      http.StatusTooManyRequests,
+	convops.EUnavailable:  http.StatusServiceUnavailable,
+	convops.EInternal:     http.StatusInternalServerError,
+}
+
+// errorBody is the JSON body of every non-2xx answer.
+type errorBody struct {
+	Code      int                 `json:"code"`
+	Message   string              `json:"message"`
+	Parameter string              `json:"parameter,omitempty"`
+	Errors    []convops.ItemError `json:"errors,omitempty"`
+}
+
+// writeError answers with the JSON form of err. Errors that are not
+// *convops.Error are internal: they are logged and shown only as "internal error".
+func writeError(w http.ResponseWriter, logger *slog.Logger, err error) {
+	var e *convops.Error
+	if !errors.As(err, &e) {
+		logger.Error("internal error", "err", err)
+		e = convops.Errorf(convops.EInternal, "internal error")
+	}
+	status, ok := statusOf[e.Code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	body, _ := json.Marshal(errorBody{Code: status, Message: e.Message, Parameter: e.Parameter, Errors: e.Items})
+	writeJSON(w, status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(body)
+}

@@ -1,0 +1,142 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+
+	"github.com/convops/convops"
+)
+
+// queryParams collects the parameters of a query request: from the query
+// string for GET; for POST from the body (a JSON object, or a form), falling
+// back to the query string for a parameter the body does not give. Only given
+// parameters are returned: absent, null and "" all mean "not given".
+func queryParams(r *http.Request) (map[string]string, error) {
+	fromURL, err := urlParams(r.URL.RawQuery, "query string")
+	if err != nil {
+		return nil, err
+	}
+	if r.Method != http.MethodPost {
+		return fromURL, nil
+	}
+	body, err := readBody(nil, r)
+	if err != nil {
+		return nil, err
+	}
+	var fromBody map[string]string
+	if isForm(r.Header.Get("Content-Type")) {
+		fromBody, err = urlParams(string(body), "form body")
+	} else {
+		fromBody, err = jsonParams(body)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for name, v := range fromURL {
+		if _, given := fromBody[name]; !given {
+			fromBody[name] = v
+		}
+	}
+	return fromBody, nil
+}
+
+func isForm(contentType string) bool {
+	mt, _, _ := mime.ParseMediaType(contentType)
+	return mt == "application/x-www-form-urlencoded"
+}
+
+// urlParams reads the query parameters from a URL-encoded string.
+func urlParams(raw, where string) (map[string]string, error) {
+	values, err := url.ParseQuery(raw)
+	if err != nil {
+		return nil, convops.ParamErrorf("query", "the %s cannot be decoded: %v", where, err)
+	}
+	params := make(map[string]string, len(convops.QueryParams))
+	for _, name := range convops.QueryParams {
+		vs := values[name]
+		if len(vs) > 1 {
+			return nil, convops.ParamErrorf(name, "%s is given %d times in the %s; give it once", name, len(vs), where)
+		}
+		if len(vs) == 1 && vs[0] != "" {
+			params[name] = vs[0]
+		}
+	}
+	return params, nil
+}
+
+// jsonParams reads the parameters of a POST body: a JSON object whose values
+// are strings, numbers or null. Unknown keys are ignored. An empty body gives
+// no parameters.
+func jsonParams(body []byte) (map[string]string, error) {
+	params := make(map[string]string, len(convops.QueryParams))
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return params, nil
+	}
+	var obj map[string]json.RawMessage
+	if trimmed[0] != '{' || json.Unmarshal(trimmed, &obj) != nil {
+		return nil, convops.ParamErrorf("body", `the body must be a JSON object such as {"timeframe": "60", "v": "1"}`)
+	}
+	for _, name := range convops.QueryParams {
+		raw, ok := obj[name]
+		if !ok || string(raw) == "null" {
+			continue
+		}
+		switch raw[0] {
+		case '"':
+			var s string
+			if err := json.Unmarshal(raw, &s); err != nil {
+				return nil, convops.ParamErrorf(name, "%s is not a valid JSON string", name)
+			}
+			if s != "" {
+				params[name] = s
+			}
+		case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+			params[name] = string(raw)
+		default:
+			return nil, convops.ParamErrorf(name, "%s must be a string or a number", name)
+		}
+	}
+	return params, nil
+}
+
+// readBody reads a request body of at most convops.MaxBodyBytes.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, convops.MaxBodyBytes))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, &convops.Error{Code: convops.ETooLarge, Parameter: "body",
+			Message: "the body is larger than 16 MiB: send fewer events per request"}
+	case err != nil:
+		return nil, convops.ParamErrorf("body", "the body could not be read: %v", err)
+	}
+	return body, nil
+}
+
+// ingestFormat tells a JSON body from an NDJSON one by its Content-Type. A
+// missing type, and the form type that curl -d sends unless told otherwise,
+// are taken as JSON: an ingest body is never a form.
+func ingestFormat(contentType string) (ndjson bool, err error) {
+	if contentType == "" {
+		return false, nil
+	}
+	mt, _, perr := mime.ParseMediaType(contentType)
+	if perr != nil {
+		return false, &convops.Error{Code: convops.EMediaType, Parameter: "Content-Type",
+			Message: "the Content-Type cannot be read; use application/json or application/x-ndjson"}
+	}
+	switch mt {
+	case "application/json", "text/json", "text/plain", "application/x-www-form-urlencoded":
+		return false, nil
+	case "application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines":
+		return true, nil
+	}
+	return false, &convops.Error{Code: convops.EMediaType, Parameter: "Content-Type",
+		Message: "send events as application/json (an array or {\"events\": [...]}) or application/x-ndjson (one event per line), not " + mt}
+}

@@ -1,0 +1,204 @@
+// Package httpapi serves the HTTP API of convops: the Messaging Conversation
+// query (GET and POST), event ingest, domain discovery, and health checks. Every
+// answer that is not 2xx is a JSON error body (SPEC section 5).
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/convops/convops"
+)
+
+// Backend is what the HTTP layer needs from a node.
+type Backend interface {
+	Ingest(ctx context.Context, account string, now int64, events []convops.Event) (convops.Outcome, error)
+	Query(q convops.Query, now int64) (convops.Result, error)
+	IsReady() bool
+}
+
+// Scopes a key may hold.
+const (
+	ScopeRead  = "read"  // queries
+	ScopeWrite = "write" // ingest
+)
+
+// Authenticator checks the credentials of a request for an account and scope.
+// It returns a *convops.Error with EUnauthorized or EForbidden when they do not
+// suffice.
+type Authenticator interface {
+	Authenticate(r *http.Request, account, scope string) error
+}
+
+// Options configure a Server.
+type Options struct {
+	Backend Backend
+	// Auth checks credentials; nil accepts every request.
+	Auth Authenticator
+	// Now is the data clock (the "now" of queries and of ingest validation).
+	Now    func() time.Time
+	Logger *slog.Logger
+	// PublicURL is the scheme and host clients use ("https://convops.example.com:8443");
+	// domain discovery answers with its host. Empty: the request's Host.
+	PublicURL string
+	// IngestTimeout bounds how long an ingest waits for the log and the fold.
+	IngestTimeout time.Duration
+}
+
+// Server is the HTTP handler of convops.
+type Server struct {
+	opts Options
+	mux  *http.ServeMux
+}
+
+// New returns a Server with its routes registered.
+func New(opts Options) *Server {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.IngestTimeout == 0 {
+		opts.IngestTimeout = 30 * time.Second
+	}
+	s := &Server{opts: opts, mux: http.NewServeMux()}
+
+	const query = "/operations/api/account/{accountID}/msgconversation"
+	const ingest = "/ingest/account/{accountID}/events"
+	s.handle("GET "+query, s.authorized(ScopeRead, s.handleQuery))
+	s.handle("POST "+query, s.authorized(ScopeRead, s.handleQuery))
+	s.handle(query, s.methodNotAllowed("GET, HEAD, POST"))
+	s.handle("POST "+ingest, s.authorized(ScopeWrite, s.handleIngest))
+	s.handle(ingest, s.methodNotAllowed("POST"))
+
+	const discoverOne = "/api/account/{accountID}/service/{service}/baseURI.json"
+	const discoverAll = "/api/account/{accountID}/service/baseURI.json"
+	s.handle("GET "+discoverOne, s.handleDiscoverOne)
+	s.handle(discoverOne, s.methodNotAllowed("GET, HEAD"))
+	s.handle("GET "+discoverAll, s.handleDiscoverAll)
+	s.handle(discoverAll, s.methodNotAllowed("GET, HEAD"))
+
+	s.handle("GET /healthz", s.handleHealth)
+	s.handle("/healthz", s.methodNotAllowed("GET, HEAD"))
+	s.handle("GET /readyz", s.handleReady)
+	s.handle("/readyz", s.methodNotAllowed("GET, HEAD"))
+	s.handle("/", func(w http.ResponseWriter, r *http.Request) {
+		s.error(w, convops.Errorf(convops.ENotFound, "there is no %s; the query API is GET or POST /operations/api/account/{accountID}/msgconversation", r.URL.Path))
+	})
+	return s
+}
+
+func (s *Server) handle(pattern string, h http.HandlerFunc) {
+	s.mux.HandleFunc(pattern, h)
+}
+
+// ServeHTTP serves a request; a panic in a handler becomes a JSON 500 and a
+// log line, never a dropped connection.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.opts.Logger.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
+			s.error(w, convops.Errorf(convops.EInternal, "internal error"))
+		}
+	}()
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) error(w http.ResponseWriter, err error) {
+	writeError(w, s.opts.Logger, err)
+}
+
+func (s *Server) methodNotAllowed(allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		s.error(w, convops.Errorf(convops.EMethod, "%s is not allowed here; use %s", r.Method, allow))
+	}
+}
+
+// authorized validates the path's account and checks credentials before h.
+// The account id is checked first so that a malformed one is a 400 whatever
+// the credentials; a 401 or 403 never says whether an account has data.
+func (s *Server) authorized(scope string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		account := r.PathValue("accountID")
+		if err := convops.ValidateAccountID(account); err != nil {
+			s.error(w, err)
+			return
+		}
+		if s.opts.Auth != nil {
+			if err := s.opts.Auth.Authenticate(r, account, scope); err != nil {
+				s.error(w, err)
+				return
+			}
+		}
+		h(w, r)
+	}
+}
+
+func (s *Server) nowMs() int64 { return s.opts.Now().UnixMilli() }
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, []byte(`{"status":"ok"}`))
+}
+
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	if !s.opts.Backend.IsReady() {
+		s.error(w, convops.Errorf(convops.EUnavailable, "not ready: the server is replaying its event log"))
+		return
+	}
+	writeJSON(w, http.StatusOK, []byte(`{"status":"ready"}`))
+}
+
+func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
+	params, err := queryParams(r)
+	if err != nil {
+		s.error(w, err)
+		return
+	}
+	q, err := convops.ParseQuery(r.PathValue("accountID"), params)
+	if err != nil {
+		s.error(w, err)
+		return
+	}
+	res, err := s.opts.Backend.Query(q, s.nowMs())
+	if err != nil {
+		s.error(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, appendResult(make([]byte, 0, 1024), &q, &res))
+}
+
+func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
+	ndjson, err := ingestFormat(r.Header.Get("Content-Type"))
+	if err != nil {
+		s.error(w, err)
+		return
+	}
+	body, err := readBody(w, r)
+	if err != nil {
+		s.error(w, err)
+		return
+	}
+	now := s.nowMs()
+	events, err := convops.DecodeEvents(body, ndjson, now)
+	if err != nil {
+		s.error(w, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.IngestTimeout)
+	defer cancel()
+	out, err := s.opts.Backend.Ingest(ctx, r.PathValue("accountID"), now, events)
+	if err != nil {
+		s.error(w, err)
+		return
+	}
+	resp, _ := json.Marshal(out)
+	writeJSON(w, http.StatusOK, resp)
+}

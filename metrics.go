@@ -1,0 +1,70 @@
+package convops
+
+import "strconv"
+
+// MetricKeys are the twelve keys of a metrics object, in the order the API writes them.
+var MetricKeys = [12]string{
+	"resolvedConversations_byCCP",
+	"resolvedConversations_byConsumer",
+	"resolvedConversations_bySystem",
+	"totalResolvedConversations",
+	"totalHandlingTime_resolvedConversations_byCCP",
+	"totalHandlingTime_resolvedConversations_byConsumer",
+	"totalHandlingTime_resolvedConversations_bySystem",
+	"totalHandlingTime_resolvedConversations",
+	"avgTime_resolvedConversations_byCCP",
+	"avgTime_resolvedConversations_byConsumer",
+	"avgTime_resolvedConversations_bySystem",
+	"avgTime_resolvedConversations",
+}
+
+// metricPrefixes holds `"key":` for each key, with the separating comma, so that
+// writing a metrics object copies constant bytes and formats only the numbers.
+var metricPrefixes = func() [12]string {
+	var p [12]string
+	for i, k := range MetricKeys {
+		sep := ","
+		if i == 0 {
+			sep = "{"
+		}
+		p[i] = sep + strconv.Quote(k) + ":"
+	}
+	return p
+}()
+
+// Average is the API's average: float32(total / count), or 0 when count is 0.
+func Average(total, count int64) float32 {
+	if count == 0 {
+		return 0
+	}
+	return float32(float64(total) / float64(count))
+}
+
+// AppendAverage writes an average in the shortest form that reads back as the
+// same float32 (426/21 → 20.285715), never in exponent notation.
+func AppendAverage(b []byte, avg float32) []byte {
+	return strconv.AppendFloat(b, float64(avg), 'f', -1, 32)
+}
+
+// AppendMetrics appends the JSON metrics object of c to b.
+func AppendMetrics(b []byte, c *Counters) []byte {
+	values := [8]int64{
+		c.Count[ByCCP], c.Count[ByConsumer], c.Count[BySystem], c.Total(),
+		c.Handling[ByCCP], c.Handling[ByConsumer], c.Handling[BySystem], c.TotalHandling(),
+	}
+	for i, v := range values {
+		b = append(b, metricPrefixes[i]...)
+		b = strconv.AppendInt(b, v, 10)
+	}
+	averages := [4]float32{
+		Average(c.Handling[ByCCP], c.Count[ByCCP]),
+		Average(c.Handling[ByConsumer], c.Count[ByConsumer]),
+		Average(c.Handling[BySystem], c.Count[BySystem]),
+		Average(c.TotalHandling(), c.Total()),
+	}
+	for i, a := range averages {
+		b = append(b, metricPrefixes[8+i]...)
+		b = AppendAverage(b, a)
+	}
+	return append(b, '}')
+}
