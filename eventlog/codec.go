@@ -86,9 +86,9 @@ func decodeBatch(data []byte) (convops.Batch, error) {
 	b.Account = d.string()
 	b.Now = d.varint()
 	count := d.uvarint()
-	// Every event takes at least 6 bytes; a larger count is corruption, and
+	// Every event takes at least 5 bytes; a larger count is corruption, and
 	// checking it first keeps a bad count from allocating gigabytes.
-	if d.err == nil && count > uint64(len(d.data)-d.pos)/6 {
+	if d.err == nil && count > uint64(len(d.data)-d.pos)/5 {
 		return b, fmt.Errorf("%w: %d events cannot fit in %d bytes", ErrCorrupt, count, len(d.data)-d.pos)
 	}
 	b.Events = make([]convops.Event, count)

@@ -74,10 +74,14 @@ func (s *Store) account(id string, create bool) *account {
 // Apply folds one batch into the store. The first occurrence of an eventId in
 // log order counts; later ones are duplicates.
 //
-// Retention follows the log's clock, not the wall clock, so that a replay makes
-// the same dedupe decisions as the live fold: buckets and dedupe keys older than
-// RetentionHorizon(clock) are dropped, and an event already past it is
-// acknowledged but not stored (no query could reach it).
+// Retention follows the log's own clocks, never the wall clock, so that a replay
+// makes the same decisions as the live fold. An event older than the horizon of
+// its batch's Now is acknowledged but not stored: no query at that time could
+// reach it (a node never logs one; only a foreign publisher could). Buckets and
+// dedupe keys are dropped when they fall behind the horizon of the log's clock,
+// the largest Now seen so far. Comparing each event with its own batch keeps a
+// server run with --now in the past (a demo, a replay) from silently dropping
+// what it accepted after a log that had reached a later time.
 func (s *Store) Apply(b convops.Batch) convops.Outcome {
 	if b.Now > s.clock {
 		s.clock = b.Now
@@ -87,6 +91,7 @@ func (s *Store) Apply(b convops.Batch) convops.Outcome {
 		}
 	}
 	var out convops.Outcome
+	batchHorizon := convops.RetentionHorizon(b.Now)
 	a := s.account(b.Account, true)
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -98,7 +103,7 @@ func (s *Store) Apply(b convops.Batch) convops.Outcome {
 		}
 		out.Accepted++
 		idx := convops.BucketIndex(e.ResolvedAt)
-		if idx < s.horizon {
+		if idx < batchHorizon {
 			continue
 		}
 		a.seen[e.EventID] = idx

@@ -1,0 +1,245 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/convops/convops/auth"
+)
+
+// syncBuffer collects a server's log output safely across goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// runningServer is `convops serve` running in-process.
+type runningServer struct {
+	url  string
+	logs *syncBuffer
+	stop func() error // stops like SIGTERM and returns Run's error
+}
+
+// startServer runs `convops serve` with args on 127.0.0.1:0 and waits until it is ready.
+func startServer(t *testing.T, args ...string) *runningServer {
+	t.Helper()
+	logs := &syncBuffer{}
+	m := &Main{Stdout: logs, Stderr: logs, Getenv: func(string) string { return "" }}
+	cmd := NewServeCommand(m)
+	if err := cmd.ParseFlags(append([]string{"--listen", "127.0.0.1:0"}, args...)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Run(ctx) }()
+	select {
+	case <-cmd.Ready():
+	case err := <-done:
+		cancel()
+		t.Fatalf("server stopped before it was ready: %v\n%s", err, logs)
+	case <-time.After(60 * time.Second):
+		cancel()
+		t.Fatalf("server not ready after 60s:\n%s", logs)
+	}
+	var once sync.Once
+	var runErr error
+	s := &runningServer{url: "http://" + cmd.Addr().String(), logs: logs}
+	s.stop = func() error {
+		once.Do(func() {
+			cancel()
+			runErr = <-done
+		})
+		return runErr
+	}
+	t.Cleanup(func() { s.stop() })
+	return s
+}
+
+func (s *runningServer) do(t *testing.T, method, path, token, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, s.url+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(data)
+}
+
+var restartQueries = []string{
+	"timeframe=1440&v=1",
+	"timeframe=60&v=1&skillIds=all&agentIds=all&interval=15",
+	"timeframe=1440&v=1&skillIds=1,2,-1&interval=60",
+	"timeframe=30&v=1&agentIds=10,11,12",
+}
+
+// TestRestartGivesIdenticalAnswers ingests over HTTP, stops the server, starts
+// it again on the same data dir, and expects byte-identical answers.
+func TestRestartGivesIdenticalAnswers(t *testing.T) {
+	dataDir := t.TempDir()
+	args := []string{"--data-dir", dataDir, "--now", "2026-11-27T13:29:17Z"}
+	s := startServer(t, args...)
+
+	base := time.Date(2026, 11, 27, 13, 29, 0, 0, time.UTC)
+	var batches []string
+	for b := range 5 {
+		var events []string
+		for i := range 200 {
+			n := b*200 + i
+			agent := ""
+			if n%7 != 0 {
+				agent = fmt.Sprintf(`,"agentId":%d`, 10+n%3)
+			}
+			events = append(events, fmt.Sprintf(`{"conversationId":"c%d"%s,"skillId":%d,"resolvedBy":%q,"resolvedAt":%q,"handlingTimeMs":%d}`,
+				n%900, agent, n%4-1, []string{"CCP", "CONSUMER", "SYSTEM"}[n%3], base.Add(-time.Duration(n)*time.Minute).Format(time.RFC3339), n*37))
+		}
+		batches = append(batches, "["+strings.Join(events, ",")+"]")
+	}
+	for _, b := range batches {
+		if status, body := s.do(t, "POST", "/ingest/account/acme/events", "", b); status != 200 {
+			t.Fatalf("ingest: %d %s", status, body)
+		}
+	}
+	before := map[string]string{}
+	for _, q := range restartQueries {
+		status, body := s.do(t, "GET", "/operations/api/account/acme/msgconversation?"+q, "", "")
+		if status != 200 {
+			t.Fatalf("%s: %d %s", q, status, body)
+		}
+		before[q] = body
+	}
+	if !strings.Contains(before[restartQueries[0]], `"totalResolvedConversations":900,`) {
+		t.Fatalf("900 distinct conversations expected in 24 hours: %s", before[restartQueries[0]])
+	}
+	if err := s.stop(); err != nil {
+		t.Fatalf("graceful stop: %v", err)
+	}
+
+	s2 := startServer(t, args...)
+	if !strings.Contains(s2.logs.String(), "convops ready") {
+		t.Errorf("no ready line in the log:\n%s", s2.logs)
+	}
+	for _, q := range restartQueries {
+		_, body := s2.do(t, "GET", "/operations/api/account/acme/msgconversation?"+q, "", "")
+		if body != before[q] {
+			t.Errorf("%s differs after restart:\nbefore %s\nafter  %s", q, before[q], body)
+		}
+	}
+	// Events accepted before the restart are still known: sending them again counts nothing.
+	if status, body := s2.do(t, "POST", "/ingest/account/acme/events", "", batches[0]); status != 200 || body != `{"accepted":0,"duplicates":200}` {
+		t.Errorf("re-sent batch after restart: %d %s", status, body)
+	}
+}
+
+func TestDataDirLocked(t *testing.T) {
+	dataDir := t.TempDir()
+	startServer(t, "--data-dir", dataDir)
+	m := &Main{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }}
+	cmd := NewServeCommand(m)
+	if err := cmd.ParseFlags([]string{"--listen", "127.0.0.1:0", "--data-dir", dataDir}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Errorf("second server on one data dir: %v", err)
+	}
+}
+
+func TestBearerKeys(t *testing.T) {
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys.json")
+	content := fmt.Sprintf(`{"keys":[
+		{"name":"wallboard","accounts":["123"],"scopes":["read"],"bearerSha256":%q},
+		{"name":"feeder","accounts":["*"],"scopes":["read","write"],"bearerSha256":%q}]}`,
+		auth.HashToken("read-123"), auth.HashToken("write-all"))
+	if err := os.WriteFile(keys, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, "--data-dir", filepath.Join(dir, "data"), "--keys", keys)
+	query := "/operations/api/account/123/msgconversation?timeframe=60&v=1"
+	cases := []struct {
+		name, method, path, token, body string
+		status                          int
+	}{
+		{"no token", "GET", query, "", "", 401},
+		{"unknown token", "GET", query, "nope", "", 401},
+		{"read key", "GET", query, "read-123", "", 200},
+		{"read key, other account", "GET", "/operations/api/account/456/msgconversation?timeframe=60&v=1", "read-123", "", 401},
+		{"read key ingests", "POST", "/ingest/account/123/events", "read-123", "[]", 403},
+		{"write key ingests", "POST", "/ingest/account/123/events", "write-all", "[]", 200},
+		{"write key, any account", "GET", "/operations/api/account/456/msgconversation?timeframe=60&v=1", "write-all", "", 200},
+		{"health needs no key", "GET", "/healthz", "", "", 200},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body := s.do(t, tc.method, tc.path, tc.token, tc.body)
+			if status != tc.status {
+				t.Errorf("%d %s, want %d", status, body, tc.status)
+			}
+			if status >= 400 && !strings.Contains(body, fmt.Sprintf(`"code":%d`, status)) {
+				t.Errorf("error body %s", body)
+			}
+		})
+	}
+}
+
+func TestKeysFileReadableByOthers(t *testing.T) {
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys.json")
+	os.WriteFile(keys, []byte(`{"keys":[]}`), 0o644)
+	m := &Main{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }}
+	cmd := NewServeCommand(m)
+	cmd.ParseFlags([]string{"--listen", "127.0.0.1:0", "--data-dir", dir, "--keys", keys})
+	if err := cmd.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Errorf("got %v", err)
+	}
+}
+
+func TestFlagsFromEnvironment(t *testing.T) {
+	env := map[string]string{"CONVOPS_LISTEN": "127.0.0.1:9999", "CONVOPS_DATA_DIR": "/tmp/x", "CONVOPS_MAX_INFLIGHT_PER_ACCOUNT": "3"}
+	m := &Main{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(k string) string { return env[k] }}
+	cmd := NewServeCommand(m)
+	if err := cmd.ParseFlags([]string{"--data-dir", "/tmp/y"}); err != nil {
+		t.Fatal(err)
+	}
+	if cmd.Listen != "127.0.0.1:9999" || cmd.DataDir != "/tmp/y" || cmd.MaxInflightPerAccount != 3 {
+		t.Errorf("listen %s dataDir %s inflight %d", cmd.Listen, cmd.DataDir, cmd.MaxInflightPerAccount)
+	}
+	env["CONVOPS_MAX_INFLIGHT_PER_ACCOUNT"] = "many"
+	if err := NewServeCommand(m).ParseFlags(nil); err == nil || !strings.Contains(err.Error(), "CONVOPS_MAX_INFLIGHT_PER_ACCOUNT") {
+		t.Errorf("bad environment value: %v", err)
+	}
+}

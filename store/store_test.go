@@ -1,0 +1,217 @@
+package store_test
+
+import (
+	"cmp"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/convops/convops"
+	"github.com/convops/convops/store"
+)
+
+// now is the data clock of the tests: 13:29:17 on a day in 2026.
+const now int64 = 1795786157000
+
+// randomEvents makes events that exercise the edges of the fold: bucket
+// boundaries, clock skew into the current bucket, the oldest bucket in
+// retention, missing agents, the unassigned skill and repeated eventIds.
+func randomEvents(r *rand.Rand, n int) []convops.Event {
+	horizon := convops.RetentionHorizon(now) * convops.BucketMs
+	events := make([]convops.Event, 0, n)
+	for i := range n {
+		var at int64
+		switch r.IntN(5) {
+		case 0: // exactly on a bucket edge
+			at = horizon + r.Int64N(289)*convops.BucketMs
+		case 1: // just before an edge
+			at = horizon + (1+r.Int64N(288))*convops.BucketMs - 1
+		case 2: // skew: after now, in the current bucket or the next
+			at = now + r.Int64N(convops.MaxClockSkewMs)
+		default:
+			at = horizon + r.Int64N(now-horizon)
+		}
+		e := convops.Event{
+			EventID:        fmt.Sprintf("e%d", i),
+			SkillID:        r.Int64N(6) - 1, // -1 … 4
+			ResolvedBy:     convops.ResolvedBy(r.IntN(3)),
+			ResolvedAt:     at,
+			HandlingTimeMs: r.Int64N(600000),
+		}
+		if r.IntN(4) != 0 {
+			e.AgentID, e.HasAgent = r.Int64N(8), true
+		}
+		if i > 0 && r.IntN(8) == 0 { // a duplicate of an earlier event, maybe with other fields
+			e.EventID = events[r.IntN(len(events))].EventID
+		}
+		events = append(events, e)
+	}
+	return events
+}
+
+func randomFilter(r *rand.Rand, max int64) convops.IDFilter {
+	switch r.IntN(4) {
+	case 0:
+		return convops.IDFilter{}
+	case 1:
+		return convops.IDFilter{Given: true, All: true}
+	}
+	f := convops.IDFilter{Given: true}
+	for range 1 + r.IntN(4) {
+		f.IDs = append(f.IDs, r.Int64N(max+2)-1)
+	}
+	slices.Sort(f.IDs)
+	f.IDs = slices.Compact(f.IDs)
+	return f
+}
+
+// scan answers a query the plain way: every distinct event, one by one.
+func scan(events []convops.Event, q convops.Query, w convops.Window) convops.Result {
+	seen := map[string]bool{}
+	var unique []convops.Event
+	for _, e := range events {
+		if !seen[e.EventID] {
+			seen[e.EventID] = true
+			unique = append(unique, e)
+		}
+	}
+	report := func(span convops.Span) convops.Report {
+		var r convops.Report
+		skills := map[int64]*convops.SkillMetrics{}
+		skillAgents := map[int64]map[int64]*convops.Counters{}
+		agents := map[int64]*convops.Counters{}
+		for _, e := range unique {
+			if b := convops.BucketIndex(e.ResolvedAt); b < span.First || b >= span.End {
+				continue
+			}
+			r.Totals.AddEvent(e.ResolvedBy, e.HandlingTimeMs)
+			if q.Skills.Given && q.Skills.Contains(e.SkillID) {
+				if skills[e.SkillID] == nil {
+					skills[e.SkillID] = &convops.SkillMetrics{SkillID: e.SkillID}
+					skillAgents[e.SkillID] = map[int64]*convops.Counters{}
+				}
+				skills[e.SkillID].Totals.AddEvent(e.ResolvedBy, e.HandlingTimeMs)
+				r.SkillTotals.AddEvent(e.ResolvedBy, e.HandlingTimeMs)
+				if e.HasAgent {
+					if skillAgents[e.SkillID][e.AgentID] == nil {
+						skillAgents[e.SkillID][e.AgentID] = new(convops.Counters)
+					}
+					skillAgents[e.SkillID][e.AgentID].AddEvent(e.ResolvedBy, e.HandlingTimeMs)
+				}
+			}
+			if q.Agents.Given && e.HasAgent && q.Agents.Contains(e.AgentID) {
+				if agents[e.AgentID] == nil {
+					agents[e.AgentID] = new(convops.Counters)
+				}
+				agents[e.AgentID].AddEvent(e.ResolvedBy, e.HandlingTimeMs)
+				r.AgentTotals.AddEvent(e.ResolvedBy, e.HandlingTimeMs)
+			}
+		}
+		for id, sk := range skills {
+			sk.Agents = sorted(skillAgents[id])
+			r.Skills = append(r.Skills, *sk)
+		}
+		slices.SortFunc(r.Skills, func(a, b convops.SkillMetrics) int { return cmp.Compare(a.SkillID, b.SkillID) })
+		r.Agents = sorted(agents)
+		return r
+	}
+	res := convops.Result{Whole: report(w.Whole)}
+	for _, span := range w.Intervals {
+		res.Intervals = append(res.Intervals, convops.IntervalReport{TimestampMs: span.EndMs(), Report: report(span)})
+	}
+	return res
+}
+
+func sorted(m map[int64]*convops.Counters) []convops.AgentMetrics {
+	var out []convops.AgentMetrics
+	for id, c := range m {
+		out = append(out, convops.AgentMetrics{AgentID: id, Counters: *c})
+	}
+	slices.SortFunc(out, func(a, b convops.AgentMetrics) int { return cmp.Compare(a.AgentID, b.AgentID) })
+	return out
+}
+
+// TestQueryMatchesScan folds random events and compares random queries with a
+// plain scan over the raw events.
+func TestQueryMatchesScan(t *testing.T) {
+	for seed := range uint64(20) {
+		r := rand.New(rand.NewPCG(seed, 1))
+		events := randomEvents(r, 3000)
+		s := store.New()
+		var outcome convops.Outcome
+		for start := 0; start < len(events); {
+			end := min(len(events), start+1+r.IntN(200))
+			outcome.Add(s.Apply(convops.Batch{Account: "acc", Now: now, Events: events[start:end]}))
+			start = end
+		}
+		distinct := map[string]bool{}
+		for _, e := range events {
+			distinct[e.EventID] = true
+		}
+		if outcome.Accepted != len(distinct) || outcome.Duplicates != len(events)-len(distinct) {
+			t.Fatalf("seed %d: outcome %+v, want %d accepted %d duplicates", seed, outcome, len(distinct), len(events)-len(distinct))
+		}
+
+		for range 50 {
+			tf := 1 + r.IntN(convops.MaxTimeframeMinutes)
+			var divisors []int
+			for d := 1; d <= tf; d++ {
+				if tf%d == 0 {
+					divisors = append(divisors, d)
+				}
+			}
+			q := convops.Query{Account: "acc", Timeframe: tf, Skills: randomFilter(r, 4), Agents: randomFilter(r, 7)}
+			if r.IntN(2) == 0 {
+				q.Interval = divisors[r.IntN(len(divisors))]
+			}
+			queryNow := now - r.Int64N(2*convops.BucketMs)
+			w := convops.Layout(queryNow, q.Timeframe, q.Interval)
+			got, want := s.Query(q, w), scan(events, q, w)
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("seed %d query %+v:\n got  %v\n want %v", seed, q, got, want)
+			}
+			if got.Whole.Totals.IsZero() && len(events) > 0 && q.Timeframe == convops.MaxTimeframeMinutes {
+				t.Fatalf("seed %d: a 24-hour query saw nothing", seed)
+			}
+		}
+	}
+}
+
+func TestUnknownAccountHasZeroReport(t *testing.T) {
+	s := store.New()
+	q := convops.Query{Account: "nobody", Timeframe: 60, Interval: 30, Skills: convops.IDFilter{Given: true, All: true}}
+	res := s.Query(q, convops.Layout(now, 60, 30))
+	if !res.Whole.Totals.IsZero() || res.Whole.Skills != nil || len(res.Intervals) != 3 {
+		t.Errorf("got %+v", res)
+	}
+}
+
+// TestRetention moves the log's clock forward and checks that buckets and
+// dedupe keys past the horizon are dropped, and that an event past it is
+// acknowledged but not stored.
+func TestRetention(t *testing.T) {
+	s := store.New()
+	day := int64(convops.MaxTimeframeMinutes) * convops.MinuteMs
+	ev := func(id string, at int64) convops.Event {
+		return convops.Event{EventID: id, ResolvedAt: at, HandlingTimeMs: 1, SkillID: -1}
+	}
+	s.Apply(convops.Batch{Account: "a", Now: now, Events: []convops.Event{ev("old", now-day+convops.BucketMs), ev("new", now)}})
+	if st := s.Stats(); st.Buckets != 2 || st.DedupeKeys != 2 {
+		t.Fatalf("before: %+v", st)
+	}
+
+	later := now + 2*convops.BucketMs
+	out := s.Apply(convops.Batch{Account: "a", Now: later, Events: []convops.Event{ev("old", now), ev("new", now), ev("past", now-day-convops.BucketMs)}})
+	if out.Accepted != 2 || out.Duplicates != 1 {
+		t.Errorf("outcome %+v: want old accepted again (its key expired), new duplicate, past accepted", out)
+	}
+	st := s.Stats()
+	if st.Buckets != 1 || st.DedupeKeys != 2 {
+		t.Errorf("after: %+v, want one bucket and keys old, new", st)
+	}
+	res := s.Query(convops.Query{Account: "a", Timeframe: convops.MaxTimeframeMinutes}, convops.Layout(later, convops.MaxTimeframeMinutes, 0))
+	if got := res.Whole.Totals.Total(); got != 2 {
+		t.Errorf("24-hour total %d, want 2", got)
+	}
+}
