@@ -8,12 +8,15 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/convops/convops"
 )
@@ -122,8 +125,13 @@ func HashToken(token string) string {
 // Keyring checks requests against the keys of a keys file. Replace swaps the
 // keys atomically, so a reload never drops a request.
 type Keyring struct {
-	mu     sync.RWMutex // guards bearer
+	publicURL *url.URL
+	now       func() time.Time // the real clock: OAuth timestamps and nonces
+	nonces    *nonceStore
+
+	mu     sync.RWMutex // guards bearer and oauth
 	bearer []bearerKey
+	oauth  map[string]*Key // by consumerKey + "\x00" + token
 }
 
 type bearerKey struct {
@@ -131,27 +139,49 @@ type bearerKey struct {
 	key  Key
 }
 
+// Options configure a Keyring.
+type Options struct {
+	// PublicURL is the scheme and host clients use when the server is behind a
+	// proxy; OAuth signatures are computed over it instead of the request's.
+	PublicURL string
+	// Now is the real clock (never the frozen data clock); time.Now when nil.
+	Now func() time.Time
+}
+
 // NewKeyring returns a keyring holding the keys of f.
-func NewKeyring(f *File) *Keyring {
-	k := &Keyring{}
+func NewKeyring(f *File, opts Options) (*Keyring, error) {
+	k := &Keyring{now: opts.Now, nonces: newNonceStore()}
+	if k.now == nil {
+		k.now = time.Now
+	}
+	if opts.PublicURL != "" {
+		u, err := url.Parse(opts.PublicURL)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			return nil, fmt.Errorf("public URL %q must look like https://convops.example.com", opts.PublicURL)
+		}
+		k.publicURL = u
+	}
 	k.Replace(f)
-	return k
+	return k, nil
 }
 
 // Replace swaps in the keys of f.
 func (k *Keyring) Replace(f *File) {
 	var bearer []bearerKey
+	oauth := map[string]*Key{}
 	for _, key := range f.Keys {
-		if key.BearerSHA256 == "" {
-			continue
+		if key.BearerSHA256 != "" {
+			var bk bearerKey
+			hex.Decode(bk.hash[:], []byte(key.BearerSHA256))
+			bk.key = key
+			bearer = append(bearer, bk)
 		}
-		var bk bearerKey
-		hex.Decode(bk.hash[:], []byte(key.BearerSHA256))
-		bk.key = key
-		bearer = append(bearer, bk)
+		if key.OAuth1 != nil {
+			oauth[key.OAuth1.ConsumerKey+"\x00"+key.OAuth1.Token] = &key
+		}
 	}
 	k.mu.Lock()
-	k.bearer = bearer
+	k.bearer, k.oauth = bearer, oauth
 	k.mu.Unlock()
 }
 
@@ -173,8 +203,14 @@ func (k *Keyring) Authenticate(r *http.Request, account, scope string) error {
 	switch {
 	case strings.EqualFold(scheme, "Bearer"):
 		key = k.bearerKey(strings.TrimSpace(value))
+	case strings.EqualFold(scheme, "OAuth"):
+		var err error
+		if key, err = k.oauthKey(r, value); err != nil {
+			return err
+		}
 	default:
-		return errBadCredentials
+		return &convops.Error{Code: convops.EUnauthorized,
+			Message: "unsupported Authorization scheme: use Bearer or OAuth (1.0a, HMAC-SHA1)"}
 	}
 	if key == nil || !key.allowsAccount(account) {
 		return errBadCredentials
@@ -184,6 +220,31 @@ func (k *Keyring) Authenticate(r *http.Request, account, scope string) error {
 			Message: fmt.Sprintf("this key does not have the %q scope needed here", scope)}
 	}
 	return nil
+}
+
+// oauthKey verifies an OAuth 1.0a request and returns its key. The nonce is
+// recorded only once the signature and timestamp are good.
+func (k *Keyring) oauthKey(r *http.Request, header string) (*Key, error) {
+	p, ok := parseOAuthHeader(header)
+	if !ok {
+		return nil, &convops.Error{Code: convops.EUnauthorized, Message: "the OAuth Authorization header cannot be read"}
+	}
+	k.mu.RLock()
+	key := k.oauth[p["oauth_consumer_key"]+"\x00"+p["oauth_token"]]
+	k.mu.RUnlock()
+	if key == nil {
+		return nil, errBadCredentials
+	}
+	now := k.now()
+	if err := verifyOAuth(r, p, key.OAuth1, k.publicURL, now); err != nil {
+		return nil, &convops.Error{Code: convops.EUnauthorized, Message: "OAuth 1.0a check failed: " + err.Error()}
+	}
+	if err := k.nonces.use(key.OAuth1.ConsumerKey, key.OAuth1.Token, p["oauth_nonce"], now); errors.Is(err, errNonceCap) {
+		return nil, &convops.Error{Code: convops.EUnavailable, Message: "too many signed requests in the last 10 minutes; retry shortly"}
+	} else if err != nil {
+		return nil, &convops.Error{Code: convops.EUnauthorized, Message: "OAuth 1.0a check failed: " + err.Error()}
+	}
+	return key, nil
 }
 
 // bearerKey finds the key of a token, comparing every stored hash in constant time.

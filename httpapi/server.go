@@ -46,12 +46,17 @@ type Options struct {
 	PublicURL string
 	// IngestTimeout bounds how long an ingest waits for the log and the fold.
 	IngestTimeout time.Duration
+	// MaxInflightPerAccount caps the requests of one account served at once
+	// (default 10); MaxInflight caps all of them (default 1024).
+	MaxInflightPerAccount int
+	MaxInflight           int
 }
 
 // Server is the HTTP handler of convops.
 type Server struct {
-	opts Options
-	mux  *http.ServeMux
+	opts    Options
+	mux     *http.ServeMux
+	limiter *inflightLimiter
 }
 
 // New returns a Server with its routes registered.
@@ -65,7 +70,13 @@ func New(opts Options) *Server {
 	if opts.IngestTimeout == 0 {
 		opts.IngestTimeout = 30 * time.Second
 	}
-	s := &Server{opts: opts, mux: http.NewServeMux()}
+	if opts.MaxInflightPerAccount <= 0 {
+		opts.MaxInflightPerAccount = 10
+	}
+	if opts.MaxInflight <= 0 {
+		opts.MaxInflight = 1024
+	}
+	s := &Server{opts: opts, mux: http.NewServeMux(), limiter: newInflightLimiter(opts.MaxInflightPerAccount, opts.MaxInflight)}
 
 	const query = "/operations/api/account/{accountID}/msgconversation"
 	const ingest = "/ingest/account/{accountID}/events"
@@ -122,9 +133,11 @@ func (s *Server) methodNotAllowed(allow string) http.HandlerFunc {
 	}
 }
 
-// authorized validates the path's account and checks credentials before h.
-// The account id is checked first so that a malformed one is a 400 whatever
-// the credentials; a 401 or 403 never says whether an account has data.
+// authorized validates the path's account, checks credentials, and takes an
+// in-flight slot of the account before h. The account id is checked first so
+// that a malformed one is a 400 whatever the credentials; a 401 or 403 never
+// says whether an account has data. Slots are taken only by authenticated
+// requests, so a stranger cannot use up an account's share.
 func (s *Server) authorized(scope string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		account := r.PathValue("accountID")
@@ -138,6 +151,11 @@ func (s *Server) authorized(scope string, h http.HandlerFunc) http.HandlerFunc {
 				return
 			}
 		}
+		if !s.limiter.acquire(account) {
+			s.error(w, convops.Errorf(convops.ETooMany, "too many requests of account %s are in flight (at most %d at once); retry in a second", account, s.opts.MaxInflightPerAccount))
+			return
+		}
+		defer s.limiter.release(account)
 		h(w, r)
 	}
 }

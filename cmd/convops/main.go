@@ -1,6 +1,7 @@
 // Command convops runs the convops server and its tools.
 //
-//	convops serve [flags]    run the server
+//	convops serve [flags]             run the server
+//	convops keys add|list|revoke      manage API keys
 //
 // Every flag can also be set with an environment variable CONVOPS_<NAME>, the
 // flag's name in upper case with '-' as '_' (CONVOPS_DATA_DIR for --data-dir).
@@ -47,7 +48,8 @@ func NewMain() *Main {
 const usage = `convops serves real-time messaging-conversation metrics.
 
 Usage:
-  convops serve [flags]   run the server (convops serve -h lists the flags)
+  convops serve [flags]            run the server (convops serve -h lists the flags)
+  convops keys add|list|revoke     manage API keys (convops keys for help)
 `
 
 // Run runs the subcommand named by args[0].
@@ -63,6 +65,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 			return err
 		}
 		return cmd.Run(ctx)
+	case "keys":
+		return (&KeysCommand{main: m}).Run(args[1:])
 	case "help", "-h", "--help":
 		fmt.Fprint(m.Stdout, usage)
 		return nil
@@ -79,8 +83,22 @@ func (m *Main) newFlagSet(name string) *flag.FlagSet {
 	return fs
 }
 
-// parseWithEnv applies the environment, then the command line.
+// parseWithEnv applies the environment, then the command line, which must
+// hold flags only.
 func (m *Main) parseWithEnv(fs *flag.FlagSet, args []string) error {
+	rest, err := m.parseWithEnvArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("unexpected argument %q", rest[0])
+	}
+	return nil
+}
+
+// parseWithEnvArgs applies the environment, then the command line, and
+// returns the arguments left after the flags.
+func (m *Main) parseWithEnvArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
 		env := "CONVOPS_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
@@ -91,13 +109,10 @@ func (m *Main) parseWithEnv(fs *flag.FlagSet, args []string) error {
 		}
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := fs.Parse(args); err != nil {
-		return err
+		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	return nil
+	return fs.Args(), nil
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sync"
 	"syscall"
@@ -53,7 +54,7 @@ func (c *ServeCommand) ParseFlags(args []string) error {
 	fs := c.main.newFlagSet("serve")
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "`address` to serve HTTP on")
 	fs.StringVar(&c.DataDir, "data-dir", "./convops-data", "`directory` of the event log and other state")
-	fs.StringVar(&c.KeysPath, "keys", "", "keys `file` (SPEC section 4); when set, every query and ingest needs a bearer token listed there")
+	fs.StringVar(&c.KeysPath, "keys", "", "keys `file` (default <data-dir>/keys.json; created with one all-accounts key when missing)")
 	fs.StringVar(&c.Now, "now", "", "freeze the data clock at this RFC 3339 `time` (tests, demos, replays)")
 	fs.IntVar(&c.MaxInflightPerAccount, "max-inflight-per-account", 10, "concurrent requests served per account")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate `file` (PEM); serve HTTPS with --tls-key")
@@ -106,15 +107,6 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 		return err
 	}
 
-	var authenticator httpapi.Authenticator
-	if c.KeysPath != "" {
-		f, err := auth.ReadFile(c.KeysPath)
-		if err != nil {
-			return err
-		}
-		authenticator = auth.NewKeyring(f)
-	}
-
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
@@ -123,6 +115,13 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
+
+	keyring, err := c.openKeys()
+	if err != nil {
+		return err
+	}
+	stopReload := c.reloadKeysOnSIGHUP(keyring)
+	defer stopReload()
 
 	// The listener opens before the replay so that /healthz and /readyz answer
 	// while the log is replayed.
@@ -152,11 +151,12 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 
 	srv := &http.Server{
 		Handler: httpapi.New(httpapi.Options{
-			Backend:   n,
-			Auth:      authenticator,
-			Now:       now,
-			Logger:    c.logger,
-			PublicURL: c.PublicURL,
+			Backend:               n,
+			Auth:                  keyring,
+			Now:                   now,
+			Logger:                c.logger,
+			PublicURL:             c.PublicURL,
+			MaxInflightPerAccount: c.MaxInflightPerAccount,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
@@ -211,6 +211,55 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 	stopFold()
 	c.logger.Info("stopped")
 	return nil
+}
+
+// openKeys reads the keys file, creating it with one all-accounts key when it
+// is missing; the new key's token is printed once, on standard output.
+func (c *ServeCommand) openKeys() (*auth.Keyring, error) {
+	if c.KeysPath == "" {
+		c.KeysPath = filepath.Join(c.DataDir, "keys.json")
+	}
+	token, err := auth.CreateDefaultFile(c.KeysPath)
+	if err != nil {
+		return nil, err
+	}
+	if token != "" {
+		fmt.Fprintf(c.main.Stdout, "Created %s with key \"admin\" (all accounts, read and write).\n"+
+			"Its bearer token is shown only now; keep it safe:\n\n  %s\n\n", c.KeysPath, token)
+	}
+	f, err := auth.ReadFile(c.KeysPath)
+	if err != nil {
+		return nil, err
+	}
+	return auth.NewKeyring(f, auth.Options{PublicURL: c.PublicURL})
+}
+
+// reloadKeysOnSIGHUP re-reads the keys file on SIGHUP. A file that cannot be
+// read leaves the keys in force as they were, with a log line saying why.
+func (c *ServeCommand) reloadKeysOnSIGHUP(k *auth.Keyring) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-hup:
+				f, err := auth.ReadFile(c.KeysPath)
+				if err != nil {
+					c.logger.Error("keys not reloaded; the previous keys stay in force", "err", err)
+					continue
+				}
+				k.Replace(f)
+				c.logger.Info("keys reloaded", "path", c.KeysPath, "keys", len(f.Keys))
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+	}
 }
 
 // lockDataDir takes an exclusive lock on the data directory so that two

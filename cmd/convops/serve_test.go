@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -41,12 +42,30 @@ type runningServer struct {
 	stop func() error // stops like SIGTERM and returns Run's error
 }
 
-// startServer runs `convops serve` with args on 127.0.0.1:0 and waits until it is ready.
+// testToken is the bearer token of writeTestKeys's all-accounts key.
+const testToken = "test-token-all-accounts"
+
+// writeTestKeys writes a keys file with one read-write key for all accounts.
+func writeTestKeys(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "keys.json")
+	f := &auth.File{Keys: []auth.Key{{Name: "test", Accounts: []string{"*"}, Scopes: []string{"read", "write"}, BearerSHA256: auth.HashToken(testToken)}}}
+	if err := auth.WriteFile(path, f); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// startServer runs `convops serve` with args on 127.0.0.1:0 and waits until
+// it is ready. Without --keys in args, it uses writeTestKeys's file.
 func startServer(t *testing.T, args ...string) *runningServer {
 	t.Helper()
 	logs := &syncBuffer{}
 	m := &Main{Stdout: logs, Stderr: logs, Getenv: func(string) string { return "" }}
 	cmd := NewServeCommand(m)
+	if !slices.Contains(args, "--keys") {
+		args = append(args, "--keys", writeTestKeys(t))
+	}
 	if err := cmd.ParseFlags(append([]string{"--listen", "127.0.0.1:0"}, args...)); err != nil {
 		t.Fatal(err)
 	}
@@ -130,13 +149,13 @@ func TestRestartGivesIdenticalAnswers(t *testing.T) {
 		batches = append(batches, "["+strings.Join(events, ",")+"]")
 	}
 	for _, b := range batches {
-		if status, body := s.do(t, "POST", "/ingest/account/acme/events", "", b); status != 200 {
+		if status, body := s.do(t, "POST", "/ingest/account/acme/events", testToken, b); status != 200 {
 			t.Fatalf("ingest: %d %s", status, body)
 		}
 	}
 	before := map[string]string{}
 	for _, q := range restartQueries {
-		status, body := s.do(t, "GET", "/operations/api/account/acme/msgconversation?"+q, "", "")
+		status, body := s.do(t, "GET", "/operations/api/account/acme/msgconversation?"+q, testToken, "")
 		if status != 200 {
 			t.Fatalf("%s: %d %s", q, status, body)
 		}
@@ -154,13 +173,13 @@ func TestRestartGivesIdenticalAnswers(t *testing.T) {
 		t.Errorf("no ready line in the log:\n%s", s2.logs)
 	}
 	for _, q := range restartQueries {
-		_, body := s2.do(t, "GET", "/operations/api/account/acme/msgconversation?"+q, "", "")
+		_, body := s2.do(t, "GET", "/operations/api/account/acme/msgconversation?"+q, testToken, "")
 		if body != before[q] {
 			t.Errorf("%s differs after restart:\nbefore %s\nafter  %s", q, before[q], body)
 		}
 	}
 	// Events accepted before the restart are still known: sending them again counts nothing.
-	if status, body := s2.do(t, "POST", "/ingest/account/acme/events", "", batches[0]); status != 200 || body != `{"accepted":0,"duplicates":200}` {
+	if status, body := s2.do(t, "POST", "/ingest/account/acme/events", testToken, batches[0]); status != 200 || body != `{"accepted":0,"duplicates":200}` {
 		t.Errorf("re-sent batch after restart: %d %s", status, body)
 	}
 }

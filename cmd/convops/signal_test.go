@@ -52,9 +52,9 @@ func TestSIGTERMDuringIngest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dataDir := t.TempDir()
+	dataDir, keys := t.TempDir(), writeTestKeys(t)
 	start := func() (*exec.Cmd, string) {
-		cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--now", "2026-11-27T13:29:17Z")
+		cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--keys", keys, "--now", "2026-11-27T13:29:17Z")
 		stderr, _ := cmd.StderrPipe()
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -85,7 +85,9 @@ func TestSIGTERMDuringIngest(t *testing.T) {
 				for i := range 100 {
 					events = append(events, fmt.Sprintf(`{"conversationId":"c%d-%d-%d","resolvedBy":"CCP","resolvedAt":"2026-11-27T13:00:00Z","handlingTimeMs":1}`, c, b, i))
 				}
-				resp, err := http.Post(url+"/ingest/account/acme/events", "application/json", strings.NewReader("["+strings.Join(events, ",")+"]"))
+				req, _ := http.NewRequest("POST", url+"/ingest/account/acme/events", strings.NewReader("["+strings.Join(events, ",")+"]"))
+				req.Header.Set("Authorization", "Bearer "+testToken)
+				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
 					return // the server has stopped listening
 				}
@@ -112,7 +114,9 @@ func TestSIGTERMDuringIngest(t *testing.T) {
 	}
 
 	_, url = start()
-	resp, err := http.Get(url + "/operations/api/account/acme/msgconversation?timeframe=60&v=1")
+	req, _ := http.NewRequest("GET", url+"/operations/api/account/acme/msgconversation?timeframe=60&v=1", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

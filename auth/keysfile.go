@@ -1,0 +1,93 @@
+package auth
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// WriteFile writes a keys file atomically with mode 0600: a temporary file in
+// the same directory, synced, then renamed over the old one, so a running
+// server reloading on SIGHUP reads either the old file or the new one.
+func WriteFile(path string, f *File) error {
+	if err := f.validate(); err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return err
+	}
+	data = append(data, '\n')
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, ".keys-*.json")
+	if err != nil {
+		return fmt.Errorf("write keys file: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // a no-op once renamed
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write keys file: %w", err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write keys file: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write keys file: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write keys file: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write keys file: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// NewSecret returns a random secret of 32 bytes, URL-safe base64.
+func NewSecret() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// NewBearerKey returns a key with a new bearer token, and the token. The key
+// holds only the token's hash: the token is shown once and never again.
+func NewBearerKey(name string, accounts, scopes []string) (Key, string) {
+	token := NewSecret()
+	return Key{Name: name, Accounts: accounts, Scopes: scopes, BearerSHA256: HashToken(token)}, token
+}
+
+// NewOAuth1Key returns a key with new OAuth 1.0a credentials.
+func NewOAuth1Key(name string, accounts, scopes []string) Key {
+	return Key{Name: name, Accounts: accounts, Scopes: scopes, OAuth1: &OAuth1Credentials{
+		ConsumerKey:    NewSecret()[:24],
+		ConsumerSecret: NewSecret(),
+		Token:          NewSecret()[:32],
+		TokenSecret:    NewSecret(),
+	}}
+}
+
+// CreateDefaultFile creates a keys file with one bearer key for all accounts
+// and both scopes, unless the file exists. It returns the new token, or "" if
+// the file was already there.
+func CreateDefaultFile(path string) (token string, err error) {
+	if _, err := os.Stat(path); err == nil {
+		return "", nil
+	} else if !os.IsNotExist(err) {
+		return "", fmt.Errorf("keys file: %w", err)
+	}
+	key, token := NewBearerKey("admin", []string{AllAccounts}, []string{ScopeRead, ScopeWrite})
+	if err := WriteFile(path, &File{Keys: []Key{key}}); err != nil {
+		return "", err
+	}
+	return token, nil
+}

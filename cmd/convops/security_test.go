@@ -1,0 +1,271 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dghubble/oauth1"
+
+	"github.com/convops/convops/auth"
+)
+
+func TestDefaultKeysFileIsCreated(t *testing.T) {
+	dataDir := t.TempDir()
+	s := startServer(t, "--data-dir", dataDir, "--keys", "")
+	out := s.logs.String()
+	m := regexp.MustCompile(`shown only now; keep it safe:\s+(\S+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no token printed:\n%s", out)
+	}
+	token := m[1]
+	info, err := os.Stat(filepath.Join(dataDir, "keys.json"))
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("keys file: %v %v", info, err)
+	}
+	if strings.Count(out, token) != 1 {
+		t.Error("the token appears more than once in the output")
+	}
+	query := "/operations/api/account/42/msgconversation?timeframe=60&v=1"
+	if status, _ := s.do(t, "GET", query, "", ""); status != 401 {
+		t.Errorf("without token: %d", status)
+	}
+	if status, body := s.do(t, "GET", query, token, ""); status != 200 {
+		t.Errorf("with the printed token: %d %s", status, body)
+	}
+	if status, body := s.do(t, "POST", "/ingest/account/42/events", token, "[]"); status != 200 {
+		t.Errorf("ingest with the printed token: %d %s", status, body)
+	}
+}
+
+func TestRevokedKeyAfterSIGHUP(t *testing.T) {
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys.json")
+	main := &Main{Stdout: &syncBuffer{}, Stderr: &syncBuffer{}, Getenv: func(string) string { return "" }}
+	kc := &KeysCommand{main: main}
+	if err := kc.Run([]string{"add", "--keys", keys, "--account", "7", "--scope", "read", "--name", "wall"}); err != nil {
+		t.Fatal(err)
+	}
+	token := regexp.MustCompile(`shown only now:\s+(\S+)`).FindStringSubmatch(main.Stdout.(*syncBuffer).String())[1]
+
+	s := startServer(t, "--data-dir", filepath.Join(dir, "data"), "--keys", keys)
+	query := "/operations/api/account/7/msgconversation?timeframe=60&v=1"
+	if status, body := s.do(t, "GET", query, token, ""); status != 200 {
+		t.Fatalf("before revoke: %d %s", status, body)
+	}
+	if err := kc.Run([]string{"revoke", "wall", "--keys", keys}); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := s.do(t, "GET", query, token, ""); status != 200 {
+		t.Fatalf("revoked key refused before SIGHUP: %d", status)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 10*time.Second, func() bool {
+		status, _ := s.do(t, "GET", query, token, "")
+		return status == 401
+	})
+}
+
+// checkFor polls fn until it is true or total has passed.
+func checkFor(t *testing.T, total time.Duration, fn func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(total)
+	for !fn() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %v", total)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestOAuth1AgainstServer signs real API requests with the third-party
+// dghubble/oauth1 signer: GET with a query string, POST with a JSON body, POST
+// with a form body, and ingest.
+func TestOAuth1AgainstServer(t *testing.T) {
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys.json")
+	creds := auth.OAuth1Credentials{ConsumerKey: "lp-ck", ConsumerSecret: "lp-cs", Token: "lp-t", TokenSecret: "lp-ts"}
+	auth.WriteFile(keys, &auth.File{Keys: []auth.Key{{Name: "lp", Accounts: []string{"123"}, Scopes: []string{"read", "write"}, OAuth1: &creds}}})
+	s := startServer(t, "--data-dir", filepath.Join(dir, "data"), "--keys", keys, "--now", "2026-11-27T13:29:17Z")
+	client := oauth1.NewConfig(creds.ConsumerKey, creds.ConsumerSecret).Client(context.Background(), oauth1.NewToken(creds.Token, creds.TokenSecret))
+
+	do := func(method, path, contentType, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, s.url+path, strings.NewReader(body))
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode, readAll(resp)
+	}
+	events := `[{"conversationId":"c1","skillId":1,"agentId":2,"resolvedBy":"CCP","resolvedAt":"2026-11-27T13:00:00Z","handlingTimeMs":10}]`
+	if status, body := do("POST", "/ingest/account/123/events", "application/json", events); status != 200 {
+		t.Fatalf("ingest: %d %s", status, body)
+	}
+	q := "/operations/api/account/123/msgconversation"
+	_, get := do("GET", q+"?timeframe=60&v=1&skillIds=1%2C2", "", "")
+	_, postJSON := do("POST", q, "application/json", `{"timeframe":"60","v":"1","skillIds":"1,2"}`)
+	_, postForm := do("POST", q, "application/x-www-form-urlencoded", "timeframe=60&v=1&skillIds=1%2C2")
+	if !strings.Contains(get, `"metricsPerSkill":{"1":`) || get != postJSON || get != postForm {
+		t.Errorf("answers differ or lack skill 1:\nGET  %s\nJSON %s\nform %s", get, postJSON, postForm)
+	}
+	if status, _ := do("GET", "/operations/api/account/456/msgconversation?timeframe=60&v=1", "", ""); status != 401 {
+		t.Errorf("other account: %d", status)
+	}
+}
+
+func readAll(resp *http.Response) string {
+	var b strings.Builder
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			return b.String()
+		}
+	}
+}
+
+// TestInflightLimit: with one request per account at a time, concurrent large
+// ingests get 200s and 429s; every event of a 200 is counted, none of a 429.
+func TestInflightLimit(t *testing.T) {
+	s := startServer(t, "--data-dir", t.TempDir(), "--max-inflight-per-account", "1", "--now", "2026-11-27T13:29:17Z")
+	var mu sync.Mutex
+	accepted, refused := 0, 0
+	for round := 0; refused == 0 && round < 20; round++ {
+		var wg sync.WaitGroup
+		for c := range 6 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var b strings.Builder
+				b.WriteByte('[')
+				for i := range 20000 {
+					if i > 0 {
+						b.WriteByte(',')
+					}
+					fmt.Fprintf(&b, `{"conversationId":"r%d-c%d-%d","resolvedBy":"CCP","resolvedAt":"2026-11-27T13:00:00Z","handlingTimeMs":1}`, round, c, i)
+				}
+				b.WriteByte(']')
+				req, _ := http.NewRequest("POST", s.url+"/ingest/account/acme/events", strings.NewReader(b.String()))
+				req.Header.Set("Authorization", "Bearer "+testToken)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				body := readAll(resp)
+				resp.Body.Close()
+				mu.Lock()
+				defer mu.Unlock()
+				switch resp.StatusCode {
+				case 200:
+					var out struct{ Accepted int }
+					json.Unmarshal([]byte(body), &out)
+					accepted += out.Accepted
+				case 429:
+					refused++
+					if resp.Header.Get("Retry-After") != "1" || !strings.Contains(body, `"code":429`) {
+						t.Errorf("429 without Retry-After or JSON body: %s", body)
+					}
+				default:
+					t.Errorf("status %d: %s", resp.StatusCode, body)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	if refused == 0 || accepted == 0 {
+		t.Fatalf("accepted %d refused %d: want both", accepted, refused)
+	}
+	_, body := s.do(t, "GET", "/operations/api/account/acme/msgconversation?timeframe=60&v=1", testToken, "")
+	if !strings.Contains(body, fmt.Sprintf(`"totalResolvedConversations":%d,`, accepted)) {
+		t.Errorf("%d events acknowledged; the account reports %s", accepted, body)
+	}
+	t.Logf("%d events accepted, %d requests refused", accepted, refused)
+}
+
+func TestTLS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, pool := writeCertificate(t, dir)
+	s := startServer(t, "--data-dir", filepath.Join(dir, "data"), "--tls-cert", certFile, "--tls-key", keyFile)
+	addr := strings.TrimPrefix(s.url, "http://")
+
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	req, _ := http.NewRequest("GET", "https://"+addr+"/operations/api/account/1/msgconversation?timeframe=60&v=1", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.TLS == nil {
+		t.Errorf("HTTPS: %d", resp.StatusCode)
+	}
+
+	old := &tls.Config{RootCAs: pool, MaxVersion: tls.VersionTLS11}
+	if conn, err := tls.Dial("tcp", addr, old); err == nil {
+		conn.Close()
+		t.Error("a TLS 1.1 handshake succeeded")
+	}
+	if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
+		if resp.StatusCode == 200 {
+			t.Error("plain HTTP served on the TLS port")
+		}
+		resp.Body.Close()
+	}
+}
+
+// writeCertificate writes a self-signed certificate for 127.0.0.1.
+func writeCertificate(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "convops test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
