@@ -48,7 +48,9 @@ type Options struct {
 	// margin, so that replay always sees every event still in retention and the
 	// dedupe key of every event that might be sent again.
 	MaxAge time.Duration
-	Logger *slog.Logger
+	// StartTimeout bounds the start of the embedded server (30s when zero).
+	StartTimeout time.Duration
+	Logger       *slog.Logger
 }
 
 // DefaultMaxAge is the stream retention: 24 hours plus a 2-hour margin.
@@ -79,6 +81,9 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 	if opts.Replicas == 0 {
 		opts.Replicas = 1
 	}
+	if opts.StartTimeout == 0 {
+		opts.StartTimeout = 30 * time.Second
+	}
 	l := &Log{logger: opts.Logger, nodeID: nuid.Next()}
 
 	var err error
@@ -89,17 +94,21 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 			StoreDir:   opts.DataDir,
 			DontListen: true,
 			NoSigs:     true,
-			NoLog:      true,
 			// fsync every message before its acknowledgement: see the package comment.
 			SyncAlways: true,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("configure embedded nats server: %w", err)
 		}
+		l.ns.SetLoggerV2(natsLogger{opts.Logger}, false, false, false)
 		go l.ns.Start()
-		if !l.ns.ReadyForConnections(30 * time.Second) {
-			l.ns.Shutdown()
-			return nil, errors.New("embedded nats server did not start within 30s")
+		if !l.ns.ReadyForConnections(opts.StartTimeout) {
+			// The store restores its streams before it accepts connections. A
+			// damaged block file can make that never end (a corrupted sequence
+			// number is taken at face value), so this is a refusal, not a wait.
+			go l.ns.Shutdown()
+			return nil, fmt.Errorf("the event log under %s did not open within %s: its files may be damaged; "+
+				"see the log above, and restore the data directory from a backup", opts.DataDir, opts.StartTimeout)
 		}
 		l.nc, err = nats.Connect("", nats.InProcessServer(l.ns), nats.Name("convops"))
 	} else {
@@ -123,12 +132,17 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 		Discard:     jetstream.DiscardOld,
 		MaxAge:      opts.MaxAge,
 		Replicas:    opts.Replicas,
-		Duplicates:  2 * time.Minute,
+		Duplicates:  min(2*time.Minute, opts.MaxAge),
 	}
-	// A new R3 stream needs a meta leader; retry while the cluster elects one.
+	// A new R3 stream on an external cluster needs a meta leader; retry for a
+	// while as the cluster elects one. The embedded server answers at once.
+	attempts := 1
+	if opts.URL != "" {
+		attempts = 30
+	}
 	for attempt := 1; ; attempt++ {
 		l.stream, err = l.js.CreateOrUpdateStream(ctx, cfg)
-		if err == nil || attempt == 30 || ctx.Err() != nil {
+		if err == nil || attempt == attempts || ctx.Err() != nil {
 			break
 		}
 		select {
@@ -214,18 +228,30 @@ func (l *Log) Publish(ctx context.Context, msgs []Message) error {
 	return nil
 }
 
-// State returns the number of messages in the stream and the sequence of the last one.
-func (l *Log) State(ctx context.Context) (msgs, lastSeq uint64, err error) {
-	info, err := l.stream.Info(ctx)
-	if err != nil {
-		return 0, 0, fmt.Errorf("read stream state: %w", err)
-	}
-	return info.State.Msgs, info.State.LastSeq, nil
+// State describes the stream.
+type State struct {
+	Msgs     uint64 // messages held
+	FirstSeq uint64
+	LastSeq  uint64
+	// Deleted counts messages missing between FirstSeq and LastSeq. convops
+	// never deletes single messages (retention removes them from the head),
+	// so a gap means the store lost messages.
+	Deleted int
 }
 
-// ApplyFunc receives each message of the log in order. err is non-nil (and b
+// State returns the stream's state.
+func (l *Log) State(ctx context.Context) (State, error) {
+	info, err := l.stream.Info(ctx)
+	if err != nil {
+		return State{}, fmt.Errorf("read stream state: %w", err)
+	}
+	return State{Msgs: info.State.Msgs, FirstSeq: info.State.FirstSeq, LastSeq: info.State.LastSeq, Deleted: info.State.NumDeleted}, nil
+}
+
+// ApplyFunc receives each message of the log in order. pending is the number
+// of messages after this one when it was delivered. err is non-nil (and b
 // empty) for a message that cannot be decoded.
-type ApplyFunc func(seq uint64, msgID string, b convops.Batch, err error)
+type ApplyFunc func(seq, pending uint64, msgID string, b convops.Batch, err error)
 
 // Follow delivers every message of the log, from the first, to apply, one at
 // a time and in order, until ctx is done.
@@ -257,6 +283,6 @@ func (l *Log) Follow(ctx context.Context, apply ApplyFunc) error {
 			continue
 		}
 		b, err := decodeBatch(msg.Data())
-		apply(meta.Sequence.Stream, msg.Headers().Get(jetstream.MsgIDHeader), b, err)
+		apply(meta.Sequence.Stream, meta.NumPending, msg.Headers().Get(jetstream.MsgIDHeader), b, err)
 	}
 }

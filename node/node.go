@@ -21,6 +21,7 @@ import (
 type Node struct {
 	log    *eventlog.Log
 	store  *store.Store
+	opts   Options
 	logger *slog.Logger
 
 	ready     chan struct{} // closed once the log present at start is applied
@@ -33,7 +34,11 @@ type Node struct {
 	mu      sync.Mutex
 	waiters map[string]*waiter
 
-	followErr chan error
+	failed   chan struct{} // closed when the fold stops on its own
+	failOnce sync.Once
+	failErr  error // why it stopped; set before failed is closed
+	cancel   context.CancelFunc
+	stopped  chan struct{} // closed when the fold and the mark writer have stopped
 }
 
 type waiter struct {
@@ -41,42 +46,104 @@ type waiter struct {
 	outcome convops.Outcome
 }
 
+// Options configure a Node.
+type Options struct {
+	Logger *slog.Logger
+	// MarkPath is the file where the node records how far into the log it has
+	// applied, so that a log that lost messages is noticed at start. Empty
+	// disables the check.
+	MarkPath string
+	// AcceptLoss starts the node on a log that lost messages, after logging
+	// what was lost, instead of refusing to start.
+	AcceptLoss bool
+	// StallTimeout is how long the replay may go without applying a message
+	// before the node gives up (30s when zero). A message the store cannot read
+	// back stops delivery without an error; this turns that into one.
+	StallTimeout time.Duration
+}
+
 // New returns a node over an open log and an empty store; Start begins the fold.
-func New(log *eventlog.Log, st *store.Store, logger *slog.Logger) *Node {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+func New(log *eventlog.Log, st *store.Store, opts Options) *Node {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.StallTimeout == 0 {
+		opts.StallTimeout = 30 * time.Second
 	}
 	return &Node{
-		log:       log,
-		store:     st,
-		logger:    logger,
-		ready:     make(chan struct{}),
-		waiters:   make(map[string]*waiter),
-		followErr: make(chan error, 1),
+		log:     log,
+		store:   st,
+		opts:    opts,
+		logger:  opts.Logger,
+		ready:   make(chan struct{}),
+		waiters: make(map[string]*waiter),
+		failed:  make(chan struct{}),
+		stopped: make(chan struct{}),
 	}
 }
 
-// Start replays the log and then follows it until ctx is done. It returns at
-// once; Ready is closed when everything in the log at start has been applied.
+// Start checks the log against the node's mark, then replays the log and
+// follows it until Close. It returns once the fold is running; Ready is closed
+// when everything in the log at start has been applied.
 func (n *Node) Start(ctx context.Context) error {
-	msgs, lastSeq, err := n.log.State(ctx)
+	st, err := n.log.State(ctx)
 	if err != nil {
 		return err
 	}
-	n.logger.Info("replaying event log", "messages", msgs, "lastSeq", lastSeq)
-	started := time.Now()
-	if msgs == 0 {
-		n.markReady(started, lastSeq)
+	if err := n.checkLog(st); err != nil {
+		if !n.opts.AcceptLoss {
+			return err
+		}
+		n.logger.Error("starting on a damaged event log; the numbers lack the lost events", "err", err)
+		// Remember what was accepted, so that the next start is clean.
+		if err := n.writeMark(mark{AppliedSeq: 0, AcceptedDeleted: st.Deleted}); err != nil {
+			return fmt.Errorf("record the accepted loss: %w", err)
+		}
 	}
+	n.logger.Info("replaying event log", "messages", st.Msgs, "lastSeq", st.LastSeq)
+	started := time.Now()
+	if st.Msgs == 0 {
+		n.markReady(started, st.LastSeq)
+	}
+	ctx, n.cancel = context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(3)
 	go func() {
-		n.followErr <- n.log.Follow(ctx, func(seq uint64, msgID string, b convops.Batch, err error) {
+		defer wg.Done()
+		n.watchReplay(ctx, st)
+	}()
+	go func() {
+		defer wg.Done()
+		err := n.log.Follow(ctx, func(seq, pending uint64, msgID string, b convops.Batch, err error) {
 			n.apply(seq, msgID, b, err)
-			if seq >= lastSeq {
-				n.markReady(started, lastSeq)
+			// Caught up: the last message present at start is applied, or none
+			// is left (a log with lost messages may end before its LastSeq).
+			if seq >= st.LastSeq || pending == 0 {
+				n.markReady(started, st.LastSeq)
 			}
 		})
+		if ctx.Err() == nil {
+			n.fail(fmt.Errorf("follow the event log: %w", err))
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		n.writeMarks(ctx)
+	}()
+	go func() {
+		wg.Wait()
+		close(n.stopped)
 	}()
 	return nil
+}
+
+// Close stops the fold and records the final mark. Ingests still waiting fail.
+func (n *Node) Close() {
+	if n.cancel == nil {
+		return
+	}
+	n.cancel()
+	<-n.stopped
 }
 
 func (n *Node) markReady(started time.Time, lastSeq uint64) {
@@ -101,8 +168,51 @@ func (n *Node) IsReady() bool {
 	}
 }
 
-// Done returns a channel that yields the error that stopped the fold.
-func (n *Node) Done() <-chan error { return n.followErr }
+// Failed is closed when the fold stops on its own (not by Close); Err says why.
+func (n *Node) Failed() <-chan struct{} { return n.failed }
+
+// Err returns why the fold stopped, once Failed is closed.
+func (n *Node) Err() error {
+	select {
+	case <-n.failed:
+		return n.failErr
+	default:
+		return nil
+	}
+}
+
+func (n *Node) fail(err error) {
+	n.failOnce.Do(func() {
+		n.failErr = err
+		close(n.failed)
+	})
+}
+
+// watchReplay fails the node when the replay stops making progress before it
+// is done.
+func (n *Node) watchReplay(ctx context.Context, st eventlog.State) {
+	last, since := n.applied.Load(), time.Now()
+	tick := time.NewTicker(n.opts.StallTimeout / 10)
+	defer tick.Stop()
+	for {
+		select {
+		case <-n.ready:
+			return
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if cur := n.applied.Load(); cur != last {
+			last, since = cur, time.Now()
+			continue
+		}
+		if time.Since(since) >= n.opts.StallTimeout {
+			n.fail(fmt.Errorf("the event log is damaged: its replay stopped after sequence %d of %d and made no progress for %s "+
+				"(a message the store cannot read back); restore the data directory from a backup", last, st.LastSeq, n.opts.StallTimeout))
+			return
+		}
+	}
+}
 
 func (n *Node) apply(seq uint64, msgID string, b convops.Batch, err error) {
 	var out convops.Outcome

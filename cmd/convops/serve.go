@@ -36,6 +36,8 @@ type ServeCommand struct {
 	NATSURL               string
 	NATSReplicas          int
 	ShutdownTimeout       time.Duration
+	AcceptLogLoss         bool
+	LogStartTimeout       time.Duration
 
 	logger *slog.Logger
 
@@ -63,6 +65,8 @@ func (c *ServeCommand) ParseFlags(args []string) error {
 	fs.StringVar(&c.NATSURL, "nats-url", "", "`URL` of an external NATS JetStream cluster instead of the embedded server")
 	fs.IntVar(&c.NATSReplicas, "nats-replicas", 1, "replicas of the event stream on an external cluster (3 for fail-over)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful stop waits for requests in flight")
+	fs.DurationVar(&c.LogStartTimeout, "log-start-timeout", 30*time.Second, "how long the event log may take to open, or its replay stall, before the server gives up")
+	fs.BoolVar(&c.AcceptLogLoss, "accept-log-loss", false, "start even when the event log lost messages (logged), instead of refusing")
 	if err := c.main.parseWithEnv(fs, args); err != nil {
 		return err
 	}
@@ -134,10 +138,11 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 	c.mu.Unlock()
 
 	log, err := eventlog.Open(ctx, eventlog.Options{
-		DataDir:  c.DataDir,
-		URL:      c.NATSURL,
-		Replicas: c.NATSReplicas,
-		Logger:   c.logger,
+		DataDir:      c.DataDir,
+		URL:          c.NATSURL,
+		Replicas:     c.NATSReplicas,
+		Logger:       c.logger,
+		StartTimeout: c.LogStartTimeout,
 	})
 	if err != nil {
 		ln.Close()
@@ -145,9 +150,13 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 	}
 	defer log.Close()
 
-	foldCtx, stopFold := context.WithCancel(context.Background())
-	defer stopFold()
-	n := node.New(log, store.New(), c.logger)
+	n := node.New(log, store.New(), node.Options{
+		Logger:       c.logger,
+		MarkPath:     filepath.Join(c.DataDir, "log-mark.json"),
+		AcceptLoss:   c.AcceptLogLoss,
+		StallTimeout: c.LogStartTimeout,
+	})
+	defer n.Close()
 
 	srv := &http.Server{
 		Handler: httpapi.New(httpapi.Options{
@@ -176,7 +185,7 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 	}()
 	c.logger.Info("listening", "addr", ln.Addr().String(), "dataDir", c.DataDir, "tls", c.TLSCert != "")
 
-	if err := n.Start(foldCtx); err != nil {
+	if err := n.Start(context.Background()); err != nil {
 		srv.Close()
 		return err
 	}
@@ -187,9 +196,9 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 		close(c.up)
 	case err := <-serveErr:
 		return fmt.Errorf("serve: %w", err)
-	case err := <-n.Done():
+	case <-n.Failed():
 		srv.Close()
-		return fmt.Errorf("replay event log: %w", err)
+		return n.Err()
 	case <-ctx.Done():
 	}
 
@@ -197,9 +206,8 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case err := <-serveErr:
 		return fmt.Errorf("serve: %w", err)
-	case err := <-n.Done():
-		c.logger.Error("event log follower stopped; shutting down", "err", err)
-		ctx = context.Background()
+	case <-n.Failed():
+		c.logger.Error("the fold of the event log stopped; shutting down", "err", n.Err())
 	}
 
 	c.logger.Info("stopping: finishing requests in flight")
@@ -208,7 +216,7 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		c.logger.Warn("requests still in flight at shutdown", "err", err)
 	}
-	stopFold()
+	n.Close()
 	c.logger.Info("stopped")
 	return nil
 }

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binaryServer is the real convops binary running as a child process.
+type binaryServer struct {
+	cmd *exec.Cmd
+	url string
+}
+
+// startBinary starts `convops serve` and waits for its ready line.
+func startBinary(t *testing.T, args ...string) *binaryServer {
+	t.Helper()
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	ready := regexp.MustCompile(`msg="convops ready" addr=(\S+)`)
+	lines := bufio.NewScanner(stderr)
+	var seen []string
+	for lines.Scan() {
+		seen = append(seen, lines.Text())
+		if m := ready.FindStringSubmatch(lines.Text()); m != nil {
+			go io.Copy(io.Discard, stderr)
+			return &binaryServer{cmd: cmd, url: "http://" + m[1]}
+		}
+	}
+	cmd.Wait()
+	t.Fatalf("server exited before it was ready:\n%s", strings.Join(seen, "\n"))
+	return nil
+}
+
+// TestCrashRecovery kills the server with SIGKILL at random moments while
+// clients ingest, restarting it on the same data dir each time. Clients retry
+// every batch that did not get a 200 with the same eventIds. At the end every
+// event is counted exactly once.
+func TestCrashRecovery(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills and restarts the binary 20 times")
+	}
+	const (
+		kills     = 20
+		clients   = 4
+		batchSize = 200
+	)
+	dataDir, keys := t.TempDir(), writeTestKeys(t)
+	args := []string{"--data-dir", dataDir, "--keys", keys, "--now", "2026-11-27T13:29:17Z"}
+
+	var mu sync.Mutex // guards srv and acked
+	srv := startBinary(t, args...)
+	acked := make([]int, clients) // batches acknowledged per client
+	current := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return srv.url
+	}
+
+	send := func(c, b int) bool {
+		var events []string
+		for i := range batchSize {
+			events = append(events, fmt.Sprintf(`{"conversationId":"c%d-b%d-%d","agentId":%d,"resolvedBy":"CCP","resolvedAt":"2026-11-27T13:%02d:00Z","handlingTimeMs":%d}`,
+				c, b, i, c, i%29, c+1))
+		}
+		req, _ := http.NewRequest("POST", current()+"/ingest/account/acme/events", strings.NewReader("["+strings.Join(events, ",")+"]"))
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := 0; ; b++ {
+				// Retry batch b until it is acknowledged; stop only between batches,
+				// so that at the end every batch sent was acknowledged.
+				for !send(c, b) {
+					time.Sleep(10 * time.Millisecond)
+				}
+				mu.Lock()
+				acked[c] = b + 1
+				mu.Unlock()
+				select {
+				case <-stop:
+					return
+				default:
+				}
+			}
+		}()
+	}
+
+	r := rand.New(rand.NewPCG(1, 2))
+	for range kills {
+		time.Sleep(time.Duration(20+r.IntN(300)) * time.Millisecond)
+		mu.Lock()
+		old := srv
+		mu.Unlock()
+		if err := old.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		old.cmd.Wait()
+		next := startBinary(t, args...)
+		mu.Lock()
+		srv = next
+		mu.Unlock()
+	}
+	close(stop)
+	wg.Wait()
+
+	// Every batch sent was acknowledged (the last ones after the last restart).
+	// Each client's events carry its agentId and handling time c+1, so a
+	// double count shows in the totals and in each agent's numbers.
+	total := 0
+	for _, n := range acked {
+		total += n * batchSize
+	}
+	req, _ := http.NewRequest("GET", current()+"/operations/api/account/acme/msgconversation?timeframe=60&v=1&agentIds=all", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var answer struct {
+		AgentsMetrics struct {
+			MetricsPerAgent map[string]map[string]float64
+			MetricsTotals   map[string]float64
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&answer); err != nil {
+		t.Fatal(err)
+	}
+	if got := int(answer.AgentsMetrics.MetricsTotals["totalResolvedConversations"]); got != total {
+		t.Errorf("%d events acknowledged, %d counted", total, got)
+	}
+	for c, n := range acked {
+		m := answer.AgentsMetrics.MetricsPerAgent[fmt.Sprint(c)]
+		if int(m["totalResolvedConversations"]) != n*batchSize || int(m["totalHandlingTime_resolvedConversations"]) != n*batchSize*(c+1) {
+			t.Errorf("client %d: %d batches acknowledged, agent reports %v", c, n, m)
+		}
+	}
+	t.Logf("%d kills; %d events acknowledged and counted once", kills, total)
+}

@@ -1,0 +1,72 @@
+package eventlog
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/convops/convops"
+)
+
+// TestStreamRetention checks that the stream drops messages older than MaxAge
+// (here one second; in production the 24-hour window plus a margin).
+func TestStreamRetention(t *testing.T) {
+	ctx := context.Background()
+	l, err := Open(ctx, Options{DataDir: t.TempDir(), MaxAge: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.Publish(ctx, l.Encode(sampleBatch())); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := l.State(ctx); st.Msgs != 1 {
+		t.Fatalf("%d messages after publishing one", st.Msgs)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := l.State(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Msgs == 0 && st.LastSeq == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("message not dropped after MaxAge: %+v", st)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestEncodeSplitsUnderPayloadLimit: a batch larger than one message is cut
+// into messages that each fit the server's limit and together hold every event.
+func TestEncodeSplitsUnderPayloadLimit(t *testing.T) {
+	l, err := Open(context.Background(), Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	b := convops.Batch{Account: "a", Now: 1795786157000}
+	for i := range 30000 {
+		b.Events = append(b.Events, convops.Event{EventID: string(rune('a'+i%26)) + "-a-fairly-long-event-identifier-" + time.Duration(i).String(), SkillID: int64(i)})
+	}
+	msgs := l.Encode(b)
+	if len(msgs) < 2 {
+		t.Fatalf("%d message(s) for a batch of about 1.5 MB", len(msgs))
+	}
+	n := 0
+	for _, m := range msgs {
+		if len(m.Data) > int(l.nc.MaxPayload())-1024 {
+			t.Errorf("message of %d bytes over the limit", len(m.Data))
+		}
+		part, err := decodeBatch(m.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(part.Events)
+	}
+	if n != len(b.Events) {
+		t.Errorf("%d events in the messages, want %d", n, len(b.Events))
+	}
+}

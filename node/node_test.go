@@ -1,0 +1,151 @@
+package node_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/convops/convops"
+	"github.com/convops/convops/eventlog"
+	"github.com/convops/convops/node"
+	"github.com/convops/convops/store"
+)
+
+const now int64 = 1795786157000 // 2026-11-27T13:29:17Z
+
+// openNode opens the log in dir and starts a node on it.
+func openNode(tb testing.TB, dir string) (*node.Node, *eventlog.Log, func()) {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	log, err := eventlog.Open(ctx, eventlog.Options{DataDir: dir})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	n := node.New(log, store.New(), node.Options{})
+	if err := n.Start(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	closed := false
+	closeFn := func() {
+		if !closed {
+			closed = true
+			cancel()
+			log.Close()
+		}
+	}
+	tb.Cleanup(closeFn)
+	return n, log, closeFn
+}
+
+func events(prefix string, n int) []convops.Event {
+	out := make([]convops.Event, n)
+	for i := range out {
+		out[i] = convops.Event{
+			EventID:        fmt.Sprintf("%s-%d", prefix, i),
+			SkillID:        int64(i % 150),
+			AgentID:        int64(i % 2000),
+			HasAgent:       true,
+			ResolvedBy:     convops.ResolvedBy(i % 3),
+			ResolvedAt:     now - int64(i%86000)*1000,
+			HandlingTimeMs: int64(i % 600000),
+		}
+	}
+	return out
+}
+
+func total(n *node.Node, account string) int64 {
+	res, _ := n.Query(convops.Query{Account: account, Timeframe: convops.MaxTimeframeMinutes}, now)
+	return res.Whole.Totals.Total()
+}
+
+func TestIngestWaitsForTheFold(t *testing.T) {
+	n, _, _ := openNode(t, t.TempDir())
+	<-n.Ready()
+	out, err := n.Ingest(context.Background(), "a", now, events("e", 5000))
+	if err != nil || out.Accepted != 5000 || out.Duplicates != 0 {
+		t.Fatalf("%+v %v", out, err)
+	}
+	// The answer came after the fold: the events are visible at once.
+	if got := total(n, "a"); got != 5000 {
+		t.Errorf("visible after ingest: %d", got)
+	}
+	out, err = n.Ingest(context.Background(), "a", now, events("e", 6000))
+	if err != nil || out.Accepted != 1000 || out.Duplicates != 5000 {
+		t.Fatalf("second ingest: %+v %v", out, err)
+	}
+}
+
+func TestReplayRebuildsTheSameState(t *testing.T) {
+	dir := t.TempDir()
+	n, _, closeFirst := openNode(t, dir)
+	<-n.Ready()
+	for b := range 5 {
+		if _, err := n.Ingest(context.Background(), fmt.Sprint("acc", b%2), now, events(fmt.Sprint("b", b), 3000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := [2]int64{total(n, "acc0"), total(n, "acc1")}
+	closeFirst()
+
+	n2, _, _ := openNode(t, dir)
+	select {
+	case <-n2.Ready():
+	case <-time.After(30 * time.Second):
+		t.Fatal("replay did not finish")
+	}
+	if got := [2]int64{total(n2, "acc0"), total(n2, "acc1")}; got != want {
+		t.Errorf("after replay %v, before %v", got, want)
+	}
+}
+
+func TestNotReadyBeforeReplay(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	log, err := eventlog.Open(ctx, eventlog.Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	n := node.New(log, store.New(), node.Options{}) // not started
+	if _, err := n.Ingest(ctx, "a", now, events("x", 1)); convops.ErrorCode(err) != convops.EUnavailable {
+		t.Errorf("ingest before ready: %v", err)
+	}
+	if _, err := n.Query(convops.Query{Account: "a", Timeframe: 60}, now); convops.ErrorCode(err) != convops.EUnavailable {
+		t.Errorf("query before ready: %v", err)
+	}
+}
+
+var replayEvents = flag.Int("replay-events", 1_000_000, "events in the log of BenchmarkReplay")
+
+// BenchmarkReplay measures how fast a node replays a log of -replay-events
+// events (ingests of 1,000): the start-to-ready time of a restart.
+//
+//	go test -run XXX -bench Replay ./node -args -replay-events=10000000
+func BenchmarkReplay(b *testing.B) {
+	dir := b.TempDir()
+	n, _, closeFirst := openNode(b, dir)
+	<-n.Ready()
+	const size = 1000
+	batches := *replayEvents / size
+	for i := range batches {
+		if _, err := n.Ingest(context.Background(), "acc", now, events(fmt.Sprint("b", i), size)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	closeFirst()
+	b.ResetTimer()
+	for range b.N {
+		n, _, closeIt := openNode(b, dir)
+		<-n.Ready()
+		b.StopTimer()
+		if got := total(n, "acc"); got != int64(batches*size) {
+			b.Fatalf("replayed %d events", got)
+		}
+		closeIt()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(batches*size)/b.Elapsed().Seconds()*float64(b.N), "events/s")
+}

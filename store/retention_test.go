@@ -1,0 +1,65 @@
+package store_test
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+
+	"github.com/convops/convops"
+	"github.com/convops/convops/store"
+)
+
+// heapAfterGC returns the live heap in bytes.
+func heapAfterGC() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// TestRetentionOverDays folds three simulated days at a steady rate with a
+// moving clock. Buckets and dedupe keys past the horizon must be dropped, so
+// the store holds one day's worth at the end of every day, and the heap does
+// not grow from day to day.
+func TestRetentionOverDays(t *testing.T) {
+	const (
+		perDay   = 300_000
+		perBatch = 500
+		day      = int64(convops.MaxTimeframeMinutes) * convops.MinuteMs
+	)
+	start := int64(1795737600000) // 2026-11-27T00:00:00Z
+	s := store.New()
+	step := day / (perDay / perBatch) // clock advance per batch
+	clock, id := start, 0
+	var heaps []uint64
+	var stats []store.Stats
+	for d := 1; d <= 3; d++ {
+		for range perDay / perBatch {
+			clock += step
+			batch := convops.Batch{Account: "acc", Now: clock, Events: make([]convops.Event, perBatch)}
+			for i := range batch.Events {
+				id++
+				batch.Events[i] = convops.Event{
+					EventID: fmt.Sprintf("conversation-%09d", id), SkillID: int64(id % 150), AgentID: int64(id % 2000), HasAgent: true,
+					ResolvedBy: convops.ResolvedBy(id % 3), ResolvedAt: clock - int64(id%60)*1000, HandlingTimeMs: int64(id % 900000),
+				}
+			}
+			s.Apply(batch)
+		}
+		heaps = append(heaps, heapAfterGC())
+		stats = append(stats, s.Stats())
+		t.Logf("day %d: heap %.1f MB, %+v", d, float64(heaps[d-1])/1e6, stats[d-1])
+	}
+	for d, st := range stats {
+		// One day of buckets (288, plus the one being filled), one day of keys.
+		if st.Buckets > 290 || st.DedupeKeys > perDay+perDay/100 {
+			t.Errorf("day %d: %+v holds more than a day", d+1, st)
+		}
+	}
+	for d := 1; d < 3; d++ {
+		if growth := float64(heaps[d])/float64(heaps[0]) - 1; growth > 0.10 {
+			t.Errorf("heap after day %d is %.0f%% above day 1", d+1, growth*100)
+		}
+	}
+}
