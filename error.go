@@ -7,16 +7,17 @@ import (
 
 // Error codes. The HTTP layer maps each to one status code in one place.
 const (
-	EInvalid      = "invalid"      // 400: bad parameter or body
-	ENotFound     = "not_found"    // 404
-	EMethod       = "method"       // 405
-	ETooLarge     = "too_large"    // 413
-	EMediaType    = "media_type"   // 415
-	EUnauthorized = "unauthorized" // 401
-	EForbidden    = "forbidden"    // 403
-	ETooMany      = "too_many"     // 429
-	EUnavailable  = "unavailable"  // 503
-	EInternal     = "internal"     // 500: never for bad input
+	EInvalid        = "invalid"          // 400: bad parameter or body
+	ENotFound       = "not_found"        // 404
+	EMethod         = "method"           // 405
+	ETooLarge       = "too_large"        // 413
+	EHeaderTooLarge = "header_too_large" // 431
+	EMediaType      = "media_type"       // 415
+	EUnauthorized   = "unauthorized"     // 401
+	EForbidden      = "forbidden"        // 403
+	ETooMany        = "too_many"         // 429
+	EUnavailable    = "unavailable"      // 503
+	EInternal       = "internal"         // 500: never for bad input
 )
 
 // Error is the one error type of the service. Message is a sentence a person can

@@ -50,16 +50,31 @@ type Options struct {
 	MaxAge time.Duration
 	// StartTimeout bounds the start of the embedded server (30s when zero).
 	StartTimeout time.Duration
+	// MinFreeBytes is the free space the embedded store's file system must
+	// keep: below it, Publish refuses at once with ErrStorageFull. The store
+	// itself, once a write fails for lack of space, stops storing until it is
+	// restarted; refusing before that keeps ingest able to resume as soon as
+	// space is freed. Zero means DefaultMinFreeBytes; negative disables.
+	MinFreeBytes int64
 	Logger       *slog.Logger
 }
 
 // DefaultMaxAge is the stream retention: 24 hours plus a 2-hour margin.
 const DefaultMaxAge = 26 * time.Hour
 
+// DefaultMinFreeBytes is the default of Options.MinFreeBytes.
+const DefaultMinFreeBytes = 64 << 20
+
+// ErrStorageFull is returned by Publish when the store refuses messages for
+// lack of space.
+var ErrStorageFull = errors.New("event log storage is full")
+
 // Log is an open event log.
 type Log struct {
 	logger *slog.Logger
+	opts   Options
 	ns     *server.Server // nil with an external server
+	disk   diskGuard
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	stream jetstream.Stream
@@ -84,7 +99,13 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 	if opts.StartTimeout == 0 {
 		opts.StartTimeout = 30 * time.Second
 	}
-	l := &Log{logger: opts.Logger, nodeID: nuid.Next()}
+	if opts.MinFreeBytes == 0 {
+		opts.MinFreeBytes = DefaultMinFreeBytes
+	}
+	l := &Log{logger: opts.Logger, opts: opts, nodeID: nuid.Next()}
+	if opts.URL == "" && opts.MinFreeBytes > 0 {
+		l.disk = diskGuard{dir: opts.DataDir, minFree: opts.MinFreeBytes}
+	}
 
 	var err error
 	if opts.URL == "" {
@@ -96,6 +117,10 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 			NoSigs:     true,
 			// fsync every message before its acknowledgement: see the package comment.
 			SyncAlways: true,
+			// No store limit of NATS's own (by default 75% of the space free
+			// at start, never raised when space is freed): the disk guard
+			// refuses ingest when the file system runs low instead.
+			JetStreamMaxStore: 1 << 50,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("configure embedded nats server: %w", err)
@@ -205,6 +230,9 @@ func (l *Log) Encode(b convops.Batch) []Message {
 // Publish appends messages to the log and returns once every one of them is
 // acknowledged by JetStream (stored as the package comment describes).
 func (l *Log) Publish(ctx context.Context, msgs []Message) error {
+	if err := l.disk.check(); err != nil {
+		return err
+	}
 	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
 	for _, m := range msgs {
 		nm := nats.NewMsg(m.subj)
@@ -220,6 +248,10 @@ func (l *Log) Publish(ctx context.Context, msgs []Message) error {
 		select {
 		case <-f.Ok():
 		case err := <-f.Err():
+			var apiErr *jetstream.APIError
+			if errors.As(err, &apiErr) && (apiErr.ErrorCode == 10023 || apiErr.ErrorCode == 10047) { // insufficient (storage) resources
+				return fmt.Errorf("%w: %v", ErrStorageFull, err)
+			}
 			return fmt.Errorf("publish to event log: %w", err)
 		case <-ctx.Done():
 			return fmt.Errorf("publish to event log: %w", ctx.Err())

@@ -11,16 +11,17 @@ import (
 
 // statusOf maps error codes to HTTP status codes: the one place that does.
 var statusOf = map[string]int{
-	convops.EInvalid:      http.StatusBadRequest,
-	convops.EUnauthorized: http.StatusUnauthorized,
-	convops.EForbidden:    http.StatusForbidden,
-	convops.ENotFound:     http.StatusNotFound,
-	convops.EMethod:       http.StatusMethodNotAllowed,
-	convops.ETooLarge:     http.StatusRequestEntityTooLarge,
-	convops.EMediaType:    http.StatusUnsupportedMediaType,
-	convops.ETooMany:      http.StatusTooManyRequests,
-	convops.EUnavailable:  http.StatusServiceUnavailable,
-	convops.EInternal:     http.StatusInternalServerError,
+	convops.EInvalid:        http.StatusBadRequest,
+	convops.EUnauthorized:   http.StatusUnauthorized,
+	convops.EForbidden:      http.StatusForbidden,
+	convops.ENotFound:       http.StatusNotFound,
+	convops.EMethod:         http.StatusMethodNotAllowed,
+	convops.ETooLarge:       http.StatusRequestEntityTooLarge,
+	convops.EHeaderTooLarge: http.StatusRequestHeaderFieldsTooLarge,
+	convops.EMediaType:      http.StatusUnsupportedMediaType,
+	convops.ETooMany:        http.StatusTooManyRequests,
+	convops.EUnavailable:    http.StatusServiceUnavailable,
+	convops.EInternal:       http.StatusInternalServerError,
 }
 
 // errorBody is the JSON body of every non-2xx answer.

@@ -32,7 +32,7 @@ func (ts *testServer) setNow(rfc3339 string) {
 	ts.clock.Store(t.UnixMilli())
 }
 
-func newTestServer(t *testing.T, opts ...func(*httpapi.Options)) *testServer {
+func newTestServer(t testing.TB, opts ...func(*httpapi.Options)) *testServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	log, err := eventlog.Open(ctx, eventlog.Options{DataDir: t.TempDir()})
@@ -64,7 +64,7 @@ func newTestServer(t *testing.T, opts ...func(*httpapi.Options)) *testServer {
 }
 
 // do sends a request and returns the status, the Content-Type and the body.
-func (ts *testServer) do(t *testing.T, method, path, contentType, body string) (int, http.Header, []byte) {
+func (ts *testServer) do(t testing.TB, method, path, contentType, body string) (int, http.Header, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, ts.URL+path, strings.NewReader(body))
 	if err != nil {
@@ -86,7 +86,7 @@ func (ts *testServer) do(t *testing.T, method, path, contentType, body string) (
 }
 
 // ingest posts events and fails the test unless they are accepted.
-func (ts *testServer) ingest(t *testing.T, account, events string) (accepted, duplicates int) {
+func (ts *testServer) ingest(t testing.TB, account, events string) (accepted, duplicates int) {
 	t.Helper()
 	status, _, body := ts.do(t, "POST", "/ingest/account/"+account+"/events", "application/json", events)
 	if status != http.StatusOK {

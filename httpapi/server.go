@@ -103,13 +103,31 @@ func New(opts Options) *Server {
 	return s
 }
 
+func headerBytes(h http.Header) int {
+	n := 0
+	for k, vs := range h {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4 // ": " and CRLF
+		}
+	}
+	return n
+}
+
 func (s *Server) handle(pattern string, h http.HandlerFunc) {
 	s.mux.HandleFunc(pattern, h)
 }
 
+// MaxHeaderBytes bounds the request headers (names and values) of a request.
+const MaxHeaderBytes = 64 << 10
+
 // ServeHTTP serves a request; a panic in a handler becomes a JSON 500 and a
 // log line, never a dropped connection.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if headerBytes(r.Header) > MaxHeaderBytes {
+		w.Header().Set("Connection", "close")
+		s.error(w, &convops.Error{Code: convops.EHeaderTooLarge, Message: "the request headers are larger than 64 KiB"})
+		return
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {

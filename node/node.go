@@ -269,22 +269,28 @@ func (n *Node) Ingest(ctx context.Context, account string, now int64, events []c
 	}()
 
 	if err := n.log.Publish(ctx, msgs); err != nil {
-		return total, unavailable(err)
+		return total, n.unavailable(err)
 	}
 	for _, w := range waiters {
 		select {
 		case <-w.done:
 			total.Add(w.outcome)
 		case <-ctx.Done():
-			return total, unavailable(fmt.Errorf("wait for the fold: %w", ctx.Err()))
+			return total, n.unavailable(fmt.Errorf("wait for the fold: %w", ctx.Err()))
 		}
 	}
 	return total, nil
 }
 
-func unavailable(err error) error {
+// unavailable turns a failure to append or apply into the 503 a client sees;
+// the cause goes to the log.
+func (n *Node) unavailable(err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
+	}
+	n.logger.Warn("ingest failed; answered 503", "err", err)
+	if errors.Is(err, eventlog.ErrStorageFull) {
+		return &convops.Error{Code: convops.EUnavailable, Message: "the event log cannot store more events: its disk is full or its storage limit is reached; queries still work"}
 	}
 	return &convops.Error{Code: convops.EUnavailable, Message: "the event log did not confirm the events in time; nothing is lost by sending the same events again"}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -144,6 +145,10 @@ func BenchmarkReplay(b *testing.B) {
 		if got := total(n, "acc"); got != int64(batches*size) {
 			b.Fatalf("replayed %d events", got)
 		}
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		b.ReportMetric(float64(m.HeapAlloc)/1e6, "heap-MB")
 		closeIt()
 		b.StartTimer()
 	}

@@ -38,6 +38,8 @@ type ServeCommand struct {
 	ShutdownTimeout       time.Duration
 	AcceptLogLoss         bool
 	LogStartTimeout       time.Duration
+	MinFreeDiskMB         int64
+	ReadHeaderTimeout     time.Duration
 
 	logger *slog.Logger
 
@@ -66,6 +68,8 @@ func (c *ServeCommand) ParseFlags(args []string) error {
 	fs.IntVar(&c.NATSReplicas, "nats-replicas", 1, "replicas of the event stream on an external cluster (3 for fail-over)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful stop waits for requests in flight")
 	fs.DurationVar(&c.LogStartTimeout, "log-start-timeout", 30*time.Second, "how long the event log may take to open, or its replay stall, before the server gives up")
+	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "how long a client may take to send its request headers")
+	fs.Int64Var(&c.MinFreeDiskMB, "min-free-disk-mb", eventlog.DefaultMinFreeBytes>>20, "free space (MiB) the data dir's file system keeps; below it ingest answers 503")
 	fs.BoolVar(&c.AcceptLogLoss, "accept-log-loss", false, "start even when the event log lost messages (logged), instead of refusing")
 	if err := c.main.parseWithEnv(fs, args); err != nil {
 		return err
@@ -143,6 +147,7 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 		Replicas:     c.NATSReplicas,
 		Logger:       c.logger,
 		StartTimeout: c.LogStartTimeout,
+		MinFreeBytes: max(c.MinFreeDiskMB<<20, -1),
 	})
 	if err != nil {
 		ln.Close()
@@ -167,12 +172,15 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 			PublicURL:             c.PublicURL,
 			MaxInflightPerAccount: c.MaxInflightPerAccount,
 		}),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: c.ReadHeaderTimeout,
 		ReadTimeout:       2 * time.Minute,
 		WriteTimeout:      2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(c.logger.Handler(), slog.LevelWarn),
+		// Headers past httpapi.MaxHeaderBytes get a JSON 431 from the handler;
+		// this bound, past which net/http answers in plain text, only caps
+		// what is read at all.
+		MaxHeaderBytes: 1 << 20,
+		ErrorLog:       slog.NewLogLogger(c.logger.Handler(), slog.LevelWarn),
 	}
 	serveErr := make(chan error, 1)
 	go func() {
