@@ -48,6 +48,10 @@ type Options struct {
 	// margin, so that replay always sees every event still in retention and the
 	// dedupe key of every event that might be sent again.
 	MaxAge time.Duration
+	// SyncInterval, when set, replaces fsync-per-message with an fsync every
+	// interval: acknowledged batches then survive a crash of the process but
+	// not a power loss. It exists to measure what SyncAlways costs.
+	SyncInterval time.Duration
 	// StartTimeout bounds the start of the embedded server (30s when zero).
 	StartTimeout time.Duration
 	// MinFreeBytes is the free space the embedded store's file system must
@@ -116,7 +120,8 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 			DontListen: true,
 			NoSigs:     true,
 			// fsync every message before its acknowledgement: see the package comment.
-			SyncAlways: true,
+			SyncAlways:   opts.SyncInterval == 0,
+			SyncInterval: opts.SyncInterval,
 			// No store limit of NATS's own (by default 75% of the space free
 			// at start, never raised when space is freed): the disk guard
 			// refuses ingest when the file system runs low instead.

@@ -27,7 +27,6 @@ type Node struct {
 	ready     chan struct{} // closed once the log present at start is applied
 	readyOnce sync.Once
 	applied   atomic.Uint64 // sequence of the last applied message
-	corrupt   atomic.Uint64 // messages skipped because they could not be decoded
 
 	// waiters holds the ingest requests of this node waiting for their
 	// messages to be applied, by message id. Guarded by mu.
@@ -219,7 +218,6 @@ func (n *Node) apply(seq uint64, msgID string, b convops.Batch, err error) {
 	if err != nil {
 		// A message this node cannot read is skipped, loudly: folding a guess
 		// would give silently wrong numbers.
-		n.corrupt.Add(1)
 		n.logger.Error("skipping event log message that cannot be decoded", "seq", seq, "msgID", msgID, "err", err)
 	} else {
 		out = n.store.Apply(b)

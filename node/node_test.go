@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -116,6 +117,47 @@ func TestNotReadyBeforeReplay(t *testing.T) {
 	}
 	if _, err := n.Query(convops.Query{Account: "a", Timeframe: 60}, now); convops.ErrorCode(err) != convops.EUnavailable {
 		t.Errorf("query before ready: %v", err)
+	}
+}
+
+// BenchmarkIngest measures durable ingest in-process (the log and the fold,
+// no HTTP) from 4 concurrent writers, in batches of 1,000 and of 10 events,
+// with an fsync per message (the default) and with an fsync every second
+// (what durability against power loss costs).
+func BenchmarkIngest(b *testing.B) {
+	for _, size := range []int{1000, 10} {
+		for _, tc := range []struct {
+			name string
+			sync time.Duration
+		}{{"fsync-per-message", 0}, {"fsync-every-second", time.Second}} {
+			b.Run(fmt.Sprintf("batch-%d/%s", size, tc.name), func(b *testing.B) {
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				log, err := eventlog.Open(ctx, eventlog.Options{DataDir: b.TempDir(), SyncInterval: tc.sync})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer log.Close()
+				n := node.New(log, store.New(), node.Options{})
+				if err := n.Start(ctx); err != nil {
+					b.Fatal(err)
+				}
+				defer n.Close()
+				<-n.Ready()
+				var next atomic.Int64
+				b.SetParallelism(2) // 2 × GOMAXPROCS(2) = 4 writers
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if _, err := n.Ingest(ctx, "acc", now, events(fmt.Sprint("b", next.Add(1)), size)); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+				b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "events/s")
+			})
+		}
 	}
 }
 
