@@ -269,3 +269,33 @@ func writeCertificate(t *testing.T, dir string) (certFile, keyFile string, pool 
 	pool.AddCert(cert)
 	return certFile, keyFile, pool
 }
+
+func TestKeysListShowsNoSecrets(t *testing.T) {
+	keys := filepath.Join(t.TempDir(), "keys.json")
+	out := &syncBuffer{}
+	kc := &KeysCommand{main: &Main{Stdout: out, Stderr: out, Getenv: func(string) string { return "" }}}
+	if err := kc.Run([]string{"add", "--keys", keys, "--account", "1,2", "--scope", "read,write", "--oauth1", "--name", "lp"}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := auth.ReadFile(keys)
+	if err != nil || len(f.Keys) != 1 || f.Keys[0].OAuth1 == nil {
+		t.Fatalf("%+v %v", f, err)
+	}
+	if !strings.Contains(out.String(), f.Keys[0].OAuth1.ConsumerSecret) {
+		t.Error("the new secret was not printed")
+	}
+	listed := &syncBuffer{}
+	kc.main.Stdout = listed
+	if err := kc.Run([]string{"list", "--keys", keys}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(listed.String(), "lp  ") || strings.Contains(listed.String(), f.Keys[0].OAuth1.ConsumerSecret) {
+		t.Errorf("list: %s", listed)
+	}
+	if err := kc.Run([]string{"add", "--keys", keys, "--account", "1", "--name", "lp"}); err == nil {
+		t.Error("a second key named lp was added")
+	}
+	if err := kc.Run([]string{"add", "--keys", keys, "--account", "1", "--scope", "admin"}); err == nil {
+		t.Error("scope admin accepted")
+	}
+}
