@@ -1,54 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"os/exec"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
-
-// binaryServer is the real convops binary running as a child process.
-type binaryServer struct {
-	cmd *exec.Cmd
-	url string
-}
-
-// startBinary starts `convops serve` and waits for its ready line.
-func startBinary(t *testing.T, args ...string) *binaryServer {
-	t.Helper()
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	ready := regexp.MustCompile(`msg="convops ready" addr=(\S+)`)
-	lines := bufio.NewScanner(stderr)
-	var seen []string
-	for lines.Scan() {
-		seen = append(seen, lines.Text())
-		if m := ready.FindStringSubmatch(lines.Text()); m != nil {
-			go io.Copy(io.Discard, stderr)
-			return &binaryServer{cmd: cmd, url: "http://" + m[1]}
-		}
-	}
-	cmd.Wait()
-	t.Fatalf("server exited before it was ready:\n%s", strings.Join(seen, "\n"))
-	return nil
-}
 
 // TestCrashRecovery kills the server with SIGKILL at random moments while
 // clients ingest, restarting it on the same data dir each time. Clients retry

@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -16,62 +12,16 @@ import (
 	"time"
 )
 
-// binDir holds the binary that buildBinary compiles; TestMain removes it.
-var binDir string
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(code)
-}
-
-// buildBinary compiles the convops command once per test binary.
-var buildBinary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "convops-bin")
-	if err != nil {
-		return "", err
-	}
-	binDir = dir
-	bin := filepath.Join(dir, "convops")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return bin, nil
-})
-
 // TestSIGTERMDuringIngest runs the real binary, sends SIGTERM while clients
 // ingest, and expects exit code 0 and every acknowledged event after a restart.
 func TestSIGTERMDuringIngest(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dataDir, keys := t.TempDir(), writeTestKeys(t)
-	start := func() (*exec.Cmd, string) {
-		cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--keys", keys, "--now", "2026-11-27T13:29:17Z")
-		stderr, _ := cmd.StderrPipe()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		addr := regexp.MustCompile(`msg="convops ready" addr=(\S+)`)
-		lines := bufio.NewScanner(stderr)
-		for lines.Scan() {
-			if m := addr.FindStringSubmatch(lines.Text()); m != nil {
-				go io.Copy(io.Discard, stderr)
-				return cmd, "http://" + m[1]
-			}
-		}
-		t.Fatal("server exited before it was ready")
-		return nil, ""
-	}
-	cmd, url := start()
+	args := []string{"--data-dir", dataDir, "--keys", keys, "--now", "2026-11-27T13:29:17Z"}
+	srv := startBinary(t, args...)
+	cmd, url := srv.cmd, srv.url
 
 	var mu sync.Mutex
 	acknowledged := 0
@@ -113,7 +63,7 @@ func TestSIGTERMDuringIngest(t *testing.T) {
 		t.Fatal("no batch was acknowledged before SIGTERM")
 	}
 
-	_, url = start()
+	url = startBinary(t, args...).url
 	req, _ := http.NewRequest("GET", url+"/operations/api/account/acme/msgconversation?timeframe=60&v=1", nil)
 	req.Header.Set("Authorization", "Bearer "+testToken)
 	resp, err := http.DefaultClient.Do(req)
