@@ -144,3 +144,11 @@ func (o *Outcome) Add(other Outcome) {
 	o.Accepted += other.Accepted
 	o.Duplicates += other.Duplicates
 }
+
+// Sub subtracts other from c.
+func (c *Counters) Sub(other *Counters) {
+	for i := range c.Count {
+		c.Count[i] -= other.Count[i]
+		c.Handling[i] -= other.Handling[i]
+	}
+}

@@ -149,7 +149,7 @@ func (n *Node) markReady(started time.Time, lastSeq uint64) {
 	n.readyOnce.Do(func() {
 		st := n.store.Stats()
 		n.logger.Info("event log replayed", "lastSeq", lastSeq, "accounts", st.Accounts,
-			"buckets", st.Buckets, "dedupeKeys", st.DedupeKeys, "took", time.Since(started).Round(time.Millisecond))
+			"series", st.Series, "dedupeKeys", st.DedupeKeys, "took", time.Since(started).Round(time.Millisecond))
 		close(n.ready)
 	})
 }

@@ -52,8 +52,9 @@ func TestRetentionOverDays(t *testing.T) {
 		t.Logf("day %d: heap %.1f MB, %+v", d, float64(heaps[d-1])/1e6, stats[d-1])
 	}
 	for d, st := range stats {
-		// One day of buckets (288, plus the one being filled), one day of keys.
-		if st.Buckets > 290 || st.DedupeKeys > perDay+perDay/100 {
+		// One day of keys; one series for the account, each skill, agent,
+		// and agent within a skill (ids mod 150 and mod 2000: 6,000 pairs).
+		if st.Series > 1+150+2000+6000 || st.DedupeKeys > perDay+perDay/100 {
 			t.Errorf("day %d: %+v holds more than a day", d+1, st)
 		}
 	}

@@ -1,12 +1,16 @@
 // Package store keeps the in-memory aggregates that queries read: per account,
-// per 5-minute bucket, per (skill, agent) cell, the three counts and three
-// handling-time sums. It is a deterministic fold of the event log: applying the
-// same batches in the same order always gives the same state, so every node and
+// per 5-minute bucket, the three counts and three handling-time sums of the
+// account, of each skill, of each agent, and of each agent within each skill.
+// Each is kept as a running total over the buckets (see series), so that any
+// span of buckets is answered with one subtraction: a query costs what its
+// answer holds, whatever its timeframe.
+//
+// The store is a deterministic fold of the event log: applying the same
+// batches in the same order always gives the same state, so every node and
 // every restart agrees.
 package store
 
 import (
-	"cmp"
 	"slices"
 	"sync"
 
@@ -32,23 +36,44 @@ func New() *Store {
 	return &Store{accounts: make(map[string]*account)}
 }
 
-type cellKey struct {
-	skill    int64
-	agent    int64
-	hasAgent bool
-}
-
-type bucket struct {
-	cells map[cellKey]*convops.Counters
-}
-
 type account struct {
-	mu      sync.RWMutex // guards all fields
-	buckets map[int64]*bucket
+	mu sync.RWMutex // guards all fields
+
+	total  *series    // nil until the first event
+	skills skillsByID // ascending skill id
+	agents seriesByID // each agent over all its skills
+
 	// seen maps each eventId in retention to the bucket of its event; the key is
 	// forgotten when that bucket leaves retention.
 	seen         map[string]int64
 	seenByBucket map[int64][]string
+}
+
+// skill is the series of one skill and of each agent within it.
+type skill struct {
+	total  *series
+	agents seriesByID
+}
+
+type skillsByID struct {
+	ids    []int64
+	skills []*skill
+}
+
+func (l *skillsByID) get(id int64) *skill {
+	if i, ok := slices.BinarySearch(l.ids, id); ok {
+		return l.skills[i]
+	}
+	return nil
+}
+
+func (l *skillsByID) getOrAdd(id, bucket int64) *skill {
+	i, ok := slices.BinarySearch(l.ids, id)
+	if !ok {
+		l.ids = slices.Insert(l.ids, i, id)
+		l.skills = slices.Insert(l.skills, i, &skill{total: newSeries(bucket)})
+	}
+	return l.skills[i]
 }
 
 func (s *Store) account(id string, create bool) *account {
@@ -62,7 +87,6 @@ func (s *Store) account(id string, create bool) *account {
 	defer s.mu.Unlock()
 	if a = s.accounts[id]; a == nil {
 		a = &account{
-			buckets:      make(map[int64]*bucket),
 			seen:         make(map[string]int64),
 			seenByBucket: make(map[int64][]string),
 		}
@@ -106,25 +130,37 @@ func (s *Store) Apply(b convops.Batch) convops.Outcome {
 		if idx < batchHorizon {
 			continue
 		}
+		if !a.add(idx, e) {
+			continue
+		}
 		a.seen[e.EventID] = idx
 		a.seenByBucket[idx] = append(a.seenByBucket[idx], e.EventID)
-		bk := a.buckets[idx]
-		if bk == nil {
-			bk = &bucket{cells: make(map[cellKey]*convops.Counters)}
-			a.buckets[idx] = bk
-		}
-		key := cellKey{skill: e.SkillID, agent: e.AgentID, hasAgent: e.HasAgent}
-		c := bk.cells[key]
-		if c == nil {
-			c = new(convops.Counters)
-			bk.cells[key] = c
-		}
-		c.AddEvent(e.ResolvedBy, e.HandlingTimeMs)
 	}
 	return out
 }
 
-// sweep drops every bucket and dedupe key older than horizon.
+// add counts e in bucket idx of every series it belongs to. It reports false,
+// counting nothing, when idx is older than the account's series can hold (more
+// than a day before the newest event of the account).
+func (a *account) add(idx int64, e *convops.Event) bool {
+	if a.total == nil {
+		a.total = newSeries(idx)
+	}
+	if !a.total.add(idx, e.ResolvedBy, e.HandlingTimeMs) {
+		return false
+	}
+	// The account's series is the first to see every bucket, so the others,
+	// whose newest bucket is never newer, always have room for idx.
+	sk := a.skills.getOrAdd(e.SkillID, idx)
+	sk.total.add(idx, e.ResolvedBy, e.HandlingTimeMs)
+	if e.HasAgent {
+		sk.agents.getOrAdd(e.AgentID, idx).add(idx, e.ResolvedBy, e.HandlingTimeMs)
+		a.agents.getOrAdd(e.AgentID, idx).add(idx, e.ResolvedBy, e.HandlingTimeMs)
+	}
+	return true
+}
+
+// sweep drops every series and dedupe key older than horizon.
 func (s *Store) sweep(horizon int64) {
 	s.mu.RLock()
 	accounts := make([]*account, 0, len(s.accounts))
@@ -134,28 +170,41 @@ func (s *Store) sweep(horizon int64) {
 	s.mu.RUnlock()
 	for _, a := range accounts {
 		a.mu.Lock()
-		for idx := range a.buckets {
-			if idx < horizon {
-				delete(a.buckets, idx)
-			}
-		}
-		for idx, ids := range a.seenByBucket {
-			if idx < horizon {
-				for _, id := range ids {
-					delete(a.seen, id)
-				}
-				delete(a.seenByBucket, idx)
-			}
-		}
+		a.sweep(horizon)
 		a.mu.Unlock()
+	}
+}
+
+func (a *account) sweep(horizon int64) {
+	if a.total != nil && a.total.latest < horizon {
+		a.total = nil
+	}
+	a.agents.dropOlder(horizon)
+	keep := 0
+	for i, sk := range a.skills.skills {
+		if sk.total.latest >= horizon {
+			sk.agents.dropOlder(horizon)
+			a.skills.ids[keep], a.skills.skills[keep] = a.skills.ids[i], sk
+			keep++
+		}
+	}
+	clear(a.skills.skills[keep:])
+	a.skills.ids, a.skills.skills = a.skills.ids[:keep], a.skills.skills[:keep]
+
+	for idx, ids := range a.seenByBucket {
+		if idx < horizon {
+			for _, id := range ids {
+				delete(a.seen, id)
+			}
+			delete(a.seenByBucket, idx)
+		}
 	}
 }
 
 // Stats describes what the store holds.
 type Stats struct {
 	Accounts   int
-	Buckets    int
-	Cells      int
+	Series     int // running totals: accounts, skills, agents, agents within skills
 	DedupeKeys int
 }
 
@@ -167,9 +216,12 @@ func (s *Store) Stats() Stats {
 	st.Accounts = len(s.accounts)
 	for _, a := range s.accounts {
 		a.mu.RLock()
-		st.Buckets += len(a.buckets)
-		for _, b := range a.buckets {
-			st.Cells += len(b.cells)
+		if a.total != nil {
+			st.Series++
+		}
+		st.Series += len(a.agents.series) + len(a.skills.skills)
+		for _, sk := range a.skills.skills {
+			st.Series += len(sk.agents.series)
 		}
 		st.DedupeKeys += len(a.seen)
 		a.mu.RUnlock()
@@ -177,114 +229,83 @@ func (s *Store) Stats() Stats {
 	return st
 }
 
-// Query answers q over the window w.
+// Query answers q over the window w. Its cost is that of the answer: one
+// subtraction per number reported, whatever the timeframe.
 func (s *Store) Query(q convops.Query, w convops.Window) convops.Result {
 	var res convops.Result
 	a := s.account(q.Account, false)
-	if a == nil {
-		res.Whole = newAccumulator(q).report()
-		for _, span := range w.Intervals {
-			res.Intervals = append(res.Intervals, convops.IntervalReport{TimestampMs: span.EndMs(), Report: res.Whole})
-		}
-		return res
+	if a != nil {
+		a.mu.RLock()
+		defer a.mu.RUnlock()
 	}
-
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	whole := newAccumulator(q)
 	for _, span := range w.Intervals {
-		acc := newAccumulator(q)
-		a.addSpan(span, acc, whole)
-		res.Intervals = append(res.Intervals, convops.IntervalReport{TimestampMs: span.EndMs(), Report: acc.report()})
+		res.Intervals = append(res.Intervals, convops.IntervalReport{TimestampMs: span.EndMs(), Report: a.report(&q, span)})
 	}
-	if w.Intervals == nil {
-		a.addSpan(w.Whole, whole)
-	}
-	res.Whole = whole.report()
+	res.Whole = a.report(&q, w.Whole)
 	return res
 }
 
-// addSpan adds every cell of the buckets of span to each accumulator.
-func (a *account) addSpan(span convops.Span, accs ...*accumulator) {
-	for idx := span.First; idx < span.End; idx++ {
-		b := a.buckets[idx]
-		if b == nil {
-			continue
+// report computes the elements q asks for over span. A nil account has no data.
+func (a *account) report(q *convops.Query, span convops.Span) convops.Report {
+	var r convops.Report
+	if a == nil || a.total == nil {
+		return r
+	}
+	r.Totals = a.total.sum(span)
+	if q.Skills.Given {
+		ids := q.Skills.IDs
+		if q.Skills.All {
+			ids = a.skills.ids
 		}
-		for key, c := range b.cells {
-			for _, acc := range accs {
-				acc.add(key, c)
+		for _, id := range ids {
+			sk := a.skills.get(id)
+			if sk == nil {
+				continue
 			}
+			m := convops.SkillMetrics{SkillID: id, Totals: sk.total.sum(span)}
+			if m.Totals.IsZero() {
+				continue
+			}
+			m.Agents = agentMetrics(&sk.agents, nil, span, nil)
+			r.SkillTotals.Add(&m.Totals)
+			r.Skills = append(r.Skills, m)
 		}
 	}
-}
-
-// accumulator sums cells into the elements a query asks for.
-type accumulator struct {
-	q      *convops.Query
-	totals convops.Counters
-	skills map[int64]*skillAcc
-	agents map[int64]*convops.Counters
-}
-
-type skillAcc struct {
-	totals convops.Counters
-	agents map[int64]*convops.Counters
-}
-
-func newAccumulator(q convops.Query) *accumulator {
-	return &accumulator{q: &q, skills: map[int64]*skillAcc{}, agents: map[int64]*convops.Counters{}}
-}
-
-func (acc *accumulator) add(key cellKey, c *convops.Counters) {
-	acc.totals.Add(c)
-	if acc.q.Skills.Given && acc.q.Skills.Contains(key.skill) {
-		sk := acc.skills[key.skill]
-		if sk == nil {
-			sk = &skillAcc{agents: map[int64]*convops.Counters{}}
-			acc.skills[key.skill] = sk
+	if q.Agents.Given {
+		var ids []int64 // nil: all
+		if !q.Agents.All {
+			ids = q.Agents.IDs
 		}
-		sk.totals.Add(c)
-		if key.hasAgent {
-			addTo(sk.agents, key.agent, c)
-		}
-	}
-	if acc.q.Agents.Given && key.hasAgent && acc.q.Agents.Contains(key.agent) {
-		addTo(acc.agents, key.agent, c)
-	}
-}
-
-func addTo(m map[int64]*convops.Counters, id int64, c *convops.Counters) {
-	sum := m[id]
-	if sum == nil {
-		sum = new(convops.Counters)
-		m[id] = sum
-	}
-	sum.Add(c)
-}
-
-func (acc *accumulator) report() convops.Report {
-	r := convops.Report{Totals: acc.totals}
-	for id, sk := range acc.skills {
-		r.Skills = append(r.Skills, convops.SkillMetrics{SkillID: id, Totals: sk.totals, Agents: sortedAgents(sk.agents)})
-		r.SkillTotals.Add(&sk.totals)
-	}
-	slices.SortFunc(r.Skills, func(x, y convops.SkillMetrics) int { return cmp.Compare(x.SkillID, y.SkillID) })
-	r.Agents = sortedAgents(acc.agents)
-	for i := range r.Agents {
-		r.AgentTotals.Add(&r.Agents[i].Counters)
+		r.Agents = agentMetrics(&a.agents, ids, span, &r.AgentTotals)
 	}
 	return r
 }
 
-func sortedAgents(m map[int64]*convops.Counters) []convops.AgentMetrics {
-	if len(m) == 0 {
-		return nil
+// agentMetrics returns the metrics over span of the agents of l that have
+// data: those listed in ids (ascending), or all of them when ids is nil. It
+// adds them to total when total is not nil.
+func agentMetrics(l *seriesByID, ids []int64, span convops.Span, total *convops.Counters) []convops.AgentMetrics {
+	var out []convops.AgentMetrics
+	add := func(id int64, s *series) {
+		c := s.sum(span)
+		if c.IsZero() {
+			return
+		}
+		if total != nil {
+			total.Add(&c)
+		}
+		out = append(out, convops.AgentMetrics{AgentID: id, Counters: c})
 	}
-	out := make([]convops.AgentMetrics, 0, len(m))
-	for id, c := range m {
-		out = append(out, convops.AgentMetrics{AgentID: id, Counters: *c})
+	if ids == nil {
+		for i, s := range l.series {
+			add(l.ids[i], s)
+		}
+		return out
 	}
-	slices.SortFunc(out, func(x, y convops.AgentMetrics) int { return cmp.Compare(x.AgentID, y.AgentID) })
+	for _, id := range ids {
+		if s := l.get(id); s != nil {
+			add(id, s)
+		}
+	}
 	return out
 }

@@ -1,0 +1,118 @@
+package store
+
+import (
+	"slices"
+
+	"github.com/convops/convops"
+)
+
+// ringSize is how many buckets a series holds: the 289 a 1440-minute query
+// reads, the one before them (a range sum needs it), the buckets clock skew
+// reaches past now, and room for a query clock somewhat behind the log's.
+const ringSize = 300
+
+// series is the running total of one aggregate (an account, a skill, an agent,
+// or an agent within a skill) over the buckets: cum[k % ringSize] holds the sum
+// of every bucket up to and including k, for k in the window
+// (latest − ringSize, latest]. The sum over any span of buckets is then the
+// difference of two entries, so a query costs the same for 5 minutes as for 24
+// hours. Buckets that slide out of the window are folded into base.
+type series struct {
+	latest int64                      // newest bucket of the window
+	base   convops.Counters           // running total just before the window
+	cum    [ringSize]convops.Counters // running totals inside the window
+}
+
+func newSeries(bucket int64) *series {
+	return &series{latest: bucket}
+}
+
+// advance moves the window so that it ends at bucket to (> latest); new
+// buckets start with the running total so far.
+func (s *series) advance(to int64) {
+	last := s.cum[s.latest%ringSize]
+	if to-s.latest >= ringSize {
+		s.base = last
+		for i := range s.cum {
+			s.cum[i] = last
+		}
+	} else {
+		for b := s.latest + 1; b <= to; b++ {
+			slot := &s.cum[b%ringSize]
+			s.base = *slot // the running total of bucket b − ringSize, leaving the window
+			*slot = last
+		}
+	}
+	s.latest = to
+}
+
+// add counts an event in bucket k. It reports false when k is older than the
+// window: more than ringSize buckets before the newest event of the series.
+func (s *series) add(k int64, by convops.ResolvedBy, handlingMs int64) bool {
+	if k > s.latest {
+		s.advance(k)
+	}
+	if k <= s.latest-ringSize {
+		return false
+	}
+	for b := k; b <= s.latest; b++ {
+		s.cum[b%ringSize].AddEvent(by, handlingMs)
+	}
+	return true
+}
+
+// at returns the running total up to and including bucket x.
+func (s *series) at(x int64) *convops.Counters {
+	switch {
+	case x >= s.latest:
+		return &s.cum[s.latest%ringSize]
+	case x <= s.latest-ringSize:
+		return &s.base
+	}
+	return &s.cum[x%ringSize]
+}
+
+// sum returns the total over the buckets of span.
+func (s *series) sum(span convops.Span) convops.Counters {
+	c := *s.at(span.End - 1)
+	c.Sub(s.at(span.First - 1))
+	return c
+}
+
+// seriesByID holds series by id, in ascending id order, so that answers are
+// written in order without sorting.
+type seriesByID struct {
+	ids    []int64
+	series []*series
+}
+
+func (l *seriesByID) get(id int64) *series {
+	if i, ok := slices.BinarySearch(l.ids, id); ok {
+		return l.series[i]
+	}
+	return nil
+}
+
+// getOrAdd returns the series of id, creating it at bucket when missing.
+func (l *seriesByID) getOrAdd(id, bucket int64) *series {
+	i, ok := slices.BinarySearch(l.ids, id)
+	if !ok {
+		l.ids = slices.Insert(l.ids, i, id)
+		l.series = slices.Insert(l.series, i, newSeries(bucket))
+	}
+	return l.series[i]
+}
+
+// dropOlder removes the series whose newest bucket is before horizon: they
+// hold nothing a query can reach.
+func (l *seriesByID) dropOlder(horizon int64) {
+	keep := 0
+	for i, s := range l.series {
+		if s.latest >= horizon {
+			l.ids[keep], l.series[keep] = l.ids[i], s
+			keep++
+		}
+	}
+	clear(l.series[keep:])
+	l.ids, l.series = l.ids[:keep], l.series[:keep]
+}
