@@ -208,7 +208,7 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 		s.error(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, appendResult(make([]byte, 0, 1024), &q, &res))
+	writeJSON(w, http.StatusOK, convops.AppendResult(make([]byte, 0, 1024), &q, &res))
 }
 
 func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {

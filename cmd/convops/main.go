@@ -2,6 +2,7 @@
 //
 //	convops serve [flags]             run the server
 //	convops keys add|list|revoke      manage API keys
+//	convops bench [flags]             measure, and compare with PostgreSQL
 //
 // Every flag can also be set with an environment variable CONVOPS_<NAME>, the
 // flag's name in upper case with '-' as '_' (CONVOPS_DATA_DIR for --data-dir).
@@ -50,6 +51,7 @@ const usage = `convops serves real-time messaging-conversation metrics.
 Usage:
   convops serve [flags]            run the server (convops serve -h lists the flags)
   convops keys add|list|revoke     manage API keys (convops keys for help)
+  convops bench [--quick]          measure convops against PostgreSQL on a simulated account
 `
 
 // Run runs the subcommand named by args[0].
@@ -67,6 +69,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return cmd.Run(ctx)
 	case "keys":
 		return (&KeysCommand{main: m}).Run(args[1:])
+	case "bench":
+		return (&BenchCommand{main: m}).Run(ctx, args[1:])
 	case "help", "-h", "--help":
 		fmt.Fprint(m.Stdout, usage)
 		return nil

@@ -1,16 +1,12 @@
-package httpapi
+package convops
 
-import (
-	"strconv"
+import "strconv"
 
-	"github.com/convops/convops"
-)
-
-// appendResult writes the JSON answer of a Messaging Conversation query. It
+// AppendResult appends the JSON answer of a Messaging Conversation query. It
 // appends bytes to one buffer instead of building maps for encoding/json: the
 // key order is fixed by the API, map keys must be ascending numerically, and an
-// answer can hold hundreds of thousands of numbers.
-func appendResult(b []byte, q *convops.Query, res *convops.Result) []byte {
+// answer can hold hundreds of thousands of numbers, none of which allocates.
+func AppendResult(b []byte, q *Query, res *Result) []byte {
 	b = append(b, '{')
 	if q.Interval > 0 {
 		b = append(b, `"metricsByIntervals":[`...)
@@ -32,10 +28,10 @@ func appendResult(b []byte, q *convops.Query, res *convops.Result) []byte {
 }
 
 // appendElements writes the members of SPEC 2.2 for one report, without braces.
-func appendElements(b []byte, q *convops.Query, r *convops.Report) []byte {
+func appendElements(b []byte, q *Query, r *Report) []byte {
 	if !q.Skills.Given && !q.Agents.Given {
 		b = append(b, `"metricsTotals":`...)
-		return convops.AppendMetrics(b, &r.Totals)
+		return AppendMetrics(b, &r.Totals)
 	}
 	if q.Skills.Given {
 		b = append(b, `"skillsMetricsPerAgent":{"metricsPerSkill":{`...)
@@ -48,11 +44,11 @@ func appendElements(b []byte, q *convops.Query, r *convops.Report) []byte {
 			b = append(b, `{"metricsPerAgent":`...)
 			b = appendAgents(b, sk.Agents)
 			b = append(b, `,"metricsTotals":`...)
-			b = convops.AppendMetrics(b, &sk.Totals)
+			b = AppendMetrics(b, &sk.Totals)
 			b = append(b, '}')
 		}
 		b = append(b, `},"metricsTotals":`...)
-		b = convops.AppendMetrics(b, &r.SkillTotals)
+		b = AppendMetrics(b, &r.SkillTotals)
 		b = append(b, '}')
 	}
 	if q.Agents.Given {
@@ -62,20 +58,20 @@ func appendElements(b []byte, q *convops.Query, r *convops.Report) []byte {
 		b = append(b, `"agentsMetrics":{"metricsPerAgent":`...)
 		b = appendAgents(b, r.Agents)
 		b = append(b, `,"metricsTotals":`...)
-		b = convops.AppendMetrics(b, &r.AgentTotals)
+		b = AppendMetrics(b, &r.AgentTotals)
 		b = append(b, '}')
 	}
 	return b
 }
 
-func appendAgents(b []byte, agents []convops.AgentMetrics) []byte {
+func appendAgents(b []byte, agents []AgentMetrics) []byte {
 	b = append(b, '{')
 	for i := range agents {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = appendKey(b, agents[i].AgentID)
-		b = convops.AppendMetrics(b, &agents[i].Counters)
+		b = AppendMetrics(b, &agents[i].Counters)
 	}
 	return append(b, '}')
 }
