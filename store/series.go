@@ -14,7 +14,7 @@ const ringSize = 300
 // series is the running total of one aggregate (an account, a skill, an agent,
 // or an agent within a skill) over the buckets: cum[k % ringSize] holds the sum
 // of every bucket up to and including k, for k in the window
-// (latest − ringSize, latest]. The sum over any span of buckets is then the
+// (latest − ringSize, latest]. The total over any span of buckets is then the
 // difference of two entries, so a query costs the same for 5 minutes as for 24
 // hours. Buckets that slide out of the window are folded into base.
 type series struct {
@@ -72,11 +72,21 @@ func (s *series) at(x int64) *convops.Counters {
 	return &s.cum[x%ringSize]
 }
 
-// sum returns the total over the buckets of span.
-func (s *series) sum(span convops.Span) convops.Counters {
-	c := *s.at(span.End - 1)
-	c.Sub(s.at(span.First - 1))
-	return c
+// sums writes the total over each span into out. Consecutive spans that
+// share a bound (intervals, newest first) read it once.
+func (s *series) sums(spans []convops.Span, out []convops.Counters) {
+	var prevFirst int64
+	var prev *convops.Counters
+	for i, span := range spans {
+		end := prev
+		if end == nil || span.End != prevFirst {
+			end = s.at(span.End - 1)
+		}
+		first := s.at(span.First - 1)
+		out[i] = *end
+		out[i].Sub(first)
+		prev, prevFirst = first, span.First
+	}
 }
 
 // seriesByID holds series by id, in ascending id order, so that answers are

@@ -232,26 +232,36 @@ func (s *Store) Stats() Stats {
 // Query answers q over the window w. Its cost is that of the answer: one
 // subtraction per number reported, whatever the timeframe.
 func (s *Store) Query(q convops.Query, w convops.Window) convops.Result {
-	var res convops.Result
 	a := s.account(q.Account, false)
 	if a != nil {
 		a.mu.RLock()
 		defer a.mu.RUnlock()
 	}
-	for _, span := range w.Intervals {
-		res.Intervals = append(res.Intervals, convops.IntervalReport{TimestampMs: span.EndMs(), Report: a.report(&q, span)})
+	// The intervals, newest first, then the whole range. The intervals tile
+	// the range, so they share their bounds: the running totals are read
+	// once at each bound, series by series, which keeps each series' memory
+	// hot while all of its numbers are taken.
+	spans := append(slices.Clone(w.Intervals), w.Whole)
+	reports := a.reports(&q, spans)
+	res := convops.Result{Whole: reports[len(spans)-1]}
+	for i, span := range w.Intervals {
+		res.Intervals = append(res.Intervals, convops.IntervalReport{TimestampMs: span.EndMs(), Report: reports[i]})
 	}
-	res.Whole = a.report(&q, w.Whole)
 	return res
 }
 
-// report computes the elements q asks for over span. A nil account has no data.
-func (a *account) report(q *convops.Query, span convops.Span) convops.Report {
-	var r convops.Report
+// reports computes the elements q asks for over each span. A nil account has
+// no data.
+func (a *account) reports(q *convops.Query, spans []convops.Span) []convops.Report {
+	r := make([]convops.Report, len(spans))
 	if a == nil || a.total == nil {
 		return r
 	}
-	r.Totals = a.total.sum(span)
+	sums := make([]convops.Counters, len(spans))
+	a.total.sums(spans, sums)
+	for i := range r {
+		r[i].Totals = sums[i]
+	}
 	if q.Skills.Given {
 		ids := q.Skills.IDs
 		if q.Skills.All {
@@ -262,50 +272,51 @@ func (a *account) report(q *convops.Query, span convops.Span) convops.Report {
 			if sk == nil {
 				continue
 			}
-			m := convops.SkillMetrics{SkillID: id, Totals: sk.total.sum(span)}
-			if m.Totals.IsZero() {
+			sk.total.sums(spans, sums)
+			with := make([]*convops.SkillMetrics, len(spans)) // where the skill has data
+			any := false
+			for i := range r {
+				if !sums[i].IsZero() {
+					r[i].SkillTotals.Add(&sums[i])
+					r[i].Skills = append(r[i].Skills, convops.SkillMetrics{SkillID: id, Totals: sums[i]})
+					with[i] = &r[i].Skills[len(r[i].Skills)-1]
+					any = true
+				}
+			}
+			if !any {
 				continue
 			}
-			m.Agents = agentMetrics(&sk.agents, nil, span, nil)
-			r.SkillTotals.Add(&m.Totals)
-			r.Skills = append(r.Skills, m)
+			for j, s := range sk.agents.series {
+				s.sums(spans, sums)
+				for i := range r {
+					if with[i] != nil && !sums[i].IsZero() {
+						with[i].Agents = append(with[i].Agents, convops.AgentMetrics{AgentID: sk.agents.ids[j], Counters: sums[i]})
+					}
+				}
+			}
 		}
 	}
 	if q.Agents.Given {
-		var ids []int64 // nil: all
-		if !q.Agents.All {
-			ids = q.Agents.IDs
+		add := func(id int64, s *series) {
+			s.sums(spans, sums)
+			for i := range r {
+				if !sums[i].IsZero() {
+					r[i].AgentTotals.Add(&sums[i])
+					r[i].Agents = append(r[i].Agents, convops.AgentMetrics{AgentID: id, Counters: sums[i]})
+				}
+			}
 		}
-		r.Agents = agentMetrics(&a.agents, ids, span, &r.AgentTotals)
+		if q.Agents.All {
+			for j, s := range a.agents.series {
+				add(a.agents.ids[j], s)
+			}
+		} else {
+			for _, id := range q.Agents.IDs {
+				if s := a.agents.get(id); s != nil {
+					add(id, s)
+				}
+			}
+		}
 	}
 	return r
-}
-
-// agentMetrics returns the metrics over span of the agents of l that have
-// data: those listed in ids (ascending), or all of them when ids is nil. It
-// adds them to total when total is not nil.
-func agentMetrics(l *seriesByID, ids []int64, span convops.Span, total *convops.Counters) []convops.AgentMetrics {
-	var out []convops.AgentMetrics
-	add := func(id int64, s *series) {
-		c := s.sum(span)
-		if c.IsZero() {
-			return
-		}
-		if total != nil {
-			total.Add(&c)
-		}
-		out = append(out, convops.AgentMetrics{AgentID: id, Counters: c})
-	}
-	if ids == nil {
-		for i, s := range l.series {
-			add(l.ids[i], s)
-		}
-		return out
-	}
-	for _, id := range ids {
-		if s := l.get(id); s != nil {
-			add(id, s)
-		}
-	}
-	return out
 }

@@ -1,0 +1,37 @@
+package bench
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/convops/convops"
+	"github.com/convops/convops/sim"
+)
+
+// TestEncodeBatch: the bodies the benchmark sends decode to the same events.
+func TestEncodeBatch(t *testing.T) {
+	o := sim.DefaultOptions(1795786157000)
+	o.Events = 2000
+	events := sim.Generate(o)
+	got, err := convops.DecodeEvents(encodeBatch(nil, events), false, 1795786157000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(events) {
+		t.Error("decoded events differ from the generated ones")
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	var ds []time.Duration
+	for i := 100; i >= 1; i-- {
+		ds = append(ds, time.Duration(i))
+	}
+	if p50, p99 := percentile(ds, 50), percentile(ds, 99); p50 != 51 || p99 != 100 {
+		t.Errorf("p50 %d p99 %d", p50, p99)
+	}
+	if ds[0] != 100 {
+		t.Error("percentile sorted its input in place")
+	}
+}
