@@ -1,84 +1,125 @@
 package convops
 
-import "strconv"
+import (
+	"io"
+	"strconv"
+)
 
-// AppendResult appends the JSON answer of a Messaging Conversation query. It
-// appends bytes to one buffer instead of building maps for encoding/json: the
-// key order is fixed by the API, map keys must be ascending numerically, and an
-// answer can hold hundreds of thousands of numbers, none of which allocates.
-func AppendResult(b []byte, q *Query, res *Result) []byte {
-	b = append(b, '{')
-	if q.Interval > 0 {
-		b = append(b, `"metricsByIntervals":[`...)
-		for i := range res.Intervals {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			iv := &res.Intervals[i]
-			b = append(b, `{"timestamp":`...)
-			b = strconv.AppendInt(b, iv.TimestampMs, 10)
-			b = append(b, `,"metricsData":{`...)
-			b = appendElements(b, q, &iv.Report)
-			b = append(b, "}}"...)
-		}
-		b = append(b, "],"...)
-	}
-	b = appendElements(b, q, &res.Whole)
-	return append(b, '}')
+// The JSON answer of a Messaging Conversation query is written by hand
+// instead of building maps for encoding/json: the key order is fixed by the
+// API, map keys must be ascending numerically, and an answer can hold
+// hundreds of thousands of numbers, none of which should allocate.
+
+// flushAt is the size at which WriteResult hands its buffer to the writer.
+const flushAt = 64 << 10
+
+// jsonWriter appends to buf and, when w is set, passes buf on to w whenever
+// it holds flushAt bytes, so that an answer of any size needs 64 KiB.
+type jsonWriter struct {
+	buf []byte
+	w   io.Writer
+	err error
 }
 
-// appendElements writes the members of SPEC 2.2 for one report, without braces.
-func appendElements(b []byte, q *Query, r *Report) []byte {
+func (j *jsonWriter) maybeFlush() {
+	if j.w != nil && len(j.buf) >= flushAt && j.err == nil {
+		_, j.err = j.w.Write(j.buf)
+		j.buf = j.buf[:0]
+	}
+}
+
+// AppendResult appends the JSON answer of a query to b.
+func AppendResult(b []byte, q *Query, res *Result) []byte {
+	j := &jsonWriter{buf: b}
+	j.result(q, res)
+	return j.buf
+}
+
+// WriteResult writes the JSON answer of a query to w, in pieces of about
+// 64 KiB: a 100 MB answer is never held whole.
+func WriteResult(w io.Writer, q *Query, res *Result) error {
+	j := &jsonWriter{buf: make([]byte, 0, flushAt+4096), w: w}
+	j.result(q, res)
+	if j.err == nil && len(j.buf) > 0 {
+		_, j.err = w.Write(j.buf)
+	}
+	return j.err
+}
+
+func (j *jsonWriter) result(q *Query, res *Result) {
+	j.buf = append(j.buf, '{')
+	if q.Interval > 0 {
+		j.buf = append(j.buf, `"metricsByIntervals":[`...)
+		for i := range res.Intervals {
+			if i > 0 {
+				j.buf = append(j.buf, ',')
+			}
+			iv := &res.Intervals[i]
+			j.buf = append(j.buf, `{"timestamp":`...)
+			j.buf = strconv.AppendInt(j.buf, iv.TimestampMs, 10)
+			j.buf = append(j.buf, `,"metricsData":{`...)
+			j.elements(q, &iv.Report)
+			j.buf = append(j.buf, "}}"...)
+		}
+		j.buf = append(j.buf, "],"...)
+	}
+	j.elements(q, &res.Whole)
+	j.buf = append(j.buf, '}')
+}
+
+// elements writes the members of SPEC 2.2 for one report, without braces.
+func (j *jsonWriter) elements(q *Query, r *Report) {
 	if !q.Skills.Given && !q.Agents.Given {
-		b = append(b, `"metricsTotals":`...)
-		return AppendMetrics(b, &r.Totals)
+		j.buf = append(j.buf, `"metricsTotals":`...)
+		j.buf = AppendMetrics(j.buf, &r.Totals)
+		return
 	}
 	if q.Skills.Given {
-		b = append(b, `"skillsMetricsPerAgent":{"metricsPerSkill":{`...)
+		j.buf = append(j.buf, `"skillsMetricsPerAgent":{"metricsPerSkill":{`...)
 		for i := range r.Skills {
 			sk := &r.Skills[i]
 			if i > 0 {
-				b = append(b, ',')
+				j.buf = append(j.buf, ',')
 			}
-			b = appendKey(b, sk.SkillID)
-			b = append(b, `{"metricsPerAgent":`...)
-			b = appendAgents(b, sk.Agents)
-			b = append(b, `,"metricsTotals":`...)
-			b = AppendMetrics(b, &sk.Totals)
-			b = append(b, '}')
+			j.key(sk.SkillID)
+			j.buf = append(j.buf, `{"metricsPerAgent":`...)
+			j.agents(sk.Agents)
+			j.buf = append(j.buf, `,"metricsTotals":`...)
+			j.buf = AppendMetrics(j.buf, &sk.Totals)
+			j.buf = append(j.buf, '}')
 		}
-		b = append(b, `},"metricsTotals":`...)
-		b = AppendMetrics(b, &r.SkillTotals)
-		b = append(b, '}')
+		j.buf = append(j.buf, `},"metricsTotals":`...)
+		j.buf = AppendMetrics(j.buf, &r.SkillTotals)
+		j.buf = append(j.buf, '}')
 	}
 	if q.Agents.Given {
 		if q.Skills.Given {
-			b = append(b, ',')
+			j.buf = append(j.buf, ',')
 		}
-		b = append(b, `"agentsMetrics":{"metricsPerAgent":`...)
-		b = appendAgents(b, r.Agents)
-		b = append(b, `,"metricsTotals":`...)
-		b = AppendMetrics(b, &r.AgentTotals)
-		b = append(b, '}')
+		j.buf = append(j.buf, `"agentsMetrics":{"metricsPerAgent":`...)
+		j.agents(r.Agents)
+		j.buf = append(j.buf, `,"metricsTotals":`...)
+		j.buf = AppendMetrics(j.buf, &r.AgentTotals)
+		j.buf = append(j.buf, '}')
 	}
-	return b
 }
 
-func appendAgents(b []byte, agents []AgentMetrics) []byte {
-	b = append(b, '{')
+func (j *jsonWriter) agents(agents []AgentMetrics) {
+	j.buf = append(j.buf, '{')
 	for i := range agents {
 		if i > 0 {
-			b = append(b, ',')
+			j.buf = append(j.buf, ',')
 		}
-		b = appendKey(b, agents[i].AgentID)
-		b = AppendMetrics(b, &agents[i].Counters)
+		j.key(agents[i].AgentID)
+		j.buf = AppendMetrics(j.buf, &agents[i].Counters)
+		j.maybeFlush()
 	}
-	return append(b, '}')
+	j.buf = append(j.buf, '}')
 }
 
-// appendKey writes `"<id>":`.
-func appendKey(b []byte, id int64) []byte {
-	b = append(b, '"')
-	b = strconv.AppendInt(b, id, 10)
-	return append(b, `":`...)
+// key writes `"<id>":`.
+func (j *jsonWriter) key(id int64) {
+	j.buf = append(j.buf, '"')
+	j.buf = strconv.AppendInt(j.buf, id, 10)
+	j.buf = append(j.buf, `":`...)
 }

@@ -208,7 +208,12 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 		s.error(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, convops.AppendResult(make([]byte, 0, 1024), &q, &res))
+	// The answer is streamed: headers first, then the JSON in 64 KiB pieces.
+	// A client that goes away mid-answer only ends the write.
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	convops.WriteResult(w, &q, &res)
 }
 
 func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {

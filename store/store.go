@@ -43,10 +43,11 @@ type account struct {
 	skills skillsByID // ascending skill id
 	agents seriesByID // each agent over all its skills
 
-	// seen maps each eventId in retention to the bucket of its event; the key is
-	// forgotten when that bucket leaves retention.
-	seen         map[string]int64
-	seenByBucket map[int64][]string
+	// seen holds the key of each eventId in retention; seenByBucket lists them
+	// by the bucket of their event, and a key is forgotten when that bucket
+	// leaves retention.
+	seen         map[dedupeKey]struct{}
+	seenByBucket map[int64][]dedupeKey
 }
 
 // skill is the series of one skill and of each agent within it.
@@ -87,8 +88,8 @@ func (s *Store) account(id string, create bool) *account {
 	defer s.mu.Unlock()
 	if a = s.accounts[id]; a == nil {
 		a = &account{
-			seen:         make(map[string]int64),
-			seenByBucket: make(map[int64][]string),
+			seen:         make(map[dedupeKey]struct{}),
+			seenByBucket: make(map[int64][]dedupeKey),
 		}
 		s.accounts[id] = a
 	}
@@ -121,20 +122,22 @@ func (s *Store) Apply(b convops.Batch) convops.Outcome {
 	defer a.mu.Unlock()
 	for i := range b.Events {
 		e := &b.Events[i]
-		if _, dup := a.seen[e.EventID]; dup {
+		// One map operation both tests and records the key: the fold's
+		// hottest line.
+		key := keyOf(e.EventID)
+		before := len(a.seen)
+		a.seen[key] = struct{}{}
+		if len(a.seen) == before {
 			out.Duplicates++
 			continue
 		}
 		out.Accepted++
 		idx := convops.BucketIndex(e.ResolvedAt)
-		if idx < batchHorizon {
+		if idx < batchHorizon || !a.add(idx, e) {
+			delete(a.seen, key) // not stored: no key to keep
 			continue
 		}
-		if !a.add(idx, e) {
-			continue
-		}
-		a.seen[e.EventID] = idx
-		a.seenByBucket[idx] = append(a.seenByBucket[idx], e.EventID)
+		a.seenByBucket[idx] = append(a.seenByBucket[idx], key)
 	}
 	return out
 }

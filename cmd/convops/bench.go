@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/convops/convops/auth"
@@ -39,6 +40,7 @@ func (c *BenchCommand) Run(ctx context.Context, args []string) error {
 	fs := c.main.newFlagSet("bench")
 	quick := fs.Bool("quick", false, "a small run (50,000 events) that checks every step, for CI")
 	out := fs.String("out", "", "write the Markdown report to this `file` as well as to standard output")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (server included) to this `file`")
 	fs.IntVar(&o.Sim.Events, "events", o.Sim.Events, "conversations resolved over the 24 hours")
 	fs.IntVar(&o.Sim.Agents, "agents", o.Sim.Agents, "agents")
 	fs.IntVar(&o.Sim.Skills, "skills", o.Sim.Skills, "skills")
@@ -62,6 +64,18 @@ func (c *BenchCommand) Run(ctx context.Context, args []string) error {
 		}
 		defer f.Close()
 		o.Out = io.MultiWriter(c.main.Stdout, f)
+	}
+
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 
 	dir, err := os.MkdirTemp("", "convops-bench-")
