@@ -23,6 +23,11 @@ type series struct {
 	cum    [ringSize]convops.Counters // running totals inside the window
 }
 
+// slot is where bucket b lives in the ring. Bucket indices count from 1970
+// and are positive, and an unsigned modulus by a constant compiles to a
+// multiplication, not a division: this is the fold's innermost arithmetic.
+func slot(b int64) int { return int(uint64(b) % ringSize) }
+
 func newSeries(bucket int64) *series {
 	return &series{latest: bucket}
 }
@@ -30,7 +35,7 @@ func newSeries(bucket int64) *series {
 // advance moves the window so that it ends at bucket to (> latest); new
 // buckets start with the running total so far.
 func (s *series) advance(to int64) {
-	last := s.cum[s.latest%ringSize]
+	last := s.cum[slot(s.latest)]
 	if to-s.latest >= ringSize {
 		s.base = last
 		for i := range s.cum {
@@ -38,9 +43,9 @@ func (s *series) advance(to int64) {
 		}
 	} else {
 		for b := s.latest + 1; b <= to; b++ {
-			slot := &s.cum[b%ringSize]
-			s.base = *slot // the running total of bucket b − ringSize, leaving the window
-			*slot = last
+			entry := &s.cum[slot(b)]
+			s.base = *entry // the running total of bucket b − ringSize, leaving the window
+			*entry = last
 		}
 	}
 	s.latest = to
@@ -56,7 +61,7 @@ func (s *series) add(k int64, by convops.ResolvedBy, handlingMs int64) bool {
 		return false
 	}
 	for b := k; b <= s.latest; b++ {
-		s.cum[b%ringSize].AddEvent(by, handlingMs)
+		s.cum[slot(b)].AddEvent(by, handlingMs)
 	}
 	return true
 }
@@ -65,11 +70,11 @@ func (s *series) add(k int64, by convops.ResolvedBy, handlingMs int64) bool {
 func (s *series) at(x int64) *convops.Counters {
 	switch {
 	case x >= s.latest:
-		return &s.cum[s.latest%ringSize]
+		return &s.cum[slot(s.latest)]
 	case x <= s.latest-ringSize:
 		return &s.base
 	}
-	return &s.cum[x%ringSize]
+	return &s.cum[slot(x)]
 }
 
 // sums writes the total over each span into out. Consecutive spans that
