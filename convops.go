@@ -75,6 +75,12 @@ func ParseResolvedBy(s string) (ResolvedBy, bool) {
 	return 0, false
 }
 
+// Scopes of API keys: read allows queries, write allows ingest.
+const (
+	ScopeRead  = "read"
+	ScopeWrite = "write"
+)
+
 // NoSkill is the skill of a conversation resolved without one ("unassigned skill").
 const NoSkill int64 = -1
 

@@ -22,9 +22,9 @@ var lpCreds = OAuth1Credentials{ConsumerKey: "ck-1", ConsumerSecret: "cs secret+
 
 func testFile() *File {
 	return &File{Keys: []Key{
-		{Name: "lp-app", Accounts: []string{"123"}, Scopes: []string{ScopeRead, ScopeWrite}, OAuth1: &lpCreds},
-		{Name: "wallboard", Accounts: []string{"123"}, Scopes: []string{ScopeRead}, BearerSHA256: HashToken("wall-token")},
-		{Name: "everything", Accounts: []string{AllAccounts}, Scopes: []string{ScopeRead, ScopeWrite}, BearerSHA256: HashToken("all-token")},
+		{Name: "lp-app", Accounts: []string{"123"}, Scopes: []string{convops.ScopeRead, convops.ScopeWrite}, OAuth1: &lpCreds},
+		{Name: "wallboard", Accounts: []string{"123"}, Scopes: []string{convops.ScopeRead}, BearerSHA256: HashToken("wall-token")},
+		{Name: "everything", Accounts: []string{AllAccounts}, Scopes: []string{convops.ScopeRead, convops.ScopeWrite}, BearerSHA256: HashToken("all-token")},
 	}}
 }
 

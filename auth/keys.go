@@ -21,11 +21,6 @@ import (
 	"github.com/convops/convops"
 )
 
-// Scopes a key may hold.
-const (
-	ScopeRead  = "read"
-	ScopeWrite = "write"
-)
 
 // AllAccounts in a key's accounts makes it valid for every account.
 const AllAccounts = "*"
@@ -95,7 +90,7 @@ func (f *File) validate() error {
 		}
 		names[k.Name] = true
 		for _, s := range k.Scopes {
-			if s != ScopeRead && s != ScopeWrite {
+			if s != convops.ScopeRead && s != convops.ScopeWrite {
 				return fmt.Errorf("key %q has unknown scope %q (use read or write)", k.Name, s)
 			}
 		}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/convops/convops"
 )
 
 // WriteFile writes a keys file atomically with mode 0600: a temporary file in
@@ -85,7 +87,7 @@ func CreateDefaultFile(path string) (token string, err error) {
 	} else if !os.IsNotExist(err) {
 		return "", fmt.Errorf("keys file: %w", err)
 	}
-	key, token := NewBearerKey("admin", []string{AllAccounts}, []string{ScopeRead, ScopeWrite})
+	key, token := NewBearerKey("admin", []string{AllAccounts}, []string{convops.ScopeRead, convops.ScopeWrite})
 	if err := WriteFile(path, &File{Keys: []Key{key}}); err != nil {
 		return "", err
 	}

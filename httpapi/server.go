@@ -20,12 +20,6 @@ type Backend interface {
 	IsReady() bool
 }
 
-// Scopes a key may hold.
-const (
-	ScopeRead  = "read"  // queries
-	ScopeWrite = "write" // ingest
-)
-
 // Authenticator checks the credentials of a request for an account and scope.
 // It returns a *convops.Error with EUnauthorized or EForbidden when they do not
 // suffice.
@@ -80,10 +74,10 @@ func New(opts Options) *Server {
 
 	const query = "/operations/api/account/{accountID}/msgconversation"
 	const ingest = "/ingest/account/{accountID}/events"
-	s.handle("GET "+query, s.authorized(ScopeRead, s.handleQuery))
-	s.handle("POST "+query, s.authorized(ScopeRead, s.handleQuery))
+	s.handle("GET "+query, s.authorized(convops.ScopeRead, s.handleQuery))
+	s.handle("POST "+query, s.authorized(convops.ScopeRead, s.handleQuery))
 	s.handle(query, s.methodNotAllowed("GET, HEAD, POST"))
-	s.handle("POST "+ingest, s.authorized(ScopeWrite, s.handleIngest))
+	s.handle("POST "+ingest, s.authorized(convops.ScopeWrite, s.handleIngest))
 	s.handle(ingest, s.methodNotAllowed("POST"))
 
 	const discoverOne = "/api/account/{accountID}/service/{service}/baseURI.json"

@@ -99,7 +99,7 @@ func (c *KeysCommand) add(args []string) error {
 	}
 	scopeList := splitList(scopes)
 	for _, s := range scopeList {
-		if s != auth.ScopeRead && s != auth.ScopeWrite {
+		if s != convops.ScopeRead && s != convops.ScopeWrite {
 			return fmt.Errorf("--scope %q: use read, write or read,write", s)
 		}
 	}

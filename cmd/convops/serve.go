@@ -210,12 +210,15 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 
+	var failed error
 	select {
 	case <-ctx.Done():
 	case err := <-serveErr:
 		return fmt.Errorf("serve: %w", err)
 	case <-n.Failed():
-		c.logger.Error("the fold of the event log stopped; shutting down", "err", n.Err())
+		// Stop with an error, so that a supervisor restarts the server.
+		failed = n.Err()
+		c.logger.Error("the fold of the event log stopped; shutting down", "err", failed)
 	}
 
 	c.logger.Info("stopping: finishing requests in flight")
@@ -226,7 +229,7 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 	}
 	n.Close()
 	c.logger.Info("stopped")
-	return nil
+	return failed
 }
 
 // openKeys reads the keys file, creating it with one all-accounts key when it
