@@ -21,7 +21,6 @@ import (
 	"github.com/convops/convops"
 )
 
-
 // AllAccounts in a key's accounts makes it valid for every account.
 const AllAccounts = "*"
 
