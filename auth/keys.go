@@ -60,10 +60,10 @@ func ReadFile(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read keys file: %w", err)
 	}
+	// Unknown fields are ignored (a comment, a field of a later version); a
+	// misspelt secret field leaves a key without secret, which validate refuses.
 	var f File
-	dec := json.NewDecoder(strings.NewReader(string(data)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
+	if err := json.Unmarshal(data, &f); err != nil {
 		return nil, fmt.Errorf("keys file %s is not valid: %w", path, err)
 	}
 	if err := f.validate(); err != nil {
