@@ -332,29 +332,39 @@ func ingestHTTP(ctx context.Context, client *http.Client, url string, o Options,
 	for i := 0; i < len(events); i += o.BatchSize {
 		bodies = append(bodies, encodeBatch(nil, events[i:min(len(events), i+o.BatchSize)]))
 	}
+	start := time.Now()
+	err := inParallel(o.Clients, len(bodies), func(i int) error {
+		return post(ctx, client, url+"/ingest/account/"+o.Account+"/events", o.Token, bodies[i])
+	})
+	return time.Since(start), err
+}
+
+// inParallel calls fn(0) … fn(count−1) from workers goroutines and returns
+// the first error; after an error no new call starts.
+func inParallel(workers, count int, fn func(i int) error) error {
 	var next atomic.Int64
 	var firstErr error
 	var once sync.Once
+	var failed atomic.Bool
 	var wg sync.WaitGroup
-	start := time.Now()
-	for range o.Clients {
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
+			for !failed.Load() {
 				i := int(next.Add(1)) - 1
-				if i >= len(bodies) {
+				if i >= count {
 					return
 				}
-				if err := post(ctx, client, url+"/ingest/account/"+o.Account+"/events", o.Token, bodies[i]); err != nil {
+				if err := fn(i); err != nil {
 					once.Do(func() { firstErr = err })
-					return
+					failed.Store(true)
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	return time.Since(start), firstErr
+	return firstErr
 }
 
 func post(ctx context.Context, client *http.Client, url, token string, body []byte) error {
@@ -375,29 +385,12 @@ func post(ctx context.Context, client *http.Client, url, token string, body []by
 }
 
 func ingestPostgres(ctx context.Context, pg *postgres, o Options, events []convops.Event) (time.Duration, error) {
-	var next atomic.Int64
-	var firstErr error
-	var once sync.Once
-	var wg sync.WaitGroup
 	start := time.Now()
-	for range o.Clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(int64(o.BatchSize))) - o.BatchSize
-				if i >= len(events) {
-					return
-				}
-				if err := pg.upsert(ctx, o.Account, events[i:min(len(events), i+o.BatchSize)]); err != nil {
-					once.Do(func() { firstErr = err })
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return time.Since(start), firstErr
+	batches := (len(events) + o.BatchSize - 1) / o.BatchSize
+	err := inParallel(o.Clients, batches, func(i int) error {
+		return pg.upsert(ctx, o.Account, events[i*o.BatchSize:min(len(events), (i+1)*o.BatchSize)])
+	})
+	return time.Since(start), err
 }
 
 // queriesWhileIngesting runs o.QPSClients clients asking one kind of query

@@ -1,7 +1,9 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,5 +35,23 @@ func TestPercentile(t *testing.T) {
 	}
 	if ds[0] != 100 {
 		t.Error("percentile sorted its input in place")
+	}
+}
+
+func TestInParallel(t *testing.T) {
+	var seen [100]atomic.Int32
+	if err := inParallel(4, len(seen), func(i int) error { seen[i].Add(1); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for i := range seen {
+		if seen[i].Load() != 1 {
+			t.Fatalf("item %d called %d times", i, seen[i].Load())
+		}
+	}
+	boom := errors.New("boom")
+	var calls atomic.Int32
+	err := inParallel(2, 1000, func(i int) error { calls.Add(1); return boom })
+	if !errors.Is(err, boom) || calls.Load() > 2 {
+		t.Errorf("err %v after %d calls: want the error, and no call started after it", err, calls.Load())
 	}
 }

@@ -94,40 +94,41 @@ func (s *series) sums(spans []convops.Span, out []convops.Counters) {
 	}
 }
 
-// seriesByID holds series by id, in ascending id order, so that answers are
-// written in order without sorting.
-type seriesByID struct {
-	ids    []int64
-	series []*series
+// byID holds items by id, in ascending id order, so that answers are written
+// in order without sorting.
+type byID[T any] struct {
+	ids   []int64
+	items []T
 }
 
-func (l *seriesByID) get(id int64) *series {
+// get returns the item of id, or the zero T.
+func (l *byID[T]) get(id int64) T {
 	if i, ok := slices.BinarySearch(l.ids, id); ok {
-		return l.series[i]
+		return l.items[i]
 	}
-	return nil
+	var zero T
+	return zero
 }
 
-// getOrAdd returns the series of id, creating it at bucket when missing.
-func (l *seriesByID) getOrAdd(id, bucket int64) *series {
+// getOrAdd returns the item of id, made by create when missing.
+func (l *byID[T]) getOrAdd(id int64, create func() T) T {
 	i, ok := slices.BinarySearch(l.ids, id)
 	if !ok {
 		l.ids = slices.Insert(l.ids, i, id)
-		l.series = slices.Insert(l.series, i, newSeries(bucket))
+		l.items = slices.Insert(l.items, i, create())
 	}
-	return l.series[i]
+	return l.items[i]
 }
 
-// dropOlder removes the series whose newest bucket is before horizon: they
-// hold nothing a query can reach.
-func (l *seriesByID) dropOlder(horizon int64) {
-	keep := 0
-	for i, s := range l.series {
-		if s.latest >= horizon {
-			l.ids[keep], l.series[keep] = l.ids[i], s
-			keep++
+// keepIf removes the items for which keep is false.
+func (l *byID[T]) keepIf(keep func(T) bool) {
+	n := 0
+	for i, item := range l.items {
+		if keep(item) {
+			l.ids[n], l.items[n] = l.ids[i], item
+			n++
 		}
 	}
-	clear(l.series[keep:])
-	l.ids, l.series = l.ids[:keep], l.series[:keep]
+	clear(l.items[n:])
+	l.ids, l.items = l.ids[:n], l.items[:n]
 }

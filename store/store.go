@@ -39,9 +39,9 @@ func New() *Store {
 type account struct {
 	mu sync.RWMutex // guards all fields
 
-	total  *series    // nil until the first event
-	skills skillsByID // ascending skill id
-	agents seriesByID // each agent over all its skills
+	total  *series       // nil until the first event
+	skills byID[*skill]  // ascending skill id
+	agents byID[*series] // each agent over all its skills
 
 	// seen holds the key of each eventId in retention; seenByBucket lists them
 	// by the bucket of their event, and a key is forgotten when that bucket
@@ -53,28 +53,7 @@ type account struct {
 // skill is the series of one skill and of each agent within it.
 type skill struct {
 	total  *series
-	agents seriesByID
-}
-
-type skillsByID struct {
-	ids    []int64
-	skills []*skill
-}
-
-func (l *skillsByID) get(id int64) *skill {
-	if i, ok := slices.BinarySearch(l.ids, id); ok {
-		return l.skills[i]
-	}
-	return nil
-}
-
-func (l *skillsByID) getOrAdd(id, bucket int64) *skill {
-	i, ok := slices.BinarySearch(l.ids, id)
-	if !ok {
-		l.ids = slices.Insert(l.ids, i, id)
-		l.skills = slices.Insert(l.skills, i, &skill{total: newSeries(bucket)})
-	}
-	return l.skills[i]
+	agents byID[*series]
 }
 
 func (s *Store) account(id string, create bool) *account {
@@ -154,11 +133,12 @@ func (a *account) add(idx int64, e *convops.Event) bool {
 	}
 	// The account's series is the first to see every bucket, so the others,
 	// whose newest bucket is never newer, always have room for idx.
-	sk := a.skills.getOrAdd(e.SkillID, idx)
+	fresh := func() *series { return newSeries(idx) }
+	sk := a.skills.getOrAdd(e.SkillID, func() *skill { return &skill{total: newSeries(idx)} })
 	sk.total.add(idx, e.ResolvedBy, e.HandlingTimeMs)
 	if e.HasAgent {
-		sk.agents.getOrAdd(e.AgentID, idx).add(idx, e.ResolvedBy, e.HandlingTimeMs)
-		a.agents.getOrAdd(e.AgentID, idx).add(idx, e.ResolvedBy, e.HandlingTimeMs)
+		sk.agents.getOrAdd(e.AgentID, fresh).add(idx, e.ResolvedBy, e.HandlingTimeMs)
+		a.agents.getOrAdd(e.AgentID, fresh).add(idx, e.ResolvedBy, e.HandlingTimeMs)
 	}
 	return true
 }
@@ -182,17 +162,12 @@ func (a *account) sweep(horizon int64) {
 	if a.total != nil && a.total.latest < horizon {
 		a.total = nil
 	}
-	a.agents.dropOlder(horizon)
-	keep := 0
-	for i, sk := range a.skills.skills {
-		if sk.total.latest >= horizon {
-			sk.agents.dropOlder(horizon)
-			a.skills.ids[keep], a.skills.skills[keep] = a.skills.ids[i], sk
-			keep++
-		}
-	}
-	clear(a.skills.skills[keep:])
-	a.skills.ids, a.skills.skills = a.skills.ids[:keep], a.skills.skills[:keep]
+	current := func(s *series) bool { return s.latest >= horizon }
+	a.agents.keepIf(current)
+	a.skills.keepIf(func(sk *skill) bool {
+		sk.agents.keepIf(current)
+		return current(sk.total)
+	})
 
 	for idx, ids := range a.seenByBucket {
 		if idx < horizon {
@@ -222,9 +197,9 @@ func (s *Store) Stats() Stats {
 		if a.total != nil {
 			st.Series++
 		}
-		st.Series += len(a.agents.series) + len(a.skills.skills)
-		for _, sk := range a.skills.skills {
-			st.Series += len(sk.agents.series)
+		st.Series += len(a.agents.items) + len(a.skills.items)
+		for _, sk := range a.skills.items {
+			st.Series += len(sk.agents.items)
 		}
 		st.DedupeKeys += len(a.seen)
 		a.mu.RUnlock()
@@ -289,7 +264,7 @@ func (a *account) reports(q *convops.Query, spans []convops.Span) []convops.Repo
 			if !any {
 				continue
 			}
-			for j, s := range sk.agents.series {
+			for j, s := range sk.agents.items {
 				s.sums(spans, sums)
 				for i := range r {
 					if with[i] != nil && !sums[i].IsZero() {
@@ -310,7 +285,7 @@ func (a *account) reports(q *convops.Query, spans []convops.Span) []convops.Repo
 			}
 		}
 		if q.Agents.All {
-			for j, s := range a.agents.series {
+			for j, s := range a.agents.items {
 				add(a.agents.ids[j], s)
 			}
 		} else {
