@@ -42,10 +42,11 @@ func (s *series) advance(to int64) {
 			s.cum[i] = last
 		}
 	} else {
+		// The newest bucket to leave the window, to − ringSize, shares its
+		// slot with to.
+		s.base = s.cum[slot(to)]
 		for b := s.latest + 1; b <= to; b++ {
-			entry := &s.cum[slot(b)]
-			s.base = *entry // the running total of bucket b − ringSize, leaving the window
-			*entry = last
+			s.cum[slot(b)] = last
 		}
 	}
 	s.latest = to
