@@ -1,9 +1,8 @@
 package convops
 
-// Report is the answer to a query over one span of buckets: the elements of
-// SPEC section 2.2. Which parts are meaningful depends on the query: Totals
-// always; Skills and SkillTotals when skillIds was given; Agents and AgentTotals
-// when agentIds was given.
+// Report is the answer to a query over one span of buckets. Which parts are
+// meaningful depends on the query: Totals always; Skills and SkillTotals when
+// skillIds was given; Agents and AgentTotals when agentIds was given.
 type Report struct {
 	Totals Counters
 

@@ -67,7 +67,7 @@ func (j *jsonWriter) result(q *Query, res *Result) {
 	j.buf = append(j.buf, '}')
 }
 
-// elements writes the members of SPEC 2.2 for one report, without braces.
+// elements writes the members of one report (totals, skills, agents), without braces.
 func (j *jsonWriter) elements(q *Query, r *Report) {
 	if !q.Skills.Given && !q.Agents.Given {
 		j.buf = append(j.buf, `"metricsTotals":`...)

@@ -99,7 +99,7 @@ func (ts *testServer) ingest(t testing.TB, account, events string) (accepted, du
 	return out.Accepted, out.Duplicates
 }
 
-// errorBody is the JSON error of SPEC section 5.
+// errorBody is the JSON body of every error answer.
 type errorBody struct {
 	Code      int    `json:"code"`
 	Message   string `json:"message"`

@@ -1,6 +1,6 @@
 // Package httpapi serves the HTTP API of convops: the Messaging Conversation
 // query (GET and POST), event ingest, domain discovery, and health checks. Every
-// answer that is not 2xx is a JSON error body (SPEC section 5).
+// answer that is not 2xx is a JSON error body.
 package httpapi
 
 import (
