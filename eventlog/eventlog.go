@@ -76,7 +76,6 @@ var ErrStorageFull = errors.New("event log storage is full")
 // Log is an open event log.
 type Log struct {
 	logger *slog.Logger
-	opts   Options
 	ns     *server.Server // nil with an external server
 	disk   diskGuard
 	nc     *nats.Conn
@@ -106,7 +105,7 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 	if opts.MinFreeBytes == 0 {
 		opts.MinFreeBytes = DefaultMinFreeBytes
 	}
-	l := &Log{logger: opts.Logger, opts: opts, nodeID: nuid.Next()}
+	l := &Log{logger: opts.Logger, nodeID: nuid.Next()}
 	if opts.URL == "" && opts.MinFreeBytes > 0 {
 		l.disk = diskGuard{dir: opts.DataDir, minFree: opts.MinFreeBytes}
 	}
