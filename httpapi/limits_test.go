@@ -4,8 +4,10 @@ import "testing"
 
 func TestInflightLimiter(t *testing.T) {
 	l := newInflightLimiter(2, 3)
-	if !l.acquire("a") || !l.acquire("a") {
-		t.Fatal("two slots of a refused")
+	for i := range 2 {
+		if !l.acquire("a") {
+			t.Fatalf("slot %d of a refused", i+1)
+		}
 	}
 	if l.acquire("a") {
 		t.Error("a third request of a was let in")

@@ -39,7 +39,7 @@ func blockFile(t *testing.T, dataDir string) string {
 
 // serveError runs the server and returns the error it stops with; it fails
 // the test if the server becomes ready.
-func serveError(t *testing.T, args ...string) (error, string) {
+func serveError(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	logs := &syncBuffer{}
 	cmd := NewServeCommand(&Main{Stdout: logs, Stderr: logs, Getenv: func(string) string { return "" }})
@@ -52,13 +52,13 @@ func serveError(t *testing.T, args ...string) (error, string) {
 	go func() { done <- cmd.Run(ctx) }()
 	select {
 	case err := <-done:
-		return err, logs.String()
+		return logs.String(), err
 	case <-cmd.Ready():
 		cancel()
 		<-done
 		t.Fatalf("the server started on a damaged log:\n%s", logs)
 	}
-	return nil, ""
+	return "", nil
 }
 
 // binaryError runs the convops binary, which must exit with an error; the
@@ -118,7 +118,7 @@ func TestDamagedLogIsRefused(t *testing.T) {
 			if tc.binary {
 				err = binaryError(t, append(args, "--log-start-timeout", "5s")...)
 			} else {
-				err, _ = serveError(t, append(args, "--log-start-timeout", "5s")...)
+				_, err = serveError(t, append(args, "--log-start-timeout", "5s")...)
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.refusal) {
 				t.Fatalf("want a refusal that explains the damage (%q), got %v", tc.refusal, err)
