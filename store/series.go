@@ -6,29 +6,21 @@ import (
 	"github.com/convops/convops"
 )
 
-// ringSize is how many buckets the ring holds: the 289 a 1440-minute query
+// ringSize is how many buckets a series holds: the 289 a 1440-minute query
 // reads, the one before them (a range sum needs it), the buckets clock skew
 // reaches past now, and room for a query clock somewhat behind the log's.
 const ringSize = 300
 
-// column identifies one series of an account's ring: the running total of
-// one aggregate (the account, a skill, an agent, or an agent within a skill).
-type column int32
-
-// ring holds the running totals of every series of one account over the
-// buckets: slabs[slot(k)][c] is the sum of every bucket up to and including
-// k for series c, for k in the window (latest − ringSize, latest]. The total
-// over any span of buckets is the difference of two entries, so a query costs
-// the same for 5 minutes as for 24 hours. Buckets that slide out of the
-// window are folded into base.
-//
-// Entries are laid out bucket-major: the counters of all series for one
-// bucket sit together. The fold writes the newest bucket, so its writes stay
-// within one slab that the cache holds; a query reads two slabs per span.
-type ring struct {
-	latest int64                        // newest bucket of the window
-	slabs  [ringSize][]convops.Counters // by slot, then by column
-	base   []convops.Counters           // running totals just before the window
+// series is the running total of one aggregate (an account, a skill, an agent,
+// or an agent within a skill) over the buckets: cum[k % ringSize] holds the sum
+// of every bucket up to and including k, for k in the window
+// (latest − ringSize, latest]. The total over any span of buckets is then the
+// difference of two entries, so a query costs the same for 5 minutes as for 24
+// hours. Buckets that slide out of the window are folded into base.
+type series struct {
+	latest int64                      // newest bucket of the window
+	base   convops.Counters           // running total just before the window
+	cum    [ringSize]convops.Counters // running totals inside the window
 }
 
 // slot is where bucket b lives in the ring. Bucket indices count from 1970
@@ -36,120 +28,71 @@ type ring struct {
 // multiplication, not a division: this is the fold's innermost arithmetic.
 func slot(b int64) int { return int(uint64(b) % ringSize) }
 
-func newRing(bucket int64) *ring {
-	return &ring{latest: bucket}
-}
-
-// columns is the number of series.
-func (r *ring) columns() int { return len(r.base) }
-
-// newColumn adds a series with no events.
-func (r *ring) newColumn() column {
-	for i := range r.slabs {
-		r.slabs[i] = append(r.slabs[i], convops.Counters{})
-	}
-	r.base = append(r.base, convops.Counters{})
-	return column(len(r.base) - 1)
+func newSeries(bucket int64) *series {
+	return &series{latest: bucket}
 }
 
 // advance moves the window so that it ends at bucket to (> latest); new
-// buckets start with the running totals so far.
-func (r *ring) advance(to int64) {
-	last := r.slabs[slot(r.latest)]
-	if to-r.latest >= ringSize {
-		copy(r.base, last)
-		for i := range r.slabs {
-			if i != slot(r.latest) {
-				copy(r.slabs[i], last)
-			}
+// buckets start with the running total so far.
+func (s *series) advance(to int64) {
+	last := s.cum[slot(s.latest)]
+	if to-s.latest >= ringSize {
+		s.base = last
+		for i := range s.cum {
+			s.cum[i] = last
 		}
 	} else {
 		// The newest bucket to leave the window, to − ringSize, shares its
 		// slot with to.
-		copy(r.base, r.slabs[slot(to)])
-		for b := r.latest + 1; b <= to; b++ {
-			copy(r.slabs[slot(b)], last)
+		s.base = s.cum[slot(to)]
+		for b := s.latest + 1; b <= to; b++ {
+			s.cum[slot(b)] = last
 		}
 	}
-	r.latest = to
+	s.latest = to
 }
 
-// reserve makes room for an event in bucket k. It reports false when k is
-// older than the window: more than ringSize buckets before the newest event.
-func (r *ring) reserve(k int64) bool {
-	if k > r.latest {
-		r.advance(k)
+// add counts an event in bucket k. It reports false when k is older than the
+// window: more than ringSize buckets before the newest event of the series.
+func (s *series) add(k int64, by convops.ResolvedBy, handlingMs int64) bool {
+	if k > s.latest {
+		s.advance(k)
 	}
-	return k > r.latest-ringSize
-}
-
-// add counts an event in bucket k of series c; reserve(k) must have been true.
-func (r *ring) add(k int64, c column, by convops.ResolvedBy, handlingMs int64) {
-	for b := k; b <= r.latest; b++ {
-		r.slabs[slot(b)][c].AddEvent(by, handlingMs)
+	if k <= s.latest-ringSize {
+		return false
 	}
+	for b := k; b <= s.latest; b++ {
+		s.cum[slot(b)].AddEvent(by, handlingMs)
+	}
+	return true
 }
 
-// at returns the running total of series c up to and including bucket x.
-func (r *ring) at(x int64, c column) *convops.Counters {
+// at returns the running total up to and including bucket x.
+func (s *series) at(x int64) *convops.Counters {
 	switch {
-	case x >= r.latest:
-		return &r.slabs[slot(r.latest)][c]
-	case x <= r.latest-ringSize:
-		return &r.base[c]
+	case x >= s.latest:
+		return &s.cum[slot(s.latest)]
+	case x <= s.latest-ringSize:
+		return &s.base
 	}
-	return &r.slabs[slot(x)][c]
+	return &s.cum[slot(x)]
 }
 
-// sums writes the total of series c over each span into out. Consecutive
-// spans that share a bound (intervals, newest first) read it once.
-func (r *ring) sums(c column, spans []convops.Span, out []convops.Counters) {
+// sums writes the total over each span into out. Consecutive spans that
+// share a bound (intervals, newest first) read it once.
+func (s *series) sums(spans []convops.Span, out []convops.Counters) {
 	var prevFirst int64
 	var prev *convops.Counters
 	for i, span := range spans {
 		end := prev
 		if end == nil || span.End != prevFirst {
-			end = r.at(span.End-1, c)
+			end = s.at(span.End - 1)
 		}
-		first := r.at(span.First-1, c)
+		first := s.at(span.First - 1)
 		out[i] = *end
 		out[i].Sub(first)
 		prev, prevFirst = first, span.First
 	}
-}
-
-// live reports whether series c has events in the window.
-func (r *ring) live(c column) bool {
-	return r.slabs[slot(r.latest)][c] != r.base[c]
-}
-
-// compact keeps the series for which keep is true, renumbered in order, and
-// returns each old column's new number (-1 for those dropped).
-func (r *ring) compact(keep func(column) bool) []column {
-	renumber := make([]column, r.columns())
-	n := column(0)
-	for c := range renumber {
-		if keep(column(c)) {
-			renumber[c] = n
-			n++
-		} else {
-			renumber[c] = -1
-		}
-	}
-	pack := func(s []convops.Counters) []convops.Counters {
-		out := make([]convops.Counters, 0, n)
-		for c, to := range renumber {
-			if to >= 0 {
-				out = append(out, s[c])
-			}
-		}
-		return out
-	}
-	for i := range r.slabs {
-		r.slabs[i] = pack(r.slabs[i])
-	}
-	r.base = pack(r.base)
-	return renumber
 }
 
 // byID holds items by id, in ascending id order, so that answers are written
@@ -159,13 +102,13 @@ type byID[T any] struct {
 	items []T
 }
 
-// get returns the item of id.
-func (l *byID[T]) get(id int64) (T, bool) {
+// get returns the item of id, or the zero T.
+func (l *byID[T]) get(id int64) T {
 	if i, ok := slices.BinarySearch(l.ids, id); ok {
-		return l.items[i], true
+		return l.items[i]
 	}
 	var zero T
-	return zero, false
+	return zero
 }
 
 // getOrAdd returns the item of id, made by create when missing.

@@ -7,16 +7,14 @@ import (
 	"github.com/convops/convops"
 )
 
-// TestRingOverDays adds events over three days, mostly near the newest
+// TestSeriesOverDays adds events over three days, mostly near the newest
 // bucket, sometimes up to a day late, and compares the total over random
 // spans of the window with a plain per-bucket count.
-func TestRingOverDays(t *testing.T) {
+func TestSeriesOverDays(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 7))
 	const start = 5_000_000 // a bucket index
 	plain := map[int64]convops.Counters{}
-	s := newRing(start)
-	s.newColumn() // a column that stays empty, so that the one tested is not the first
-	col := s.newColumn()
+	s := newSeries(start)
 	newest := int64(start)
 	for step := range 3 * 288 {
 		newest = start + int64(step) + int64(r.IntN(2)) // sometimes a bucket ahead (clock skew)
@@ -26,10 +24,9 @@ func TestRingOverDays(t *testing.T) {
 				k = newest - int64(r.IntN(ringSize-10)) // late, but within the window
 			}
 			by, ms := convops.ResolvedBy(r.IntN(3)), r.Int64N(1000)
-			if !s.reserve(k) {
+			if !s.add(k, by, ms) {
 				t.Fatalf("add at %d refused with newest %d", k, s.latest)
 			}
-			s.add(k, col, by, ms)
 			c := plain[k]
 			c.AddEvent(by, ms)
 			plain[k] = c
@@ -41,7 +38,7 @@ func TestRingOverDays(t *testing.T) {
 			spans := []convops.Span{{First: first + (end-first)/2, End: end}, {First: first, End: first + (end-first)/2}, {First: first, End: end},
 				{First: s.latest - ringSize + 1, End: s.latest + 1}} // the whole window: reads base
 			got := make([]convops.Counters, len(spans))
-			s.sums(col, spans, got)
+			s.sums(spans, got)
 			for i, span := range spans {
 				var want convops.Counters
 				for b := span.First; b < span.End; b++ {
@@ -54,10 +51,7 @@ func TestRingOverDays(t *testing.T) {
 			}
 		}
 	}
-	if s.reserve(s.latest - ringSize) {
-		t.Error("room was made for an event older than the window")
-	}
-	if !s.live(col) || s.live(0) {
-		t.Error("live: want the tested column live and the empty one not")
+	if s.add(s.latest-ringSize, convops.ByCCP, 1) {
+		t.Error("an event older than the window was counted")
 	}
 }

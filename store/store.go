@@ -1,7 +1,7 @@
 // Package store keeps the in-memory aggregates that queries read: per account,
 // per 5-minute bucket, the three counts and three handling-time sums of the
 // account, of each skill, of each agent, and of each agent within each skill.
-// Each is kept as a running total over the buckets (see ring), so that any
+// Each is kept as a running total over the buckets (see series), so that any
 // span of buckets is answered with one subtraction: a query costs what its
 // answer holds, whatever its timeframe.
 //
@@ -39,9 +39,9 @@ func New() *Store {
 type account struct {
 	mu sync.RWMutex // guards all fields
 
-	ring   *ring        // nil until the first event; column 0 is the account's total
-	skills byID[*skill] // ascending skill id
-	agents byID[column] // each agent over all its skills
+	total  *series       // nil until the first event
+	skills byID[*skill]  // ascending skill id
+	agents byID[*series] // each agent over all its skills
 
 	// seen holds the key of each eventId in retention; seenByBucket lists them
 	// by the bucket of their event, and a key is forgotten when that bucket
@@ -52,12 +52,9 @@ type account struct {
 
 // skill is the series of one skill and of each agent within it.
 type skill struct {
-	total  column
-	agents byID[column]
+	total  *series
+	agents byID[*series]
 }
-
-// accountTotal is the column of the account's own total.
-const accountTotal column = 0
 
 func (s *Store) account(id string, create bool) *account {
 	s.mu.RLock()
@@ -125,23 +122,23 @@ func (s *Store) Apply(b convops.Batch) convops.Outcome {
 }
 
 // add counts e in bucket idx of every series it belongs to. It reports false,
-// counting nothing, when idx is older than the account's ring holds (more than
-// a day before the newest event of the account).
+// counting nothing, when idx is older than the account's series can hold (more
+// than a day before the newest event of the account).
 func (a *account) add(idx int64, e *convops.Event) bool {
-	if a.ring == nil {
-		a.ring = newRing(idx)
-		a.ring.newColumn() // accountTotal
+	if a.total == nil {
+		a.total = newSeries(idx)
 	}
-	r := a.ring
-	if !r.reserve(idx) {
+	if !a.total.add(idx, e.ResolvedBy, e.HandlingTimeMs) {
 		return false
 	}
-	r.add(idx, accountTotal, e.ResolvedBy, e.HandlingTimeMs)
-	sk := a.skills.getOrAdd(e.SkillID, func() *skill { return &skill{total: r.newColumn()} })
-	r.add(idx, sk.total, e.ResolvedBy, e.HandlingTimeMs)
+	// The account's series is the first to see every bucket, so the others,
+	// whose newest bucket is never newer, always have room for idx.
+	fresh := func() *series { return newSeries(idx) }
+	sk := a.skills.getOrAdd(e.SkillID, func() *skill { return &skill{total: newSeries(idx)} })
+	sk.total.add(idx, e.ResolvedBy, e.HandlingTimeMs)
 	if e.HasAgent {
-		r.add(idx, sk.agents.getOrAdd(e.AgentID, r.newColumn), e.ResolvedBy, e.HandlingTimeMs)
-		r.add(idx, a.agents.getOrAdd(e.AgentID, r.newColumn), e.ResolvedBy, e.HandlingTimeMs)
+		sk.agents.getOrAdd(e.AgentID, fresh).add(idx, e.ResolvedBy, e.HandlingTimeMs)
+		a.agents.getOrAdd(e.AgentID, fresh).add(idx, e.ResolvedBy, e.HandlingTimeMs)
 	}
 	return true
 }
@@ -162,9 +159,16 @@ func (s *Store) sweep(horizon int64) {
 }
 
 func (a *account) sweep(horizon int64) {
-	if a.ring != nil {
-		a.compact(horizon)
+	if a.total != nil && a.total.latest < horizon {
+		a.total = nil
 	}
+	current := func(s *series) bool { return s.latest >= horizon }
+	a.agents.keepIf(current)
+	a.skills.keepIf(func(sk *skill) bool {
+		sk.agents.keepIf(current)
+		return current(sk.total)
+	})
+
 	for idx, ids := range a.seenByBucket {
 		if idx < horizon {
 			for _, id := range ids {
@@ -173,45 +177,6 @@ func (a *account) sweep(horizon int64) {
 			delete(a.seenByBucket, idx)
 		}
 	}
-}
-
-// compact drops the series without events since horizon once they are a
-// quarter of the ring: their columns cost memory and every query's reads.
-// The whole account goes when nothing of it is left.
-func (a *account) compact(horizon int64) {
-	r := a.ring
-	if r.latest < horizon {
-		a.ring, a.skills, a.agents = nil, byID[*skill]{}, byID[column]{}
-		return
-	}
-	dead := 0
-	for c := range r.columns() {
-		if !r.live(column(c)) {
-			dead++
-		}
-	}
-	if dead*4 < r.columns() {
-		return
-	}
-	renumber := r.compact(func(c column) bool { return c == accountTotal || r.live(c) })
-	keep := func(c *column) bool {
-		*c = renumber[*c]
-		return *c >= 0
-	}
-	a.agents.keepIf(func(c column) bool { return renumber[c] >= 0 })
-	for i, c := range a.agents.items {
-		a.agents.items[i] = renumber[c]
-	}
-	a.skills.keepIf(func(sk *skill) bool {
-		if !keep(&sk.total) {
-			return false
-		}
-		sk.agents.keepIf(func(c column) bool { return renumber[c] >= 0 })
-		for i, c := range sk.agents.items {
-			sk.agents.items[i] = renumber[c]
-		}
-		return true
-	})
 }
 
 // Stats describes what the store holds.
@@ -229,8 +194,12 @@ func (s *Store) Stats() Stats {
 	st.Accounts = len(s.accounts)
 	for _, a := range s.accounts {
 		a.mu.RLock()
-		if a.ring != nil {
-			st.Series += a.ring.columns()
+		if a.total != nil {
+			st.Series++
+		}
+		st.Series += len(a.agents.items) + len(a.skills.items)
+		for _, sk := range a.skills.items {
+			st.Series += len(sk.agents.items)
 		}
 		st.DedupeKeys += len(a.seen)
 		a.mu.RUnlock()
@@ -263,12 +232,11 @@ func (s *Store) Query(q convops.Query, w convops.Window) convops.Result {
 // no data.
 func (a *account) reports(q *convops.Query, spans []convops.Span) []convops.Report {
 	r := make([]convops.Report, len(spans))
-	if a == nil || a.ring == nil {
+	if a == nil || a.total == nil {
 		return r
 	}
-	ring := a.ring
 	sums := make([]convops.Counters, len(spans))
-	ring.sums(accountTotal, spans, sums)
+	a.total.sums(spans, sums)
 	for i := range r {
 		r[i].Totals = sums[i]
 	}
@@ -277,16 +245,15 @@ func (a *account) reports(q *convops.Query, spans []convops.Span) []convops.Repo
 		if q.Skills.All {
 			ids = a.skills.ids
 		}
-		with := make([]*convops.SkillMetrics, len(spans)) // where the skill has data
 		for _, id := range ids {
-			sk, ok := a.skills.get(id)
-			if !ok {
+			sk := a.skills.get(id)
+			if sk == nil {
 				continue
 			}
-			ring.sums(sk.total, spans, sums)
+			sk.total.sums(spans, sums)
+			with := make([]*convops.SkillMetrics, len(spans)) // where the skill has data
 			any := false
 			for i := range r {
-				with[i] = nil
 				if !sums[i].IsZero() {
 					r[i].SkillTotals.Add(&sums[i])
 					r[i].Skills = append(r[i].Skills, convops.SkillMetrics{SkillID: id, Totals: sums[i]})
@@ -297,8 +264,8 @@ func (a *account) reports(q *convops.Query, spans []convops.Span) []convops.Repo
 			if !any {
 				continue
 			}
-			for j, c := range sk.agents.items {
-				ring.sums(c, spans, sums)
+			for j, s := range sk.agents.items {
+				s.sums(spans, sums)
 				for i := range r {
 					if with[i] != nil && !sums[i].IsZero() {
 						with[i].Agents = append(with[i].Agents, convops.AgentMetrics{AgentID: sk.agents.ids[j], Counters: sums[i]})
@@ -308,8 +275,8 @@ func (a *account) reports(q *convops.Query, spans []convops.Span) []convops.Repo
 		}
 	}
 	if q.Agents.Given {
-		add := func(id int64, c column) {
-			ring.sums(c, spans, sums)
+		add := func(id int64, s *series) {
+			s.sums(spans, sums)
 			for i := range r {
 				if !sums[i].IsZero() {
 					r[i].AgentTotals.Add(&sums[i])
@@ -318,13 +285,13 @@ func (a *account) reports(q *convops.Query, spans []convops.Span) []convops.Repo
 			}
 		}
 		if q.Agents.All {
-			for j, c := range a.agents.items {
-				add(a.agents.ids[j], c)
+			for j, s := range a.agents.items {
+				add(a.agents.ids[j], s)
 			}
 		} else {
 			for _, id := range q.Agents.IDs {
-				if c, ok := a.agents.get(id); ok {
-					add(id, c)
+				if s := a.agents.get(id); s != nil {
+					add(id, s)
 				}
 			}
 		}
