@@ -64,3 +64,42 @@ func TestRetentionOverDays(t *testing.T) {
 		}
 	}
 }
+
+// TestQuietSeriesAreDropped: agents active on day 1 only lose their series
+// once they have no events left in retention, and the others keep their numbers.
+func TestQuietSeriesAreDropped(t *testing.T) {
+	const day = int64(convops.MaxTimeframeMinutes) * convops.MinuteMs
+	start := int64(1795737600000)
+	s := store.New()
+	apply := func(clock int64, firstAgent int64) {
+		var events []convops.Event
+		for a := firstAgent; a < firstAgent+100; a++ {
+			events = append(events, convops.Event{EventID: fmt.Sprint(clock, "-", a), SkillID: a % 3, AgentID: a, HasAgent: true,
+				ResolvedBy: convops.ByCCP, ResolvedAt: clock - 1000, HandlingTimeMs: a})
+		}
+		s.Apply(convops.Batch{Account: "acc", Now: clock, Events: events})
+	}
+	for clock := start; clock < start+day; clock += convops.BucketMs {
+		apply(clock, 1) // agents 1–100 on day 1
+	}
+	before := s.Stats().Series
+	// Agents 101–200 on day 2 and 3 hours more, until day 1 has left
+	// retention.
+	end := start + 2*day + 36*convops.BucketMs
+	for clock := start + day; clock < end; clock += convops.BucketMs {
+		apply(clock, 101)
+	}
+	after := s.Stats().Series
+	if before != 1+3+100+100 || after != 1+3+100+100 {
+		// 1 account, 3 skills, 100 agents within their skill, 100 agents
+		t.Errorf("series before %d after %d, want 204 each: the day-1 agents' series should have been dropped", before, after)
+	}
+	now := end
+	q := convops.Query{Account: "acc", Timeframe: convops.MaxTimeframeMinutes, Agents: convops.IDFilter{Given: true, IDs: []int64{50, 150}}}
+	res := s.Query(q, convops.Layout(now, q.Timeframe, 0))
+	// One event per batch, each a second before its batch: in the 24 hours
+	// up to now, 287 batches' events (the newest two buckets have none).
+	if len(res.Whole.Agents) != 1 || res.Whole.Agents[0].AgentID != 150 || res.Whole.Agents[0].Total() != 287 {
+		t.Errorf("after compaction: %+v", res.Whole.Agents)
+	}
+}
