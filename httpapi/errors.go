@@ -52,8 +52,13 @@ func writeError(w http.ResponseWriter, logger *slog.Logger, err error) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	writeJSONHeader(w, status)
+	w.Write(body)
+}
+
+// writeJSONHeader starts a JSON answer; every answer is current data, never cached.
+func writeJSONHeader(w http.ResponseWriter, status int) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	w.Write(body)
 }

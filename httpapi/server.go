@@ -204,9 +204,7 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 	}
 	// The answer is streamed: headers first, then the JSON in 64 KiB pieces.
 	// A client that goes away mid-answer only ends the write.
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
+	writeJSONHeader(w, http.StatusOK)
 	convops.WriteResult(w, &q, &res)
 }
 
