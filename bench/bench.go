@@ -134,7 +134,7 @@ func Run(ctx context.Context, o Options, srv Server) error {
 
 	// The fold alone, in-process.
 	start := time.Now()
-	st := store.New()
+	st := store.New(store.Options{})
 	for i := 0; i < len(events); i += o.BatchSize {
 		st.Apply(convops.Batch{Account: o.Account, Now: o.Now, Events: events[i:min(len(events), i+o.BatchSize)]})
 	}

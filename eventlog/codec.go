@@ -8,9 +8,26 @@ import (
 	"github.com/convops/convops"
 )
 
-// codecVersion is the first byte of every message. A node refuses messages of
-// a version it does not know instead of folding them wrongly.
-const codecVersion = 1
+// The first byte of every message is its version. A node refuses messages
+// of a version it does not know instead of folding them wrongly.
+//
+// Version 1 is a whole request in one message. Version 2 is one part of a
+// request too large for one message: it adds the request's id and the
+// part's place, so that the fold applies the parts together, all or
+// nothing. A request that fits in one message is still written as version 1,
+// which every node reads.
+const (
+	codecVersion      = 1
+	codecVersionParts = 2
+)
+
+// Part says which part of a request a message holds. A request of one
+// message is part 0 of 1 of request 0.
+type Part struct {
+	Request uint64 // the request's id, chosen by the node that logged it
+	Index   int    // 0 … Count−1
+	Count   int
+}
 
 // Event flags.
 const (
@@ -24,7 +41,7 @@ var ErrCorrupt = errors.New("corrupt event log message")
 
 // batchHeaderSize bounds the encoded size of the fields before the events.
 func batchHeaderSize(account string) int {
-	return 1 + binary.MaxVarintLen64 + len(account) + 2*binary.MaxVarintLen64
+	return 1 + binary.MaxVarintLen64 + len(account) + 5*binary.MaxVarintLen64
 }
 
 // eventSize bounds the encoded size of one event.
@@ -36,16 +53,26 @@ func eventSize(e *convops.Event) int {
 	return n
 }
 
-// encodeBatch appends the binary form of b to buf:
+// encodeBatch appends the binary form of b, part p of its request, to buf:
 //
-//	version, account, now, count, then per event: flags, skill, [agent],
-//	resolvedAt, handlingTimeMs, eventId, [conversationId]
+//	version, account, now, [request, part, parts], count, then per event:
+//	flags, skill, [agent], resolvedAt, handlingTimeMs, eventId, [conversationId]
 //
-// Integers are varints; strings are a uvarint length and their bytes.
-func encodeBatch(buf []byte, b convops.Batch) []byte {
-	buf = append(buf, codecVersion)
+// Integers are varints; strings are a uvarint length and their bytes. The
+// fields in brackets are there only when the flags or the version say so.
+func encodeBatch(buf []byte, b convops.Batch, p Part) []byte {
+	if p.Count > 1 {
+		buf = append(buf, codecVersionParts)
+	} else {
+		buf = append(buf, codecVersion)
+	}
 	buf = appendString(buf, b.Account)
 	buf = binary.AppendVarint(buf, b.Now)
+	if p.Count > 1 {
+		buf = binary.AppendUvarint(buf, p.Request)
+		buf = binary.AppendUvarint(buf, uint64(p.Index))
+		buf = binary.AppendUvarint(buf, uint64(p.Count))
+	}
 	buf = binary.AppendUvarint(buf, uint64(len(b.Events)))
 	for i := range b.Events {
 		e := &b.Events[i]
@@ -77,19 +104,31 @@ func appendString(buf []byte, s string) []byte {
 }
 
 // decodeBatch reads a message written by encodeBatch.
-func decodeBatch(data []byte) (convops.Batch, error) {
+func decodeBatch(data []byte) (convops.Batch, Part, error) {
 	var b convops.Batch
+	p := Part{Count: 1}
 	d := decoder{data: data}
-	if v := d.byte(); v != codecVersion {
-		return b, fmt.Errorf("%w: unknown version %d", ErrCorrupt, v)
+	v := d.byte()
+	if v != codecVersion && v != codecVersionParts {
+		return b, p, fmt.Errorf("%w: unknown version %d", ErrCorrupt, v)
 	}
 	b.Account = d.string()
 	b.Now = d.varint()
+	if v == codecVersionParts {
+		p.Request = d.uvarint()
+		index, count := d.uvarint(), d.uvarint()
+		// A request has at most MaxBatchEvents events, so at most that many
+		// parts; more is corruption.
+		if d.err == nil && (count < 2 || count > convops.MaxBatchEvents || index >= count) {
+			d.fail("part out of range")
+		}
+		p.Index, p.Count = int(index), int(count)
+	}
 	count := d.uvarint()
 	// Every event takes at least 5 bytes; a larger count is corruption, and
 	// checking it first keeps a bad count from allocating gigabytes.
 	if d.err == nil && count > uint64(len(d.data)-d.pos)/5 {
-		return b, fmt.Errorf("%w: %d events cannot fit in %d bytes", ErrCorrupt, count, len(d.data)-d.pos)
+		return b, p, fmt.Errorf("%w: %d events cannot fit in %d bytes", ErrCorrupt, count, len(d.data)-d.pos)
 	}
 	b.Events = make([]convops.Event, count)
 	for i := range b.Events {
@@ -116,9 +155,9 @@ func decodeBatch(data []byte) (convops.Batch, error) {
 		d.fail("trailing bytes")
 	}
 	if d.err != nil {
-		return convops.Batch{}, d.err
+		return convops.Batch{}, Part{}, d.err
 	}
-	return b, nil
+	return b, p, nil
 }
 
 // decoder reads from data and remembers the first error; reads after an error

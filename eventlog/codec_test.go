@@ -19,54 +19,66 @@ func sampleBatch() convops.Batch {
 
 func TestCodecRoundTrip(t *testing.T) {
 	b := sampleBatch()
-	data := encodeBatch(nil, b)
-	got, err := decodeBatch(data)
-	if err != nil {
-		t.Fatal(err)
+	for _, p := range []Part{{Count: 1}, {Request: 1<<64 - 1, Index: 2, Count: 3}} {
+		data := encodeBatch(nil, b, p)
+		got, gotPart, err := decodeBatch(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(b) || gotPart != p {
+			t.Errorf("got  %+v %+v\nwant %+v %+v", got, gotPart, b, p)
+		}
+		bound := batchHeaderSize(b.Account)
+		for i := range b.Events {
+			bound += eventSize(&b.Events[i])
+		}
+		if len(data) > bound {
+			t.Errorf("encoded %d bytes, more than the bound %d used to split messages", len(data), bound)
+		}
 	}
-	if fmt.Sprint(got) != fmt.Sprint(b) {
-		t.Errorf("got  %+v\nwant %+v", got, b)
-	}
-	bound := batchHeaderSize(b.Account)
-	for i := range b.Events {
-		bound += eventSize(&b.Events[i])
-	}
-	if len(data) > bound {
-		t.Errorf("encoded %d bytes, more than the bound %d used to split messages", len(data), bound)
+	if v := encodeBatch(nil, b, Part{Count: 1})[0]; v != codecVersion {
+		t.Errorf("a whole request is written as version %d, want %d so that every node reads it", v, codecVersion)
 	}
 }
 
 // TestCodecRejectsDamage checks that every truncation and a changed version
 // byte are reported as corruption, never decoded into other numbers.
 func TestCodecRejectsDamage(t *testing.T) {
-	data := encodeBatch(nil, sampleBatch())
-	for n := range len(data) {
-		if _, err := decodeBatch(data[:n]); !errors.Is(err, ErrCorrupt) {
-			t.Errorf("truncated to %d bytes: %v", n, err)
+	for _, p := range []Part{{Count: 1}, {Request: 7, Index: 1, Count: 2}} {
+		data := encodeBatch(nil, sampleBatch(), p)
+		for n := range len(data) {
+			if _, _, err := decodeBatch(data[:n]); !errors.Is(err, ErrCorrupt) {
+				t.Errorf("truncated to %d bytes: %v", n, err)
+			}
+		}
+		bad := append([]byte{}, data...)
+		bad[0] = 99
+		if _, _, err := decodeBatch(bad); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("unknown version: %v", err)
+		}
+		if _, _, err := decodeBatch(append(append([]byte{}, data...), 0)); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("trailing byte: %v", err)
 		}
 	}
-	bad := append([]byte{}, data...)
-	bad[0] = 99
-	if _, err := decodeBatch(bad); !errors.Is(err, ErrCorrupt) {
-		t.Errorf("unknown version: %v", err)
-	}
-	if _, err := decodeBatch(append(append([]byte{}, data...), 0)); !errors.Is(err, ErrCorrupt) {
-		t.Errorf("trailing byte: %v", err)
+	// A part past the end of its request is corruption.
+	if _, _, err := decodeBatch(encodeBatch(nil, sampleBatch(), Part{Request: 7, Index: 2, Count: 2})); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("part 2 of 2: %v", err)
 	}
 }
 
 func FuzzDecodeBatch(f *testing.F) {
-	f.Add(encodeBatch(nil, sampleBatch()))
+	f.Add(encodeBatch(nil, sampleBatch(), Part{Count: 1}))
+	f.Add(encodeBatch(nil, sampleBatch(), Part{Request: 3, Index: 1, Count: 4}))
 	f.Add([]byte{codecVersion, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		b, err := decodeBatch(data)
+		b, p, err := decodeBatch(data)
 		if err != nil {
 			return
 		}
 		// Whatever decodes must survive a round trip unchanged.
-		again, err := decodeBatch(encodeBatch(nil, b))
-		if err != nil || fmt.Sprint(again) != fmt.Sprint(b) {
-			t.Errorf("decoded %+v does not round-trip: %+v, %v", b, again, err)
+		again, againPart, err := decodeBatch(encodeBatch(nil, b, p))
+		if err != nil || fmt.Sprint(again) != fmt.Sprint(b) || againPart != p {
+			t.Errorf("decoded %+v %+v does not round-trip: %+v %+v, %v", b, p, again, againPart, err)
 		}
 	})
 }

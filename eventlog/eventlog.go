@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -204,26 +205,34 @@ type Message struct {
 	subj string
 }
 
-// Encode splits a batch into messages under the server's payload limit.
+// Encode turns a request's batch into messages under the server's payload
+// limit. A batch too large for one message is split into parts that carry
+// the request's id, so that the fold applies them together.
 func (l *Log) Encode(b convops.Batch) []Message {
 	limit := int(l.nc.MaxPayload()) - 1024 // room for headers
-	var msgs []Message
-	start := 0
-	for start < len(b.Events) {
-		size := batchHeaderSize(b.Account)
-		end := start
-		for end < len(b.Events) {
-			n := eventSize(&b.Events[end])
-			if size+n > limit && end > start {
-				break
-			}
-			size += n
-			end++
+	var bounds []int                       // the end of each part
+	start, size := 0, batchHeaderSize(b.Account)
+	for i := range b.Events {
+		n := eventSize(&b.Events[i])
+		if size+n > limit && i > start { // a part holds at least one event
+			bounds = append(bounds, i)
+			start, size = i, batchHeaderSize(b.Account)
 		}
+		size += n
+	}
+	bounds = append(bounds, len(b.Events))
+	p := Part{Count: len(bounds)}
+	if p.Count > 1 {
+		p.Request = rand.Uint64() | 1 // never 0, the id of single-message requests
+	}
+	msgs := make([]Message, 0, len(bounds))
+	start = 0
+	for i, end := range bounds {
+		p.Index = i
 		part := convops.Batch{Account: b.Account, Now: b.Now, Events: b.Events[start:end]}
 		msgs = append(msgs, Message{
 			ID:   l.nodeID + "-" + strconv.FormatUint(l.counter.Add(1), 10),
-			Data: encodeBatch(make([]byte, 0, size), part),
+			Data: encodeBatch(nil, part, p),
 			subj: SubjectPrefix + b.Account,
 		})
 		start = end
@@ -284,10 +293,19 @@ func (l *Log) State(ctx context.Context) (State, error) {
 	return State{Msgs: info.State.Msgs, FirstSeq: info.State.FirstSeq, LastSeq: info.State.LastSeq, Deleted: info.State.NumDeleted}, nil
 }
 
-// ApplyFunc receives each message of the log in order. pending is the number
-// of messages after this one when it was delivered. err is non-nil (and b
-// empty) for a message that cannot be decoded.
-type ApplyFunc func(seq, pending uint64, msgID string, b convops.Batch, err error)
+// Delivery is one message of the log, as the fold receives it.
+type Delivery struct {
+	Seq     uint64 // stream sequence
+	Pending uint64 // messages after this one when it was delivered
+	MsgID   string // Nats-Msg-Id, set by the node that logged it
+	Time    int64  // when the log stored it (epoch ms): the log's own clock
+	Part    Part
+	Batch   convops.Batch
+}
+
+// ApplyFunc receives each message of the log in order. err is non-nil (and
+// the batch empty) for a message that cannot be decoded.
+type ApplyFunc func(d Delivery, err error)
 
 // Follow delivers every message of the log, from the first, to apply, one at
 // a time and in order, until ctx is done.
@@ -318,7 +336,8 @@ func (l *Log) Follow(ctx context.Context, apply ApplyFunc) error {
 			l.logger.Error("event log message without metadata", "err", err)
 			continue
 		}
-		b, err := decodeBatch(msg.Data())
-		apply(meta.Sequence.Stream, meta.NumPending, msg.Headers().Get(jetstream.MsgIDHeader), b, err)
+		d := Delivery{Seq: meta.Sequence.Stream, Pending: meta.NumPending, MsgID: msg.Headers().Get(jetstream.MsgIDHeader), Time: meta.Timestamp.UnixMilli()}
+		d.Batch, d.Part, err = decodeBatch(msg.Data())
+		apply(d, err)
 	}
 }

@@ -56,13 +56,20 @@ func TestEncodeSplitsUnderPayloadLimit(t *testing.T) {
 		t.Fatalf("%d message(s) for a batch of about 1.5 MB", len(msgs))
 	}
 	n := 0
-	for _, m := range msgs {
+	var request uint64
+	for i, m := range msgs {
 		if len(m.Data) > int(l.nc.MaxPayload())-1024 {
 			t.Errorf("message of %d bytes over the limit", len(m.Data))
 		}
-		part, err := decodeBatch(m.Data)
+		part, p, err := decodeBatch(m.Data)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if i == 0 {
+			request = p.Request
+		}
+		if p.Index != i || p.Count != len(msgs) || p.Request != request || request == 0 {
+			t.Errorf("message %d of %d says it is %+v", i, len(msgs), p)
 		}
 		n += len(part.Events)
 	}

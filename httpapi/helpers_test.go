@@ -39,7 +39,7 @@ func newTestServer(t testing.TB, opts ...func(*httpapi.Options)) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := node.New(log, store.New(), node.Options{})
+	n := node.New(log, store.New(store.Options{}), node.Options{})
 	if err := n.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -33,6 +33,10 @@ type Node struct {
 	mu      sync.Mutex
 	waiters map[string]*waiter
 
+	// partial holds the parts of requests logged in several messages until
+	// the last one arrives, by request id. It belongs to the fold goroutine.
+	partial map[uint64]*partialRequest
+
 	failed   chan struct{} // closed when the fold stops on its own
 	failOnce sync.Once
 	failErr  error // why it stopped; set before failed is closed
@@ -43,7 +47,24 @@ type Node struct {
 type waiter struct {
 	done    chan struct{}
 	outcome convops.Outcome
+	err     error // the fold refused the request
 }
+
+// partialRequest is a request logged in several messages, of which the
+// first parts have arrived.
+type partialRequest struct {
+	batch  convops.Batch // the events of the parts so far
+	count  int           // parts in all
+	msgIDs []string      // of the parts so far
+	since  int64         // log time of the first part
+}
+
+// DefaultPartTimeout is how long, in the log's own time, the parts of a
+// request may take to arrive. A request whose parts are not all in the log
+// by then (its node failed half-way and answered 503) is dropped whole: its
+// client sends it again. Deciding by the log's timestamps makes every replay
+// drop the same requests.
+const DefaultPartTimeout = 2 * time.Minute
 
 // Options configure a Node.
 type Options struct {
@@ -59,6 +80,9 @@ type Options struct {
 	// before the node gives up (30s when zero). A message the store cannot read
 	// back stops delivery without an error; this turns that into one.
 	StallTimeout time.Duration
+	// PartTimeout is DefaultPartTimeout when zero. Every node of one log
+	// must use the same.
+	PartTimeout time.Duration
 }
 
 // New returns a node over an open log and an empty store; Start begins the fold.
@@ -69,6 +93,9 @@ func New(log *eventlog.Log, st *store.Store, opts Options) *Node {
 	if opts.StallTimeout == 0 {
 		opts.StallTimeout = 30 * time.Second
 	}
+	if opts.PartTimeout == 0 {
+		opts.PartTimeout = DefaultPartTimeout
+	}
 	return &Node{
 		log:     log,
 		store:   st,
@@ -76,6 +103,7 @@ func New(log *eventlog.Log, st *store.Store, opts Options) *Node {
 		logger:  opts.Logger,
 		ready:   make(chan struct{}),
 		waiters: make(map[string]*waiter),
+		partial: make(map[uint64]*partialRequest),
 		failed:  make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
@@ -113,11 +141,11 @@ func (n *Node) Start(ctx context.Context) error {
 	}()
 	go func() {
 		defer wg.Done()
-		err := n.log.Follow(ctx, func(seq, pending uint64, msgID string, b convops.Batch, err error) {
-			n.apply(seq, msgID, b, err)
+		err := n.log.Follow(ctx, func(d eventlog.Delivery, err error) {
+			n.apply(d, err)
 			// Caught up: the last message present at start is applied, or none
 			// is left (a log with lost messages may end before its LastSeq).
-			if seq >= st.LastSeq || pending == 0 {
+			if d.Seq >= st.LastSeq || d.Pending == 0 {
 				n.markReady(started, st.LastSeq)
 			}
 		})
@@ -213,26 +241,87 @@ func (n *Node) watchReplay(ctx context.Context, st eventlog.State) {
 	}
 }
 
-func (n *Node) apply(seq uint64, msgID string, b convops.Batch, err error) {
-	var out convops.Outcome
+func (n *Node) apply(d eventlog.Delivery, err error) {
+	defer n.applied.Store(d.Seq)
+	n.dropStaleParts(d.Time)
 	if err != nil {
 		// A message this node cannot read is skipped, loudly: folding a guess
 		// would give silently wrong numbers.
-		n.logger.Error("skipping event log message that cannot be decoded", "seq", seq, "msgID", msgID, "err", err)
-	} else {
-		out = n.store.Apply(b)
+		n.logger.Error("skipping event log message that cannot be decoded", "seq", d.Seq, "msgID", d.MsgID, "err", err)
+		n.finish(d.MsgID, convops.Outcome{}, errIncomplete)
+		return
 	}
-	n.applied.Store(seq)
+	if d.Part.Count <= 1 {
+		out, err := n.store.Apply(d.Batch)
+		n.finish(d.MsgID, out, err)
+		return
+	}
 
+	// One part of a request: held until the request is whole.
+	p := n.partial[d.Part.Request]
+	if p == nil && d.Part.Index == 0 {
+		p = &partialRequest{batch: convops.Batch{Account: d.Batch.Account, Now: d.Batch.Now}, count: d.Part.Count, since: d.Time}
+		n.partial[d.Part.Request] = p
+	}
+	if p == nil || d.Part.Index != len(p.msgIDs) || d.Part.Count != p.count || d.Batch.Account != p.batch.Account {
+		// Its first parts were dropped, or it does not follow them.
+		n.logger.Warn("dropping a request whose parts are missing from the event log; its client was told to send it again",
+			"seq", d.Seq, "request", d.Part.Request, "part", d.Part.Index, "parts", d.Part.Count)
+		if p != nil {
+			n.dropParts(d.Part.Request, p)
+		}
+		n.finish(d.MsgID, convops.Outcome{}, errIncomplete)
+		return
+	}
+	p.batch.Events = append(p.batch.Events, d.Batch.Events...)
+	p.msgIDs = append(p.msgIDs, d.MsgID)
+	if len(p.msgIDs) < p.count {
+		return
+	}
+	delete(n.partial, d.Part.Request)
+	out, err := n.store.Apply(p.batch)
+	for _, id := range p.msgIDs[:p.count-1] {
+		n.finish(id, convops.Outcome{}, nil)
+	}
+	n.finish(d.MsgID, out, err)
+}
+
+// dropStaleParts drops the requests whose parts have been incomplete for
+// longer than the part timeout, by the log's clock now.
+func (n *Node) dropStaleParts(now int64) {
+	for id, p := range n.partial {
+		if now-p.since > n.opts.PartTimeout.Milliseconds() {
+			n.logger.Warn("dropping a request whose last parts never reached the event log; its client was told to send it again",
+				"request", id, "parts", len(p.msgIDs), "of", p.count)
+			n.dropParts(id, p)
+		}
+	}
+}
+
+func (n *Node) dropParts(id uint64, p *partialRequest) {
+	delete(n.partial, id)
+	for _, msgID := range p.msgIDs {
+		n.finish(msgID, convops.Outcome{}, errIncomplete)
+	}
+}
+
+// finish hands the fold's answer to the ingest waiting for message msgID,
+// if it is waiting on this node.
+func (n *Node) finish(msgID string, out convops.Outcome, err error) {
 	n.mu.Lock()
 	w := n.waiters[msgID]
 	delete(n.waiters, msgID)
 	n.mu.Unlock()
 	if w != nil {
-		w.outcome = out
+		w.outcome, w.err = out, err
 		close(w.done)
 	}
 }
+
+// errIncomplete is the answer to an ingest whose messages the fold could not
+// apply whole.
+var errIncomplete = &convops.Error{Code: convops.EUnavailable,
+	Message: "the request's events did not all reach the event log, so none of them was stored; send the request again"}
 
 // ErrNotReady is returned by Ingest before the log has been replayed.
 var ErrNotReady = convops.Errorf(convops.EUnavailable, "the server is starting: it is replaying its event log; try again in a moment")
@@ -247,7 +336,13 @@ func (n *Node) Ingest(ctx context.Context, account string, now int64, events []c
 	if len(events) == 0 {
 		return total, nil
 	}
-	msgs := n.log.Encode(convops.Batch{Account: account, Now: now, Events: events})
+	batch := convops.Batch{Account: account, Now: now, Events: events}
+	// A request the fold would refuse is not logged; the fold decides again
+	// when it applies the request, as others may be applied in between.
+	if err := n.store.Check(batch); err != nil {
+		return total, err
+	}
+	msgs := n.log.Encode(batch)
 
 	// Register before publishing: the fold may apply a message before its
 	// acknowledgement reaches us.
@@ -272,6 +367,9 @@ func (n *Node) Ingest(ctx context.Context, account string, now int64, events []c
 	for _, w := range waiters {
 		select {
 		case <-w.done:
+			if w.err != nil {
+				return convops.Outcome{}, w.err
+			}
 			total.Add(w.outcome)
 		case <-ctx.Done():
 			return total, n.unavailable(fmt.Errorf("wait for the fold: %w", ctx.Err()))

@@ -25,7 +25,7 @@ func openNode(tb testing.TB, dir string) (*node.Node, *eventlog.Log, func()) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	n := node.New(log, store.New(), node.Options{})
+	n := node.New(log, store.New(store.Options{}), node.Options{})
 	if err := n.Start(ctx); err != nil {
 		tb.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestNotReadyBeforeReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer log.Close()
-	n := node.New(log, store.New(), node.Options{}) // not started
+	n := node.New(log, store.New(store.Options{}), node.Options{}) // not started
 	if _, err := n.Ingest(ctx, "a", now, events("x", 1)); convops.ErrorCode(err) != convops.EUnavailable {
 		t.Errorf("ingest before ready: %v", err)
 	}
@@ -138,7 +138,7 @@ func BenchmarkIngest(b *testing.B) {
 					b.Fatal(err)
 				}
 				defer log.Close()
-				n := node.New(log, store.New(), node.Options{})
+				n := node.New(log, store.New(store.Options{}), node.Options{})
 				if err := n.Start(ctx); err != nil {
 					b.Fatal(err)
 				}

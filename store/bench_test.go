@@ -15,7 +15,7 @@ import (
 var benchEvents = sync.OnceValue(func() []convops.Event { return sim.Generate(sim.DefaultOptions(now)) })
 
 func loadStore(events []convops.Event) *store.Store {
-	s := store.New()
+	s := store.New(store.Options{})
 	for start := 0; start < len(events); start += 1000 {
 		s.Apply(convops.Batch{Account: "acc", Now: now, Events: events[start:min(len(events), start+1000)]})
 	}

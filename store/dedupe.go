@@ -1,22 +1,225 @@
 package store
 
 import (
-	"unsafe"
+	"encoding/binary"
+	"math/bits"
 
 	"github.com/minio/highwayhash"
 )
 
-// dedupeKey stands for an eventId in the dedupe index: its 128-bit
-// HighwayHash under a fixed key. Keys of fixed size and without pointers make
-// the index small (16 bytes an event instead of the id's string) and let the
-// garbage collector skip it. Two different ids share a key with probability
-// about n²/2¹²⁹ for n ids in a day (10⁻²⁵ for ten million): never, in practice.
-// The hash key is fixed so that every node and every replay decides alike.
-type dedupeKey [16]byte
+// dedupeKey stands for an (account, eventId) pair in the dedupe index: its
+// 128-bit HighwayHash under a fixed key. Keys of fixed size and without
+// pointers make the index small and let the garbage collector skip it. Two
+// different pairs share a key with probability about n²/2¹²⁹ for n pairs in a
+// day (10⁻²⁵ for ten million): never, in practice. The hash key is fixed so
+// that every node and every replay decides alike.
+type dedupeKey [4]uint32
 
 var hashKey = []byte("convops/dedupe-key/v1/0123456789")[:32]
 
-func keyOf(eventID string) dedupeKey {
-	// Read the string's bytes in place: the hash does not keep them.
-	return highwayhash.Sum128(unsafe.Slice(unsafe.StringData(eventID), len(eventID)), hashKey)
+// keyOf hashes an account id and an event id. Account ids never hold a zero
+// byte, so the pair is read back unambiguously from account, 0, eventID.
+// scratch is reused between calls.
+func keyOf(scratch []byte, account, eventID string) (dedupeKey, []byte) {
+	scratch = append(scratch[:0], account...)
+	scratch = append(scratch, 0)
+	scratch = append(scratch, eventID...)
+	sum := highwayhash.Sum128(scratch, hashKey)
+	var k dedupeKey
+	for i := range k {
+		k[i] = binary.LittleEndian.Uint32(sum[4*i:])
+	}
+	return k, scratch
+}
+
+// dedupeIndex is the set of (account, eventId) keys in retention: an
+// open-addressing hash table with linear probing, split into shards so that
+// growing one moves a small part of the keys at a time.
+//
+// A slot holds the key and the bucket until which it is kept; a slot whose
+// bucket has fallen behind the retention horizon is dead: lookups pass over
+// it and inserts reuse it. Forgetting keys therefore needs no sweep at all,
+// and replays and live folds forget at exactly the same point. Dead slots are
+// dropped when a shard is rebuilt: when it is full (live and dead slots
+// together), or when it has become much larger than its live keys need.
+//
+// A slot is 20 bytes; shards are kept between 55% and 80% full, so a key in
+// retention costs 25 to 36 bytes, the expiry included (up to twice that
+// while the number of keys in retention falls, until a shard is rebuilt
+// smaller).
+//
+// The index belongs to the fold goroutine: it has no lock.
+type dedupeIndex struct {
+	shards [dedupeShards]dedupeShard
+	// live counts keys per keep-until bucket, so that the number of keys in
+	// retention is known without a scan.
+	live map[uint32]int
+	// liveTotal is the sum of live; horizon is the bucket it was last
+	// expired to.
+	liveTotal int
+	horizon   uint32
+	// slots counts the slots of all shards.
+	slots int
+}
+
+const (
+	dedupeShards   = 256
+	minShardSlots  = 8
+	maxFillPercent = 80 // a shard is rebuilt when live and dead slots reach this
+	newFillPercent = 55 // and rebuilt this full with its live keys
+)
+
+type dedupeShard struct {
+	slots []dedupeSlot // empty until the first key
+	used  int          // slots holding a key, live or dead
+}
+
+// dedupeSlot is one slot of the table. keep is 1 + the last bucket the key
+// is kept for: zero marks an empty slot.
+type dedupeSlot struct {
+	key  dedupeKey
+	keep uint32
+}
+
+const dedupeSlotBytes = 20
+
+func newDedupeIndex() *dedupeIndex {
+	return &dedupeIndex{live: make(map[uint32]int)}
+}
+
+// locate returns the shard of k and the start of its probe sequence.
+func (d *dedupeIndex) locate(k dedupeKey) (*dedupeShard, int) {
+	sh := &d.shards[k[0]>>24]
+	if len(sh.slots) == 0 {
+		return sh, 0
+	}
+	// Scale 64 bits of the key to the table size (Lemire's fast range), so
+	// that tables need not be powers of two.
+	h := uint64(k[1])<<32 | uint64(k[2])
+	i, _ := bits.Mul64(h, uint64(len(sh.slots)))
+	return sh, int(i)
+}
+
+// contains reports whether k is held and alive at horizon.
+func (d *dedupeIndex) contains(k dedupeKey, horizon uint32) bool {
+	sh, i := d.locate(k)
+	n := len(sh.slots)
+	for range n {
+		s := &sh.slots[i]
+		if s.keep == 0 {
+			return false
+		}
+		if s.key == k {
+			return s.keep-1 >= horizon
+		}
+		if i++; i == n {
+			i = 0
+		}
+	}
+	return false
+}
+
+// insert records k, kept until bucket keep (at least), unless it is held
+// and alive at horizon. It reports whether k was new.
+func (d *dedupeIndex) insert(k dedupeKey, keep, horizon uint32) bool {
+	sh, i := d.locate(k)
+	if (sh.used+1)*100 > len(sh.slots)*maxFillPercent {
+		d.rebuild(sh, horizon, 1)
+		sh, i = d.locate(k)
+	}
+	n := len(sh.slots)
+	reuse := -1
+	for range n {
+		s := &sh.slots[i]
+		if s.keep == 0 {
+			break
+		}
+		if s.key == k {
+			if s.keep-1 >= horizon {
+				return false
+			}
+			// The key's own slot, dead: it comes back to life. Any dead
+			// slot seen before it would do as well; this one keeps the
+			// probe sequences short.
+			reuse = i
+			break
+		}
+		if reuse < 0 && s.keep-1 < horizon {
+			reuse = i
+		}
+		if i++; i == n {
+			i = 0
+		}
+	}
+	if reuse >= 0 {
+		i = reuse
+	} else {
+		sh.used++
+	}
+	sh.slots[i] = dedupeSlot{key: k, keep: keep + 1}
+	d.live[keep]++
+	d.liveTotal++
+	return true
+}
+
+// rebuild makes a new table for sh holding its live keys and room for extra
+// more, sized so that it is newFillPercent full.
+func (d *dedupeIndex) rebuild(sh *dedupeShard, horizon uint32, extra int) {
+	old := sh.slots
+	live := extra
+	for i := range old {
+		if old[i].keep != 0 && old[i].keep-1 >= horizon {
+			live++
+		}
+	}
+	size := max(minShardSlots, live*100/newFillPercent+1)
+	d.slots += size - len(old)
+	sh.slots = make([]dedupeSlot, size)
+	sh.used = 0
+	for _, s := range old {
+		if s.keep == 0 || s.keep-1 < horizon {
+			continue
+		}
+		_, i := d.locate(s.key)
+		for sh.slots[i].keep != 0 {
+			if i++; i == size {
+				i = 0
+			}
+		}
+		sh.slots[i] = s
+		sh.used++
+	}
+}
+
+// expire moves the index to horizon: keys kept for earlier buckets are no
+// longer counted as live. Shards that have become twice larger than their
+// share of the live keys needs are rebuilt smaller.
+func (d *dedupeIndex) expire(horizon uint32) {
+	if horizon <= d.horizon {
+		return
+	}
+	d.horizon = horizon
+	for b, n := range d.live {
+		if b < horizon {
+			d.liveTotal -= n
+			delete(d.live, b)
+		}
+	}
+	// Keys spread evenly over the shards: a shard four times larger than its
+	// share needs is rebuilt. Its actual live keys decide its new size.
+	share := d.liveTotal/dedupeShards + 1
+	for i := range d.shards {
+		sh := &d.shards[i]
+		if len(sh.slots) > minShardSlots && len(sh.slots)*newFillPercent > 2*100*share {
+			d.rebuild(sh, horizon, 0)
+		}
+	}
+}
+
+// len returns the number of keys in retention.
+func (d *dedupeIndex) len() int { return d.liveTotal }
+
+// bytes returns the memory the index takes.
+func (d *dedupeIndex) bytes() int {
+	return d.slots*dedupeSlotBytes + len(d.live)*48 // slots, and the per-bucket counts roughly
 }

@@ -29,7 +29,7 @@ func TestRetentionOverDays(t *testing.T) {
 		day      = int64(convops.MaxTimeframeMinutes) * convops.MinuteMs
 	)
 	start := int64(1795737600000) // 2026-11-27T00:00:00Z
-	s := store.New()
+	s := store.New(store.Options{})
 	step := day / (perDay / perBatch) // clock advance per batch
 	clock, id := start, 0
 	var heaps []uint64
@@ -45,7 +45,7 @@ func TestRetentionOverDays(t *testing.T) {
 					ResolvedBy: convops.ResolvedBy(id % 3), ResolvedAt: clock - int64(id%60)*1000, HandlingTimeMs: int64(id % 900000),
 				}
 			}
-			s.Apply(batch)
+			mustApply(t, s, batch)
 		}
 		heaps = append(heaps, heapAfterGC())
 		stats = append(stats, s.Stats())
@@ -70,14 +70,14 @@ func TestRetentionOverDays(t *testing.T) {
 func TestQuietSeriesAreDropped(t *testing.T) {
 	const day = int64(convops.MaxTimeframeMinutes) * convops.MinuteMs
 	start := int64(1795737600000)
-	s := store.New()
+	s := store.New(store.Options{})
 	apply := func(clock int64, firstAgent int64) {
 		var events []convops.Event
 		for a := firstAgent; a < firstAgent+100; a++ {
 			events = append(events, convops.Event{EventID: fmt.Sprint(clock, "-", a), SkillID: a % 3, AgentID: a, HasAgent: true,
 				ResolvedBy: convops.ByCCP, ResolvedAt: clock - 1000, HandlingTimeMs: a})
 		}
-		s.Apply(convops.Batch{Account: "acc", Now: clock, Events: events})
+		mustApply(t, s, convops.Batch{Account: "acc", Now: clock, Events: events})
 	}
 	for clock := start; clock < start+day; clock += convops.BucketMs {
 		apply(clock, 1) // agents 1–100 on day 1

@@ -1,135 +1,180 @@
 package store
 
 import (
-	"slices"
-
 	"github.com/convops/convops"
 )
 
-// ringSize is how many buckets a series holds: the 289 a 1440-minute query
-// reads, the one before them (a range sum needs it), the buckets clock skew
-// reaches past now, and room for a query clock somewhat behind the log's.
-const ringSize = 300
-
-// series is the running total of one aggregate (an account, a skill, an agent,
-// or an agent within a skill) over the buckets: cum[k % ringSize] holds the sum
-// of every bucket up to and including k, for k in the window
-// (latest − ringSize, latest]. The total over any span of buckets is then the
-// difference of two entries, so a query costs the same for 5 minutes as for 24
-// hours. Buckets that slide out of the window are folded into base.
+// series holds the running totals of one aggregate (an account, a skill, an
+// agent, or an agent within a skill), one entry per bucket that has data, in
+// ascending bucket order. An entry holds the totals of every bucket up to and
+// including its own, so the total over any span of buckets is the difference
+// of two entries: a query costs the same for 5 minutes as for 24 hours.
+//
+// Only buckets with data have an entry: a quiet agent with one conversation
+// costs one entry (40 bytes), not a day of buckets. Finding the entry of a
+// bucket is a binary search narrowed by the fact that buckets are distinct
+// integers: a dense series finds it in one step, and the bounds that queries
+// read most (the newest bucket, and the oldest of a 24-hour window) in none.
 type series struct {
-	latest int64                      // newest bucket of the window
-	base   convops.Counters           // running total just before the window
-	cum    [ringSize]convops.Counters // running totals inside the window
+	entries []entry
 }
 
-// slot is where bucket b lives in the ring. Bucket indices count from 1970
-// and are positive, and an unsigned modulus by a constant compiles to a
-// multiplication, not a division: this is the fold's innermost arithmetic.
-func slot(b int64) int { return int(uint64(b) % ringSize) }
-
-func newSeries(bucket int64) *series {
-	return &series{latest: bucket}
+// entry is the running total of a series up to and including bucket.
+//
+// Counts are kept modulo 2³²: the difference of two entries, taken modulo
+// 2³², is exact whenever the true count of the span is below 2³² (4.29
+// billion conversations of one account in 24 hours), and 4 bytes are saved
+// per count. Handling times are summed in 64 bits.
+type entry struct {
+	bucket   uint32 // bucket index; fits until the year 42,000
+	count    [3]uint32
+	handling [3]int64
 }
 
-// advance moves the window so that it ends at bucket to (> latest); new
-// buckets start with the running total so far.
-func (s *series) advance(to int64) {
-	last := s.cum[slot(s.latest)]
-	if to-s.latest >= ringSize {
-		s.base = last
-		for i := range s.cum {
-			s.cum[i] = last
+// entryBytes is the size of an entry, for the store's accounting.
+const entryBytes = 40
+
+// add counts an event in bucket b. It costs one append when b is the newest
+// bucket of the series, and one update per later entry when b is older.
+func (s *series) add(b uint32, by convops.ResolvedBy, handlingMs int64) {
+	n := len(s.entries)
+	if n == 0 || b > s.entries[n-1].bucket {
+		var e entry
+		if n > 0 {
+			e = s.entries[n-1]
 		}
+		e.bucket = b
+		e.count[by]++
+		e.handling[by] += handlingMs
+		s.entries = append(s.entries, e)
+		return
+	}
+	i := s.search(b)
+	if i == 0 || s.entries[i-1].bucket != b {
+		// A new bucket before the newest: insert an entry holding the totals
+		// before it, then count the event in it and every later entry.
+		var e entry
+		if i > 0 {
+			e = s.entries[i-1]
+		}
+		e.bucket = b
+		s.entries = append(s.entries, entry{})
+		copy(s.entries[i+1:], s.entries[i:])
+		s.entries[i] = e
 	} else {
-		// The newest bucket to leave the window, to − ringSize, shares its
-		// slot with to.
-		s.base = s.cum[slot(to)]
-		for b := s.latest + 1; b <= to; b++ {
-			s.cum[slot(b)] = last
+		i--
+	}
+	for j := i; j < len(s.entries); j++ {
+		s.entries[j].count[by]++
+		s.entries[j].handling[by] += handlingMs
+	}
+}
+
+// search returns how many entries have a bucket <= x.
+func (s *series) search(x uint32) int {
+	n := len(s.entries)
+	if n == 0 || x < s.entries[0].bucket {
+		return 0
+	}
+	last := s.entries[n-1].bucket
+	if x >= last {
+		return n
+	}
+	// The answer p has entries[p-1].bucket <= x < entries[p].bucket. The
+	// entries from p on hold distinct buckets in (x, last], and those before
+	// p distinct buckets in [first, x]: that bounds p from both sides.
+	lo := max(1, n-int(last-x))
+	hi := min(n-1, int(x-s.entries[0].bucket)+1)
+	// Invariant: entries[lo-1].bucket <= x, entries[hi].bucket > x.
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if s.entries[mid].bucket <= x {
+			lo = mid + 1
+		} else {
+			hi = mid
 		}
 	}
-	s.latest = to
+	return lo
 }
 
-// add counts an event in bucket k. It reports false when k is older than the
-// window: more than ringSize buckets before the newest event of the series.
-func (s *series) add(k int64, by convops.ResolvedBy, handlingMs int64) bool {
-	if k > s.latest {
-		s.advance(k)
+// upTo returns the running total up to and including bucket x, nil for zero.
+func (s *series) upTo(x int64) *entry {
+	if x < 0 {
+		return nil
 	}
-	if k <= s.latest-ringSize {
-		return false
+	if x > maxBucket {
+		x = maxBucket
 	}
-	for b := k; b <= s.latest; b++ {
-		s.cum[slot(b)].AddEvent(by, handlingMs)
+	if p := s.search(uint32(x)); p > 0 {
+		return &s.entries[p-1]
 	}
-	return true
+	return nil
 }
 
-// at returns the running total up to and including bucket x.
-func (s *series) at(x int64) *convops.Counters {
-	switch {
-	case x >= s.latest:
-		return &s.cum[slot(s.latest)]
-	case x <= s.latest-ringSize:
-		return &s.base
-	}
-	return &s.cum[slot(x)]
-}
+// maxBucket is the largest bucket index an entry can hold.
+const maxBucket = 1<<32 - 1
 
-// sums writes the total over each span into out. Consecutive spans that
-// share a bound (intervals, newest first) read it once.
+// sums writes the total over each span into out.
 func (s *series) sums(spans []convops.Span, out []convops.Counters) {
-	var prevFirst int64
-	var prev *convops.Counters
 	for i, span := range spans {
-		end := prev
-		if end == nil || span.End != prevFirst {
-			end = s.at(span.End - 1)
+		out[i] = difference(s.upTo(span.End-1), s.upTo(span.First-1))
+	}
+}
+
+// difference returns end − start as counters; nil entries are zero.
+func difference(end, start *entry) convops.Counters {
+	var c convops.Counters
+	if end == nil {
+		return c
+	}
+	for r := range end.count {
+		count, handling := end.count[r], end.handling[r]
+		if start != nil {
+			count -= start.count[r]
+			handling -= start.handling[r]
 		}
-		first := s.at(span.First - 1)
-		out[i] = *end
-		out[i].Sub(first)
-		prev, prevFirst = first, span.First
+		c.Count[r] = int64(count)
+		c.Handling[r] = handling
 	}
+	return c
 }
 
-// byID holds items by id, in ascending id order, so that answers are written
-// in order without sorting.
-type byID[T any] struct {
-	ids   []int64
-	items []T
-}
-
-// get returns the item of id, or the zero T.
-func (l *byID[T]) get(id int64) T {
-	if i, ok := slices.BinarySearch(l.ids, id); ok {
-		return l.items[i]
+// trim drops the entries of buckets before horizon and reports whether the
+// series is empty afterwards. The remaining entries are rebased so that they
+// count from the horizon, and moved to the front of their array so that the
+// array is reused as the series grows again.
+func (s *series) trim(horizon uint32) (empty bool) {
+	k := 0
+	for k < len(s.entries) && s.entries[k].bucket < horizon {
+		k++
 	}
-	var zero T
-	return zero
-}
-
-// getOrAdd returns the item of id, made by create when missing.
-func (l *byID[T]) getOrAdd(id int64, create func() T) T {
-	i, ok := slices.BinarySearch(l.ids, id)
-	if !ok {
-		l.ids = slices.Insert(l.ids, i, id)
-		l.items = slices.Insert(l.items, i, create())
+	if k == 0 {
+		return len(s.entries) == 0
 	}
-	return l.items[i]
-}
-
-// keepIf removes the items for which keep is false.
-func (l *byID[T]) keepIf(keep func(T) bool) {
-	n := 0
-	for i, item := range l.items {
-		if keep(item) {
-			l.ids[n], l.items[n] = l.ids[i], item
-			n++
+	base := s.entries[k-1]
+	n := copy(s.entries, s.entries[k:])
+	s.entries = s.entries[:n]
+	for j := range s.entries {
+		e := &s.entries[j]
+		for r := range e.count {
+			e.count[r] -= base.count[r]
+			e.handling[r] -= base.handling[r]
 		}
 	}
-	clear(l.items[n:])
-	l.ids, l.items = l.ids[:n], l.items[:n]
+	if n == 0 {
+		s.entries = nil
+		return true
+	}
+	// Give back an array that is mostly empty, as a series that went quiet
+	// would otherwise keep the size of its busiest day.
+	if cap(s.entries) > 8 && n < cap(s.entries)/4 {
+		s.entries = append([]entry(nil), s.entries...)
+	}
+	return false
 }
+
+// first returns the oldest bucket of a non-empty series.
+func (s *series) first() uint32 { return s.entries[0].bucket }
+
+// bytes is the memory the series' entries take.
+func (s *series) bytes() int { return cap(s.entries) * entryBytes }

@@ -8,50 +8,130 @@ import (
 )
 
 // TestSeriesOverDays adds events over three days, mostly near the newest
-// bucket, sometimes up to a day late, and compares the total over random
-// spans of the window with a plain per-bucket count.
+// bucket, sometimes up to a day late, trims the series as retention moves,
+// and compares the total over random spans with a plain per-bucket count.
 func TestSeriesOverDays(t *testing.T) {
-	r := rand.New(rand.NewPCG(7, 7))
-	const start = 5_000_000 // a bucket index
-	plain := map[int64]convops.Counters{}
-	s := newSeries(start)
-	newest := int64(start)
-	for step := range 3 * 288 {
-		newest = start + int64(step) + int64(r.IntN(2)) // sometimes a bucket ahead (clock skew)
-		for range r.IntN(6) {
-			k := newest - int64(r.IntN(3))
-			if r.IntN(10) == 0 {
-				k = newest - int64(r.IntN(ringSize-10)) // late, but within the window
-			}
-			by, ms := convops.ResolvedBy(r.IntN(3)), r.Int64N(1000)
-			if !s.add(k, by, ms) {
-				t.Fatalf("add at %d refused with newest %d", k, s.latest)
-			}
-			c := plain[k]
-			c.AddEvent(by, ms)
-			plain[k] = c
-		}
-		// Spans inside the last 290 buckets, as queries ask.
-		for range 5 {
-			end := s.latest + 1 - int64(r.IntN(3))
-			first := end - 1 - int64(r.IntN(289))
-			spans := []convops.Span{{First: first + (end-first)/2, End: end}, {First: first, End: first + (end-first)/2}, {First: first, End: end},
-				{First: s.latest - ringSize + 1, End: s.latest + 1}} // the whole window: reads base
-			got := make([]convops.Counters, len(spans))
-			s.sums(spans, got)
-			for i, span := range spans {
-				var want convops.Counters
-				for b := span.First; b < span.End; b++ {
-					c := plain[b]
-					want.Add(&c)
+	for _, density := range []int{1, 4, 40} { // one bucket in this many has data
+		r := rand.New(rand.NewPCG(7, uint64(density)))
+		const start = 5_000_000 // a bucket index
+		plain := map[uint32]convops.Counters{}
+		var s series
+		for step := range uint32(3 * 288) {
+			newest := start + step + uint32(r.IntN(2)) // sometimes a bucket ahead (clock skew)
+			horizon := newest - 289
+			for range r.IntN(3) {
+				if r.IntN(density) != 0 {
+					continue
 				}
-				if got[i] != want {
-					t.Fatalf("step %d span %v: got %+v want %+v", step, span, got[i], want)
+				k := newest - uint32(r.IntN(3))
+				if r.IntN(10) == 0 {
+					k = newest - uint32(r.IntN(289)) // late, but within retention
+				}
+				by, ms := convops.ResolvedBy(r.IntN(3)), r.Int64N(1000)
+				s.add(k, by, ms)
+				c := plain[k]
+				c.AddEvent(by, ms)
+				plain[k] = c
+			}
+			if r.IntN(5) == 0 {
+				if empty := s.trim(horizon); empty != (len(s.entries) == 0) {
+					t.Fatalf("trim said empty=%v with %d entries", empty, len(s.entries))
+				}
+				for b := range plain {
+					if b < horizon {
+						delete(plain, b)
+					}
+				}
+			}
+			checkEntries(t, &s)
+			// Spans inside retention, as queries ask, and intervals that
+			// tile one.
+			for range 5 {
+				end := int64(newest) + 1 - int64(r.IntN(3))
+				first := end - 1 - int64(r.IntN(289))
+				first = max(first, int64(horizon))
+				mid := first + (end-first)/2
+				spans := []convops.Span{{First: mid, End: end}, {First: first, End: mid}, {First: first, End: end}, {First: end, End: end + 2}}
+				got := make([]convops.Counters, len(spans))
+				s.sums(spans, got)
+				for i, span := range spans {
+					var want convops.Counters
+					for b := span.First; b < span.End; b++ {
+						c := plain[uint32(b)]
+						want.Add(&c)
+					}
+					if got[i] != want {
+						t.Fatalf("density %d step %d span %v: got %+v want %+v", density, step, span, got[i], want)
+					}
 				}
 			}
 		}
 	}
-	if s.add(s.latest-ringSize, convops.ByCCP, 1) {
-		t.Error("an event older than the window was counted")
+}
+
+// checkEntries checks that buckets ascend strictly.
+func checkEntries(t *testing.T, s *series) {
+	t.Helper()
+	for i := 1; i < len(s.entries); i++ {
+		if s.entries[i].bucket <= s.entries[i-1].bucket {
+			t.Fatalf("entries out of order at %d: %d after %d", i, s.entries[i].bucket, s.entries[i-1].bucket)
+		}
+	}
+}
+
+// TestSeriesSearch checks the narrowed binary search against a plain scan,
+// on dense, sparse and mixed series.
+func TestSeriesSearch(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 200 {
+		var s series
+		b := uint32(1000)
+		for range r.IntN(60) {
+			b += 1 + uint32(r.IntN(1+r.IntN(20)))
+			s.entries = append(s.entries, entry{bucket: b})
+		}
+		for x := uint32(990); x < b+5; x++ {
+			want := 0
+			for want < len(s.entries) && s.entries[want].bucket <= x {
+				want++
+			}
+			if got := s.search(x); got != want {
+				t.Fatalf("search(%d) = %d, want %d in %v", x, got, want, s.entries)
+			}
+		}
+	}
+}
+
+// TestCountsWrap: counts are kept modulo 2³², and spans stay exact across
+// the wrap.
+func TestCountsWrap(t *testing.T) {
+	var s series
+	s.add(10, convops.ByCCP, 5)
+	s.entries[0].count[convops.ByCCP] = 1<<32 - 2 // as if four billion events had passed
+	s.add(11, convops.ByCCP, 5)
+	s.add(11, convops.ByCCP, 5)
+	s.add(11, convops.ByCCP, 5)
+	got := make([]convops.Counters, 1)
+	s.sums([]convops.Span{{First: 11, End: 12}}, got)
+	if got[0].Count[convops.ByCCP] != 3 || got[0].Handling[convops.ByCCP] != 15 {
+		t.Errorf("span across the wrap: %+v", got[0])
+	}
+}
+
+// TestTrimGivesBackMemory: a series that went quiet shrinks its array.
+func TestTrimGivesBackMemory(t *testing.T) {
+	var s series
+	for b := range uint32(288) {
+		s.add(1000+b, convops.BySystem, 1)
+	}
+	before := cap(s.entries)
+	s.trim(1000 + 280)
+	if len(s.entries) != 8 || cap(s.entries) >= before/4 {
+		t.Errorf("after trim: %d entries, capacity %d (was %d)", len(s.entries), cap(s.entries), before)
+	}
+	got := make([]convops.Counters, 1)
+	s.sums([]convops.Span{{First: 0, End: 2000}}, got)
+	if got[0].Total() != 8 {
+		t.Errorf("total after trim %d, want 8", got[0].Total())
 	}
 }

@@ -1,59 +1,109 @@
 // Package store keeps the in-memory aggregates that queries read: per account,
 // per 5-minute bucket, the three counts and three handling-time sums of the
 // account, of each skill, of each agent, and of each agent within each skill.
-// Each is kept as a running total over the buckets (see series), so that any
-// span of buckets is answered with one subtraction: a query costs what its
-// answer holds, whatever its timeframe.
+// Each is kept as running totals over the buckets that have data (see
+// series), so that any span of buckets is answered with one subtraction: a
+// query costs what its answer holds, whatever its timeframe, and memory
+// follows the data held, not the number of accounts, skills or agents.
 //
 // The store is a deterministic fold of the event log: applying the same
-// batches in the same order always gives the same state, so every node and
+// batches in the same order always gives the same answers, so every node and
 // every restart agrees.
 package store
 
 import (
+	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/convops/convops"
 )
 
+// Options configure a Store.
+type Options struct {
+	// MaxSkillsPerAccount and MaxAgentsPerAccount bound the distinct skill
+	// and agent ids with data in the retention window of one account; a batch
+	// that would pass either is refused whole. Zero means the default.
+	MaxSkillsPerAccount int
+	MaxAgentsPerAccount int
+}
+
+// Defaults of the bounds per account.
+const (
+	DefaultMaxSkillsPerAccount = 10_000
+	DefaultMaxAgentsPerAccount = 100_000
+)
+
+// Flags that set the bounds, named in the errors of refused batches.
+const (
+	FlagMaxSkills = "--max-skills-per-account"
+	FlagMaxAgents = "--max-agents-per-account"
+)
+
 // Store holds the aggregates of every account.
 //
-// Locking: mu guards the accounts map only; each account has its own lock, so a
-// query of one account never waits for the fold of another. Apply is called by
-// one goroutine at a time (the fold); queries run concurrently with it.
+// Locking: mu guards the accounts map only; each account has its own lock, so
+// a query of one account never waits for the fold of another. fold guards
+// the fold's own state below it: Apply holds it, and so does Check, which
+// must see the state Apply would.
 type Store struct {
+	opts Options
+
 	mu       sync.RWMutex
 	accounts map[string]*account
 
-	// Fields below belong to the fold goroutine.
-	clock   int64 // the largest batch Now seen: the log's own clock
-	horizon int64 // RetentionHorizon(clock) at the last sweep
+	fold    sync.Mutex
+	clock   int64  // the largest batch Now seen: the log's own clock
+	horizon uint32 // RetentionHorizon(clock): the oldest bucket kept
+	dedupe  *dedupeIndex
+	// expiry lists accounts by their oldest bucket, so that an account is
+	// swept when, and only when, its oldest data leaves retention.
+	expiry  map[uint32][]*account
+	scratch []byte
+	keys    []dedupeKey
+
+	// The size of the dedupe index, published by the fold for Stats.
+	dedupeKeys, dedupeBytes atomic.Int64
 }
 
 // New returns an empty store.
-func New() *Store {
-	return &Store{accounts: make(map[string]*account)}
+func New(opts Options) *Store {
+	if opts.MaxSkillsPerAccount <= 0 {
+		opts.MaxSkillsPerAccount = DefaultMaxSkillsPerAccount
+	}
+	if opts.MaxAgentsPerAccount <= 0 {
+		opts.MaxAgentsPerAccount = DefaultMaxAgentsPerAccount
+	}
+	return &Store{
+		opts:     opts,
+		accounts: make(map[string]*account),
+		dedupe:   newDedupeIndex(),
+		expiry:   make(map[uint32][]*account),
+	}
 }
 
+// account holds the series of one account.
 type account struct {
-	mu sync.RWMutex // guards all fields
+	mu sync.RWMutex // guards the series and lists below
 
-	total  *series       // nil until the first event
-	skills byID[*skill]  // ascending skill id
-	agents byID[*series] // each agent over all its skills
+	total  series
+	skills idList[skill]
+	agents idList[series] // each agent over all its skills
 
-	// seen holds the key of each eventId in retention; seenByBucket lists them
-	// by the bucket of their event, and a key is forgotten when that bucket
-	// leaves retention.
-	seen         map[dedupeKey]struct{}
-	seenByBucket map[int64][]dedupeKey
+	// Fields below belong to the fold.
+	id string
+	// swept is the horizon the account's series were last trimmed to;
+	// queued is the bucket under which it is listed in Store.expiry.
+	swept, queued uint32
+	// unsettled lists skills whose agent lists gained ids in this batch.
+	unsettled []int64
 }
 
 // skill is the series of one skill and of each agent within it.
 type skill struct {
-	total  *series
-	agents byID[*series]
+	total  series
+	agents idList[series]
 }
 
 func (s *Store) account(id string, create bool) *account {
@@ -66,145 +116,339 @@ func (s *Store) account(id string, create bool) *account {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if a = s.accounts[id]; a == nil {
-		a = &account{
-			seen:         make(map[dedupeKey]struct{}),
-			seenByBucket: make(map[int64][]dedupeKey),
-		}
+		a = &account{id: id, swept: s.horizon}
 		s.accounts[id] = a
 	}
 	return a
 }
 
-// Apply folds one batch into the store. The first occurrence of an eventId in
-// log order counts; later ones are duplicates.
+// Apply folds one batch into the store. The first occurrence of an
+// (account, eventId) in log order counts; later ones are duplicates. A batch
+// that would give its account more distinct skills or agents than the
+// bounds allow is refused whole: nothing of it is stored, and the error says
+// which event passes which bound.
 //
-// Retention follows the log's own clocks, never the wall clock, so that a replay
-// makes the same decisions as the live fold. An event older than the horizon of
-// its batch's Now is acknowledged but not stored: no query at that time could
-// reach it (a node never logs one; only a foreign publisher could). Buckets and
-// dedupe keys are dropped when they fall behind the horizon of the log's clock,
-// the largest Now seen so far. Comparing each event with its own batch keeps a
-// server run with --now in the past (a demo, a replay) from silently dropping
-// what it accepted after a log that had reached a later time.
-func (s *Store) Apply(b convops.Batch) convops.Outcome {
-	if b.Now > s.clock {
-		s.clock = b.Now
-		if h := convops.RetentionHorizon(s.clock); h > s.horizon {
-			s.horizon = h
-			s.sweep(h)
-		}
-	}
-	var out convops.Outcome
-	batchHorizon := convops.RetentionHorizon(b.Now)
+// Retention follows the log's own clocks, never the wall clock, so that a
+// replay makes the same decisions as the live fold. An event older than the
+// horizon of its batch's Now is acknowledged but not stored: no query at
+// that time could reach it (a node never logs one; only a foreign publisher
+// could). Buckets and dedupe keys are dropped when they fall behind the
+// horizon of the log's clock, the largest Now seen so far; one stored behind
+// that horizon (a batch of a server run with --now in the past, after a log
+// that had reached a later time) is kept until the clock moves on, so that
+// what was accepted is not silently dropped at once.
+func (s *Store) Apply(b convops.Batch) (convops.Outcome, error) {
+	s.fold.Lock()
+	defer s.fold.Unlock()
+	s.advance(b.Now)
 	a := s.account(b.Account, true)
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	s.sweep(a)
+
+	s.hashKeys(b)
+	batchHorizon := convops.RetentionHorizon(b.Now)
+	if err := s.checkBounds(a, b, batchHorizon); err != nil {
+		s.release(a)
+		return convops.Outcome{}, err
+	}
+
+	var out convops.Outcome
 	for i := range b.Events {
 		e := &b.Events[i]
-		// One map operation both tests and records the key: the fold's
-		// hottest line.
-		key := keyOf(e.EventID)
-		before := len(a.seen)
-		a.seen[key] = struct{}{}
-		if len(a.seen) == before {
+		bucket, ok := storable(e, batchHorizon)
+		if !ok {
+			// Acknowledged, not stored: no key to keep.
+			if s.dedupe.contains(s.keys[i], s.horizon) {
+				out.Duplicates++
+			} else {
+				out.Accepted++
+			}
+			continue
+		}
+		if !s.dedupe.insert(s.keys[i], max(bucket, s.horizon), s.horizon) {
 			out.Duplicates++
 			continue
 		}
 		out.Accepted++
-		idx := convops.BucketIndex(e.ResolvedAt)
-		if idx < batchHorizon || !a.add(idx, e) {
-			delete(a.seen, key) // not stored: no key to keep
+		a.add(bucket, e)
+	}
+	a.settle()
+	s.release(a)
+	s.publishDedupeStats()
+	return out, nil
+}
+
+// publishDedupeStats copies the size of the dedupe index, which belongs to
+// the fold, where Stats can read it.
+func (s *Store) publishDedupeStats() {
+	s.dedupeKeys.Store(int64(s.dedupe.len()))
+	s.dedupeBytes.Store(int64(s.dedupe.bytes()))
+}
+
+// Check tells whether Apply would refuse b if it were applied now, and why.
+// A node checks a request before it logs it, so that a request refused by a
+// bound does not reach the log; Apply decides again, as other requests may
+// be applied in between.
+func (s *Store) Check(b convops.Batch) error {
+	s.fold.Lock()
+	defer s.fold.Unlock()
+	a := s.account(b.Account, false)
+	if a == nil {
+		a = &account{} // no data: every id is new
+	} else {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		s.sweep(a)
+	}
+	if !a.mayPassBounds(&s.opts, len(b.Events)) {
+		return nil
+	}
+	s.hashKeys(b)
+	return s.checkBounds(a, b, convops.RetentionHorizon(b.Now))
+}
+
+// hashKeys computes the dedupe key of every event of b into s.keys.
+// Lock of the fold should be held.
+func (s *Store) hashKeys(b convops.Batch) {
+	s.keys = s.keys[:0]
+	for i := range b.Events {
+		var k dedupeKey
+		k, s.scratch = keyOf(s.scratch, b.Account, b.Events[i].EventID)
+		s.keys = append(s.keys, k)
+	}
+}
+
+// mayPassBounds reports whether a batch of n events could give a more ids
+// than the bounds allow. Most batches cannot, and skip the exact check.
+func (a *account) mayPassBounds(o *Options, n int) bool {
+	return a.skills.len()+n > o.MaxSkillsPerAccount || a.agents.len()+n > o.MaxAgentsPerAccount
+}
+
+// storable reports whether an event of a batch with the given horizon is
+// stored, and in which bucket.
+func storable(e *convops.Event, batchHorizon int64) (uint32, bool) {
+	idx := convops.BucketIndex(e.ResolvedAt)
+	if idx < batchHorizon || idx < 0 || idx > maxBucket {
+		return 0, false
+	}
+	return uint32(idx), true
+}
+
+// checkBounds refuses a batch that would give account a more distinct
+// skills or agents with data than the bounds allow. It counts what Apply
+// would store: events not already held, in retention, each id once.
+// Locks of the fold and of a should be held; a is settled; s.keys holds the
+// keys of b.
+func (s *Store) checkBounds(a *account, b convops.Batch, batchHorizon int64) error {
+	if !a.mayPassBounds(&s.opts, len(b.Events)) {
+		return nil
+	}
+	seen := make(map[dedupeKey]struct{})
+	newSkills := make(map[int64]struct{})
+	newAgents := make(map[int64]struct{})
+	for i := range b.Events {
+		e := &b.Events[i]
+		if _, ok := storable(e, batchHorizon); !ok {
 			continue
 		}
-		a.seenByBucket[idx] = append(a.seenByBucket[idx], key)
+		k := s.keys[i]
+		if _, dup := seen[k]; dup || s.dedupe.contains(k, s.horizon) {
+			continue
+		}
+		seen[k] = struct{}{}
+		if _, known := newSkills[e.SkillID]; !known && a.skills.get(e.SkillID) == nil {
+			newSkills[e.SkillID] = struct{}{}
+			if a.skills.len()+len(newSkills) > s.opts.MaxSkillsPerAccount {
+				return boundError(i, convops.FieldSkillID, e.SkillID, "skills", s.opts.MaxSkillsPerAccount, FlagMaxSkills)
+			}
+		}
+		if !e.HasAgent {
+			continue
+		}
+		if _, known := newAgents[e.AgentID]; !known && a.agents.get(e.AgentID) == nil {
+			newAgents[e.AgentID] = struct{}{}
+			if a.agents.len()+len(newAgents) > s.opts.MaxAgentsPerAccount {
+				return boundError(i, convops.FieldAgentID, e.AgentID, "agents", s.opts.MaxAgentsPerAccount, FlagMaxAgents)
+			}
+		}
 	}
-	return out
+	return nil
 }
 
-// add counts e in bucket idx of every series it belongs to. It reports false,
-// counting nothing, when idx is older than the account's series can hold (more
-// than a day before the newest event of the account).
-func (a *account) add(idx int64, e *convops.Event) bool {
-	if a.total == nil {
-		a.total = newSeries(idx)
+func boundError(index int, field string, id int64, what string, limit int, flag string) error {
+	return &convops.Error{
+		Code:      convops.EInvalid,
+		Parameter: "events",
+		Message: fmt.Sprintf("event %d would give the account more than %d distinct %s in the last 24 hours (%s); nothing was stored",
+			index, limit, what, flag),
+		Items: []convops.ItemError{{
+			Index: index, Field: field,
+			Message: fmt.Sprintf("%s: %d would be %s number %d of the account in the last 24 hours; at most %d are allowed (%s)",
+				field, id, what[:len(what)-1], limit+1, limit, flag),
+		}},
 	}
-	if !a.total.add(idx, e.ResolvedBy, e.HandlingTimeMs) {
-		return false
-	}
-	// The account's series is the first to see every bucket, so the others,
-	// whose newest bucket is never newer, always have room for idx.
-	fresh := func() *series { return newSeries(idx) }
-	sk := a.skills.getOrAdd(e.SkillID, func() *skill { return &skill{total: newSeries(idx)} })
-	sk.total.add(idx, e.ResolvedBy, e.HandlingTimeMs)
-	if e.HasAgent {
-		sk.agents.getOrAdd(e.AgentID, fresh).add(idx, e.ResolvedBy, e.HandlingTimeMs)
-		a.agents.getOrAdd(e.AgentID, fresh).add(idx, e.ResolvedBy, e.HandlingTimeMs)
-	}
-	return true
 }
 
-// sweep drops every series and dedupe key older than horizon.
-func (s *Store) sweep(horizon int64) {
+// add counts e in bucket b of every series it belongs to.
+// Lock of a should be held.
+func (a *account) add(b uint32, e *convops.Event) {
+	a.total.add(b, e.ResolvedBy, e.HandlingTimeMs)
+	sk, _ := a.skills.getOrAdd(e.SkillID)
+	sk.total.add(b, e.ResolvedBy, e.HandlingTimeMs)
+	if !e.HasAgent {
+		return
+	}
+	wasSettled := sk.agents.settled()
+	inSkill, added := sk.agents.getOrAdd(e.AgentID)
+	if added && wasSettled {
+		a.unsettled = append(a.unsettled, e.SkillID)
+	}
+	inSkill.add(b, e.ResolvedBy, e.HandlingTimeMs)
+	agent, _ := a.agents.getOrAdd(e.AgentID)
+	agent.add(b, e.ResolvedBy, e.HandlingTimeMs)
+}
+
+// settle merges the ids added by a batch into the sorted lists that queries
+// read. Lock of a should be held.
+func (a *account) settle() {
+	a.skills.settle()
+	a.agents.settle()
+	for _, id := range a.unsettled {
+		a.skills.get(id).agents.settle()
+	}
+	a.unsettled = a.unsettled[:0]
+}
+
+// advance moves the log's clock to now when it is later; when that moves
+// the retention horizon, dedupe keys behind it die at once, and the accounts
+// whose oldest data is behind it are swept.
+func (s *Store) advance(now int64) {
+	if now <= s.clock {
+		return
+	}
+	s.clock = now
+	h := convops.RetentionHorizon(now)
+	if h <= int64(s.horizon) {
+		return
+	}
+	s.horizon = uint32(min(h, maxBucket))
+	s.dedupe.expire(s.horizon)
+	s.publishDedupeStats()
+	for bucket, accounts := range s.expiry {
+		if bucket >= s.horizon {
+			continue
+		}
+		delete(s.expiry, bucket)
+		for _, a := range accounts {
+			if a.queued != bucket {
+				continue // listed again since, under another bucket
+			}
+			a.mu.Lock()
+			s.sweep(a)
+			s.release(a)
+			a.mu.Unlock()
+		}
+	}
+}
+
+// sweep drops the data of a behind the horizon, and the series left empty.
+// Lock of a should be held.
+func (s *Store) sweep(a *account) {
+	if a.swept >= s.horizon {
+		return
+	}
+	a.swept = s.horizon
+	if len(a.total.entries) == 0 || a.total.first() >= s.horizon {
+		return
+	}
+	h := s.horizon
+	a.total.trim(h)
+	keep := func(sr *series) bool { return !sr.trim(h) }
+	a.agents.keepIf(keep)
+	a.skills.keepIf(func(sk *skill) bool {
+		sk.agents.keepIf(keep)
+		return !sk.total.trim(h)
+	})
+}
+
+// release lists a under its oldest bucket, or forgets it when it holds no
+// data. Lock of a should be held.
+func (s *Store) release(a *account) {
+	if len(a.total.entries) == 0 {
+		s.mu.Lock()
+		if s.accounts[a.id] == a {
+			delete(s.accounts, a.id)
+		}
+		s.mu.Unlock()
+		a.queued = 0
+		return
+	}
+	if oldest := a.total.first(); oldest != a.queued {
+		a.queued = oldest
+		s.expiry[oldest] = append(s.expiry[oldest], a)
+	}
+}
+
+// Stats describes what the store holds.
+type Stats struct {
+	Accounts    int
+	Series      int // accounts, skills, agents, agents within skills
+	Buckets     int // entries of all series: buckets with data
+	SeriesBytes int // memory of the series, their entries and lists
+	DedupeKeys  int // (account, eventId) keys in retention
+	DedupeBytes int // memory of the dedupe index
+}
+
+// Stats counts what the store holds. It walks every account: it is meant
+// for logs and metrics, not for every request.
+func (s *Store) Stats() Stats {
+	var st Stats
 	s.mu.RLock()
 	accounts := make([]*account, 0, len(s.accounts))
 	for _, a := range s.accounts {
 		accounts = append(accounts, a)
 	}
 	s.mu.RUnlock()
+	st.Accounts = len(accounts)
+	count := func(sr *series) {
+		st.Series++
+		st.Buckets += len(sr.entries)
+		st.SeriesBytes += sr.bytes()
+	}
 	for _, a := range accounts {
-		a.mu.Lock()
-		a.sweep(horizon)
-		a.mu.Unlock()
-	}
-}
-
-func (a *account) sweep(horizon int64) {
-	if a.total != nil && a.total.latest < horizon {
-		a.total = nil
-	}
-	current := func(s *series) bool { return s.latest >= horizon }
-	a.agents.keepIf(current)
-	a.skills.keepIf(func(sk *skill) bool {
-		sk.agents.keepIf(current)
-		return current(sk.total)
-	})
-
-	for idx, ids := range a.seenByBucket {
-		if idx < horizon {
-			for _, id := range ids {
-				delete(a.seen, id)
-			}
-			delete(a.seenByBucket, idx)
-		}
-	}
-}
-
-// Stats describes what the store holds.
-type Stats struct {
-	Accounts   int
-	Series     int // running totals: accounts, skills, agents, agents within skills
-	DedupeKeys int
-}
-
-// Stats counts what the store holds.
-func (s *Store) Stats() Stats {
-	var st Stats
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	st.Accounts = len(s.accounts)
-	for _, a := range s.accounts {
 		a.mu.RLock()
-		if a.total != nil {
-			st.Series++
+		st.SeriesBytes += accountBytes + listBytes(&a.skills, skillBytes) + listBytes(&a.agents, seriesBytes)
+		if len(a.total.entries) > 0 {
+			count(&a.total)
 		}
-		st.Series += len(a.agents.items) + len(a.skills.items)
-		for _, sk := range a.skills.items {
-			st.Series += len(sk.agents.items)
+		for i := range a.agents.items {
+			count(&a.agents.items[i])
 		}
-		st.DedupeKeys += len(a.seen)
+		for i := range a.skills.items {
+			sk := &a.skills.items[i]
+			count(&sk.total)
+			st.SeriesBytes += listBytes(&sk.agents, seriesBytes)
+			for j := range sk.agents.items {
+				count(&sk.agents.items[j])
+			}
+		}
 		a.mu.RUnlock()
 	}
+	st.DedupeKeys = int(s.dedupeKeys.Load())
+	st.DedupeBytes = int(s.dedupeBytes.Load())
 	return st
+}
+
+// Sizes of the store's structures, for Stats.
+const (
+	accountBytes = 200 // the account and its map entry, roughly
+	seriesBytes  = 24
+	skillBytes   = 88
+)
+
+func listBytes[T any](l *idList[T], itemBytes int) int {
+	return cap(l.ids)*8 + cap(l.items)*itemBytes
 }
 
 // Query answers q over the window w. Its cost is that of the answer: one
@@ -215,10 +459,7 @@ func (s *Store) Query(q convops.Query, w convops.Window) convops.Result {
 		a.mu.RLock()
 		defer a.mu.RUnlock()
 	}
-	// The intervals, newest first, then the whole range. The intervals tile
-	// the range, so they share their bounds: the running totals are read
-	// once at each bound, series by series, which keeps each series' memory
-	// hot while all of its numbers are taken.
+	// The intervals, newest first, then the whole range.
 	spans := append(slices.Clone(w.Intervals), w.Whole)
 	reports := a.reports(&q, spans)
 	res := convops.Result{Whole: reports[len(spans)-1]}
@@ -229,10 +470,10 @@ func (s *Store) Query(q convops.Query, w convops.Window) convops.Result {
 }
 
 // reports computes the elements q asks for over each span. A nil account has
-// no data.
+// no data. Lock of a should be held for reading.
 func (a *account) reports(q *convops.Query, spans []convops.Span) []convops.Report {
 	r := make([]convops.Report, len(spans))
-	if a == nil || a.total == nil {
+	if a == nil || len(a.total.entries) == 0 {
 		return r
 	}
 	sums := make([]convops.Counters, len(spans))
@@ -241,19 +482,12 @@ func (a *account) reports(q *convops.Query, spans []convops.Span) []convops.Repo
 		r[i].Totals = sums[i]
 	}
 	if q.Skills.Given {
-		ids := q.Skills.IDs
-		if q.Skills.All {
-			ids = a.skills.ids
-		}
-		for _, id := range ids {
-			sk := a.skills.get(id)
-			if sk == nil {
-				continue
-			}
+		with := make([]*convops.SkillMetrics, len(spans)) // where the skill has data
+		report := func(id int64, sk *skill) {
 			sk.total.sums(spans, sums)
-			with := make([]*convops.SkillMetrics, len(spans)) // where the skill has data
 			any := false
 			for i := range r {
+				with[i] = nil
 				if !sums[i].IsZero() {
 					r[i].SkillTotals.Add(&sums[i])
 					r[i].Skills = append(r[i].Skills, convops.SkillMetrics{SkillID: id, Totals: sums[i]})
@@ -262,10 +496,10 @@ func (a *account) reports(q *convops.Query, spans []convops.Span) []convops.Repo
 				}
 			}
 			if !any {
-				continue
+				return
 			}
-			for j, s := range sk.agents.items {
-				s.sums(spans, sums)
+			for j := range sk.agents.items {
+				sk.agents.items[j].sums(spans, sums)
 				for i := range r {
 					if with[i] != nil && !sums[i].IsZero() {
 						with[i].Agents = append(with[i].Agents, convops.AgentMetrics{AgentID: sk.agents.ids[j], Counters: sums[i]})
@@ -273,10 +507,21 @@ func (a *account) reports(q *convops.Query, spans []convops.Span) []convops.Repo
 				}
 			}
 		}
+		if q.Skills.All {
+			for j := range a.skills.items {
+				report(a.skills.ids[j], &a.skills.items[j])
+			}
+		} else {
+			for _, id := range q.Skills.IDs {
+				if sk := a.skills.get(id); sk != nil {
+					report(id, sk)
+				}
+			}
+		}
 	}
 	if q.Agents.Given {
-		add := func(id int64, s *series) {
-			s.sums(spans, sums)
+		add := func(id int64, sr *series) {
+			sr.sums(spans, sums)
 			for i := range r {
 				if !sums[i].IsZero() {
 					r[i].AgentTotals.Add(&sums[i])
@@ -285,13 +530,13 @@ func (a *account) reports(q *convops.Query, spans []convops.Span) []convops.Repo
 			}
 		}
 		if q.Agents.All {
-			for j, s := range a.agents.items {
-				add(a.agents.ids[j], s)
+			for j := range a.agents.items {
+				add(a.agents.ids[j], &a.agents.items[j])
 			}
 		} else {
 			for _, id := range q.Agents.IDs {
-				if s := a.agents.get(id); s != nil {
-					add(id, s)
+				if sr := a.agents.get(id); sr != nil {
+					add(id, sr)
 				}
 			}
 		}

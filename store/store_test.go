@@ -138,11 +138,11 @@ func TestQueryMatchesScan(t *testing.T) {
 	for seed := range uint64(20) {
 		r := rand.New(rand.NewPCG(seed, 1))
 		events := randomEvents(r, 3000)
-		s := store.New()
+		s := store.New(store.Options{})
 		var outcome convops.Outcome
 		for start := 0; start < len(events); {
 			end := min(len(events), start+1+r.IntN(200))
-			outcome.Add(s.Apply(convops.Batch{Account: "acc", Now: now, Events: events[start:end]}))
+			outcome.Add(mustApply(t, s, convops.Batch{Account: "acc", Now: now, Events: events[start:end]}))
 			start = end
 		}
 		distinct := map[string]bool{}
@@ -179,7 +179,7 @@ func TestQueryMatchesScan(t *testing.T) {
 }
 
 func TestUnknownAccountHasZeroReport(t *testing.T) {
-	s := store.New()
+	s := store.New(store.Options{})
 	q := convops.Query{Account: "nobody", Timeframe: 60, Interval: 30, Skills: convops.IDFilter{Given: true, All: true}}
 	res := s.Query(q, convops.Layout(now, 60, 30))
 	if !res.Whole.Totals.IsZero() || res.Whole.Skills != nil || len(res.Intervals) != 3 {
@@ -191,18 +191,18 @@ func TestUnknownAccountHasZeroReport(t *testing.T) {
 // dedupe keys past the horizon are dropped, and that an event past it is
 // acknowledged but not stored.
 func TestRetention(t *testing.T) {
-	s := store.New()
+	s := store.New(store.Options{})
 	day := int64(convops.MaxTimeframeMinutes) * convops.MinuteMs
 	ev := func(id string, at int64) convops.Event {
 		return convops.Event{EventID: id, ResolvedAt: at, HandlingTimeMs: 1, SkillID: -1}
 	}
-	s.Apply(convops.Batch{Account: "a", Now: now, Events: []convops.Event{ev("old", now-day+convops.BucketMs), ev("new", now)}})
+	mustApply(t, s, convops.Batch{Account: "a", Now: now, Events: []convops.Event{ev("old", now-day+convops.BucketMs), ev("new", now)}})
 	if st := s.Stats(); st.DedupeKeys != 2 {
 		t.Fatalf("before: %+v", st)
 	}
 
 	later := now + 2*convops.BucketMs
-	out := s.Apply(convops.Batch{Account: "a", Now: later, Events: []convops.Event{ev("old", now), ev("new", now), ev("past", now-day-convops.BucketMs)}})
+	out := mustApply(t, s, convops.Batch{Account: "a", Now: later, Events: []convops.Event{ev("old", now), ev("new", now), ev("past", now-day-convops.BucketMs)}})
 	if out.Accepted != 2 || out.Duplicates != 1 {
 		t.Errorf("outcome %+v: want old accepted again (its key expired), new duplicate, past accepted", out)
 	}
@@ -213,4 +213,14 @@ func TestRetention(t *testing.T) {
 	if got := res.Whole.Totals.Total(); got != 2 {
 		t.Errorf("24-hour total %d, want 2", got)
 	}
+}
+
+// mustApply applies b and fails the test when it is refused.
+func mustApply(t testing.TB, s *store.Store, b convops.Batch) convops.Outcome {
+	t.Helper()
+	out, err := s.Apply(b)
+	if err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	return out
 }

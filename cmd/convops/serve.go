@@ -40,6 +40,8 @@ type ServeCommand struct {
 	LogStartTimeout       time.Duration
 	MinFreeDiskMB         int64
 	ReadHeaderTimeout     time.Duration
+	MaxSkillsPerAccount   int
+	MaxAgentsPerAccount   int
 
 	logger *slog.Logger
 
@@ -71,8 +73,13 @@ func (c *ServeCommand) ParseFlags(args []string) error {
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "how long a client may take to send its request headers")
 	fs.Int64Var(&c.MinFreeDiskMB, "min-free-disk-mb", eventlog.DefaultMinFreeBytes>>20, "free space (MiB) the data dir's file system keeps; below it ingest answers 503")
 	fs.BoolVar(&c.AcceptLogLoss, "accept-log-loss", false, "start even when the event log lost messages (logged), instead of refusing")
+	fs.IntVar(&c.MaxSkillsPerAccount, "max-skills-per-account", store.DefaultMaxSkillsPerAccount, "distinct skill ids with data in the last 24 hours that one account may have; a batch that would pass it is refused")
+	fs.IntVar(&c.MaxAgentsPerAccount, "max-agents-per-account", store.DefaultMaxAgentsPerAccount, "distinct agent ids with data in the last 24 hours that one account may have; a batch that would pass it is refused")
 	if err := c.main.parseWithEnv(fs, args); err != nil {
 		return err
+	}
+	if c.MaxSkillsPerAccount < 1 || c.MaxAgentsPerAccount < 1 {
+		return errors.New("--max-skills-per-account and --max-agents-per-account must be at least 1")
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
@@ -155,7 +162,8 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 	}
 	defer log.Close()
 
-	n := node.New(log, store.New(), node.Options{
+	st := store.New(store.Options{MaxSkillsPerAccount: c.MaxSkillsPerAccount, MaxAgentsPerAccount: c.MaxAgentsPerAccount})
+	n := node.New(log, st, node.Options{
 		Logger:       c.logger,
 		MarkPath:     filepath.Join(c.DataDir, "log-mark.json"),
 		AcceptLoss:   c.AcceptLogLoss,

@@ -262,3 +262,41 @@ func TestFlagsFromEnvironment(t *testing.T) {
 		t.Errorf("bad environment value: %v", err)
 	}
 }
+
+// TestBoundsPerAccount: a batch that would give an account more skills than
+// --max-skills-per-account is refused whole with a 400 naming the event, the
+// field and the flag; the numbers are unchanged, after a restart too.
+func TestBoundsPerAccount(t *testing.T) {
+	dataDir := t.TempDir()
+	args := []string{"--data-dir", dataDir, "--now", "2026-11-27T13:29:17Z", "--max-skills-per-account", "2", "--max-agents-per-account", "3"}
+	s := startServer(t, args...)
+	event := func(id string, skill, agent int) string {
+		return fmt.Sprintf(`{"conversationId":%q,"skillId":%d,"agentId":%d,"resolvedBy":"CCP","resolvedAt":"2026-11-27T13:00:00Z","handlingTimeMs":1000}`, id, skill, agent)
+	}
+	if status, body := s.do(t, "POST", "/ingest/account/acme/events", testToken, "["+event("c1", 1, 10)+","+event("c2", 2, 11)+"]"); status != 200 {
+		t.Fatalf("ingest: %d %s", status, body)
+	}
+	const query = "/operations/api/account/acme/msgconversation?timeframe=60&v=1&skillIds=all"
+	_, before := s.do(t, "GET", query, testToken, "")
+	refused := []struct{ body, field, flag string }{
+		{"[" + event("c3", 1, 10) + "," + event("c4", 3, 10) + "]", "skillId", "--max-skills-per-account"},
+		{"[" + event("c3", 1, 12) + "," + event("c4", 2, 13) + "]", "agentId", "--max-agents-per-account"},
+	}
+	check := func(s *runningServer) {
+		for _, r := range refused {
+			status, body := s.do(t, "POST", "/ingest/account/acme/events", testToken, r.body)
+			want := fmt.Sprintf(`"errors":[{"index":1,"field":%q,`, r.field)
+			if status != 400 || !strings.Contains(body, want) || !strings.Contains(body, r.flag) {
+				t.Errorf("%d %s: want 400 with %s and %s", status, body, want, r.flag)
+			}
+		}
+		if _, after := s.do(t, "GET", query, testToken, ""); after != before {
+			t.Errorf("a refused batch changed the answer:\nbefore %s\nafter  %s", before, after)
+		}
+	}
+	check(s)
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	check(startServer(t, args...))
+}
