@@ -2,8 +2,6 @@ package convops
 
 import (
 	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -31,111 +29,316 @@ const (
 	FieldHandlingTimeMs = "handlingTimeMs"
 )
 
-// rawEvent is an event as sent; each field is validated by hand so that every
-// error names the field and says what is wrong with it.
-type rawEvent struct {
-	ConversationID json.RawMessage `json:"conversationId"`
-	EventID        json.RawMessage `json:"eventId"`
-	SkillID        json.RawMessage `json:"skillId"`
-	AgentID        json.RawMessage `json:"agentId"`
-	ResolvedBy     json.RawMessage `json:"resolvedBy"`
-	ResolvedAt     json.RawMessage `json:"resolvedAt"`
-	HandlingTimeMs json.RawMessage `json:"handlingTimeMs"`
+// eventFields are the fields of the ingest API, in the order of the spans
+// an event object is read into.
+var eventFields = [...]string{
+	FieldConversationID, FieldEventID, FieldSkillID, FieldAgentID,
+	FieldResolvedBy, FieldResolvedAt, FieldHandlingTimeMs,
 }
+
+// rawEvent holds the values of an event object as sent: each a span of the
+// body (empty when the field is absent), validated by hand so that every
+// error names the field and says what is wrong with it.
+type rawEvent [len(eventFields)][]byte
 
 // DecodeEvents decodes and validates the body of an ingest request at now
 // (epoch ms). The body is a JSON array of events or {"events": [...]}; with
 // ndjson it is one event object per line (blank lines are skipped, and indexes
 // count events, not lines). Either every event is valid and all are returned,
 // or an *Error lists the first MaxReportedErrors problems and none is returned.
+//
+// Field names are matched as encoding/json matches them (exactly, else
+// without regard to case), unknown fields are ignored, and a field given
+// twice takes its last value.
 func DecodeEvents(body []byte, ndjson bool, now int64) ([]Event, error) {
-	var raws []json.RawMessage
+	d := eventDecoder{v: eventValidator{minAt: RetentionHorizon(now) * BucketMs, maxAt: now + MaxClockSkewMs}}
 	var err error
 	if ndjson {
-		raws, err = splitNDJSON(body)
+		err = d.ndjson(body)
 	} else {
-		raws, err = splitJSON(body)
+		err = d.json(body)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if len(raws) > MaxBatchEvents {
-		return nil, ParamErrorf("events", "a request may carry at most %d events, this one has %d: split it", MaxBatchEvents, len(raws))
-	}
-
-	v := eventValidator{minAt: RetentionHorizon(now) * BucketMs, maxAt: now + MaxClockSkewMs}
-	events := make([]Event, 0, len(raws))
-	for i, raw := range raws {
-		e, ok := v.event(i, raw)
-		if ok && v.invalid == 0 {
-			events = append(events, e)
-		}
-	}
-	if v.invalid > 0 {
+	if d.v.invalid > 0 {
 		return nil, &Error{
 			Code:      EInvalid,
 			Parameter: "events",
-			Message:   fmt.Sprintf("%d of %d events are invalid; nothing was stored: fix them and send the request again", v.invalid, len(raws)),
-			Items:     v.problems,
+			Message:   fmt.Sprintf("%d of %d events are invalid; nothing was stored: fix them and send the request again", d.v.invalid, d.count),
+			Items:     d.v.problems,
 		}
 	}
-	return events, nil
+	if d.events == nil {
+		d.events = []Event{}
+	}
+	return d.events, nil
 }
 
-func splitJSON(body []byte) ([]json.RawMessage, error) {
-	trimmed := bytes.TrimSpace(body)
-	if len(trimmed) == 0 {
-		return nil, ParamErrorf("body", "the body is empty: send a JSON array of events or {\"events\": [...]}")
+// eventDecoder reads the events of one body.
+type eventDecoder struct {
+	v      eventValidator
+	events []Event
+	count  int // events read, valid or not
+}
+
+var errTooManyEvents = ParamErrorf("events", "a request may carry at most %d events: split it", MaxBatchEvents)
+
+// json reads a JSON array of events or {"events": [...]}.
+func (d *eventDecoder) json(body []byte) error {
+	// Surrounding white space is ignored as Unicode defines it, a little more
+	// widely than JSON does, as it always was.
+	body = bytes.TrimSpace(body)
+	s := &jsonScanner{data: body}
+	if s.skipSpace(); s.pos == len(body) {
+		return ParamErrorf("body", "the body is empty: send a JSON array of events or {\"events\": [...]}")
 	}
-	var raws []json.RawMessage
-	switch trimmed[0] {
+	switch s.peek() {
 	case '[':
-		if err := json.Unmarshal(trimmed, &raws); err != nil {
-			return nil, ParamErrorf("body", "the body is not valid JSON: %s", jsonProblem(err))
+		if err := d.array(s); err != nil {
+			return err
 		}
+		if s.atEnd(); s.failed() {
+			return ParamErrorf("body", "the body is not valid JSON: %s", s.problem)
+		}
+		return nil
 	case '{':
-		var wrapper struct {
-			Events *[]json.RawMessage `json:"events"`
-		}
-		if err := json.Unmarshal(trimmed, &wrapper); err != nil {
-			return nil, ParamErrorf("body", "the body is not valid JSON or its \"events\" is not an array: %s", jsonProblem(err))
-		}
-		if wrapper.Events == nil {
-			return nil, ParamErrorf("events", "the body object has no \"events\" array")
-		}
-		raws = *wrapper.Events
-	default:
-		return nil, ParamErrorf("body", "the body must be a JSON array of events or {\"events\": [...]}")
+		return d.wrapper(s)
 	}
-	return raws, nil
+	if s.value(0); s.failed() {
+		return ParamErrorf("body", "the body is not valid JSON: %s", s.problem)
+	}
+	return ParamErrorf("body", "the body must be a JSON array of events or {\"events\": [...]}")
 }
 
-func splitNDJSON(body []byte) ([]json.RawMessage, error) {
-	var raws []json.RawMessage
+// array reads an array of events; a syntax error is the body's.
+func (d *eventDecoder) array(s *jsonScanner) error {
+	// A guess at the count, from the size of the body, saves growing the slice.
+	d.events = make([]Event, 0, min(MaxBatchEvents, (len(s.data)-s.pos)/100+1))
+	s.pos++ // '['
+	if s.peek() == ']' {
+		s.pos++
+		return nil
+	}
+	for {
+		if d.count == MaxBatchEvents {
+			return errTooManyEvents
+		}
+		d.element(s, s.data)
+		if s.failed() {
+			return ParamErrorf("body", "the body is not valid JSON: %s", s.problem)
+		}
+		if s.peek() == ',' {
+			s.pos++
+			continue
+		}
+		if !s.expect(']', "after array element") {
+			return ParamErrorf("body", "the body is not valid JSON: %s", s.problem)
+		}
+		return nil
+	}
+}
+
+// wrapper reads {"events": [...]}: other keys are ignored, and of several
+// "events" keys the last counts.
+func (d *eventDecoder) wrapper(s *jsonScanner) error {
+	bad := func() error {
+		return ParamErrorf("body", "the body is not valid JSON or its \"events\" is not an array: %s", s.problem)
+	}
+	found := false
+	s.pos++ // '{'
+	if s.peek() == '}' {
+		s.pos++
+	} else {
+		for {
+			if s.peek() != '"' {
+				s.unexpected("looking for beginning of object key string")
+				return bad()
+			}
+			start := s.pos
+			escaped := s.str()
+			key := s.data[start:s.pos]
+			if s.failed() || !s.expect(':', "after object key") {
+				return bad()
+			}
+			if keyIs(key, escaped, "events") {
+				*d = eventDecoder{v: eventValidator{minAt: d.v.minAt, maxAt: d.v.maxAt}}
+				switch s.peek() {
+				case '[':
+					found = true
+					if err := d.array(s); err != nil {
+						if e, ok := err.(*Error); ok && e.Parameter == "body" {
+							return bad()
+						}
+						return err
+					}
+				case 'n':
+					found = false
+					if s.literal("null"); s.failed() {
+						return bad()
+					}
+				default:
+					if s.value(1); !s.failed() {
+						s.problem = "\"events\" is not an array"
+					}
+					return bad()
+				}
+			} else if s.value(1); s.failed() {
+				return bad()
+			}
+			if s.peek() == ',' {
+				s.pos++
+				continue
+			}
+			if !s.expect('}', "after object key:value pair") {
+				return bad()
+			}
+			break
+		}
+	}
+	if s.atEnd(); s.failed() {
+		return bad()
+	}
+	if !found {
+		return ParamErrorf("events", "the body object has no \"events\" array")
+	}
+	return nil
+}
+
+// ndjson reads one event object per line.
+func (d *eventDecoder) ndjson(body []byte) error {
+	d.events = make([]Event, 0, min(MaxBatchEvents, len(body)/100+1))
 	for line := range bytes.Lines(body) {
 		line = bytes.TrimSpace(line)
 		if len(line) == 0 {
 			continue
 		}
-		if len(raws) == MaxBatchEvents {
-			return nil, ParamErrorf("events", "a request may carry at most %d events: split it", MaxBatchEvents)
+		if d.count == MaxBatchEvents {
+			return errTooManyEvents
 		}
-		raws = append(raws, json.RawMessage(line))
+		// A line that is not one JSON value is a problem of that event, not
+		// of the body.
+		check := &jsonScanner{data: line}
+		if check.value(1); !check.failed() {
+			check.atEnd()
+		}
+		if check.failed() {
+			d.v.current = false
+			d.v.fail(d.count, "", "an event must be a JSON object: %s", check.problem)
+			d.count++
+			continue
+		}
+		d.element(&jsonScanner{data: line}, line)
 	}
-	return raws, nil
+	return nil
 }
 
-// jsonProblem turns a decoding error into a short phrase for a person.
-func jsonProblem(err error) string {
-	var syntax *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syntax):
-		return fmt.Sprintf("%s at byte %d", syntax.Error(), syntax.Offset)
-	case errors.As(err, &typ):
-		return fmt.Sprintf("found a JSON %s where %s was expected", typ.Value, typ.Type)
+// element reads one element: an event object, or a value that is not one.
+func (d *eventDecoder) element(s *jsonScanner, data []byte) {
+	index := d.count
+	d.count++
+	var raw rawEvent
+	switch c := s.peek(); c {
+	case '{':
+		if !members(s, data, &raw) {
+			return
+		}
+	case 'n':
+		// null reads as an event without fields, as encoding/json reads it.
+		if s.literal("null"); s.failed() {
+			return
+		}
+	default:
+		if s.value(1); !s.failed() {
+			d.v.current = false
+			d.v.fail(index, "", "an event must be a JSON object, not %s", jsonKind(c))
+		}
+		return
 	}
-	return err.Error()
+	e, ok := d.v.event(index, &raw)
+	if ok && d.v.invalid == 0 {
+		d.events = append(d.events, e)
+	}
+}
+
+// members reads an event object into raw; false means a syntax error.
+func members(s *jsonScanner, data []byte, raw *rawEvent) bool {
+	s.pos++ // '{'
+	if s.peek() == '}' {
+		s.pos++
+		return true
+	}
+	for {
+		if s.peek() != '"' {
+			s.unexpected("looking for beginning of object key string")
+			return false
+		}
+		start := s.pos
+		escaped := s.str()
+		key := data[start:s.pos]
+		if s.failed() || !s.expect(':', "after object key") {
+			return false
+		}
+		vs, ve := s.value(2)
+		if s.failed() {
+			return false
+		}
+		if f := fieldOf(key, escaped); f >= 0 {
+			raw[f] = data[vs:ve]
+		}
+		if s.peek() == ',' {
+			s.pos++
+			continue
+		}
+		return s.expect('}', "after object key:value pair")
+	}
+}
+
+// fieldOf returns the index in eventFields of the key of a member, -1 for
+// an unknown one: an exact match, else one without regard to case.
+func fieldOf(key []byte, escaped bool) int {
+	text := key[1 : len(key)-1]
+	if escaped {
+		s, _ := decodeJSONString(key)
+		text = []byte(s)
+	}
+	for i, f := range eventFields {
+		if string(text) == f {
+			return i
+		}
+	}
+	for i, f := range eventFields {
+		if bytes.EqualFold(text, []byte(f)) {
+			return i
+		}
+	}
+	return -1
+}
+
+// keyIs reports whether a key (quotes included) names name, as fieldOf
+// matches.
+func keyIs(key []byte, escaped bool, name string) bool {
+	text := key[1 : len(key)-1]
+	if escaped {
+		s, _ := decodeJSONString(key)
+		text = []byte(s)
+	}
+	return bytes.EqualFold(text, []byte(name))
+}
+
+// jsonKind names the kind of value that starts with c.
+func jsonKind(c byte) string {
+	switch c {
+	case '"':
+		return "a string"
+	case '[':
+		return "an array"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
 }
 
 type eventValidator struct {
@@ -160,43 +363,30 @@ func (v *eventValidator) fail(index int, field, format string, args ...any) {
 }
 
 // event validates one event; ok is false when it has a problem.
-func (v *eventValidator) event(i int, raw json.RawMessage) (e Event, ok bool) {
+func (v *eventValidator) event(i int, r *rawEvent) (e Event, ok bool) {
 	v.current = false
-	var r rawEvent
-	if err := json.Unmarshal(raw, &r); err != nil {
-		v.fail(i, "", "an event must be a JSON object: %s", jsonProblem(err))
-		return e, false
-	}
 
-	e.ConversationID = v.idString(i, FieldConversationID, r.ConversationID, true)
-	e.EventID = v.idString(i, FieldEventID, r.EventID, false)
+	e.ConversationID = v.idString(i, FieldConversationID, r[0], true)
+	e.EventID = v.idString(i, FieldEventID, r[1], false)
 	if e.EventID == "" {
 		e.EventID = e.ConversationID
 	}
 
 	e.SkillID = NoSkill
-	if id, given := v.integer(i, FieldSkillID, r.SkillID, true); given {
+	if id, given := v.integer(i, FieldSkillID, r[2], true); given {
 		e.SkillID = id
 	}
-	if id, given := v.integer(i, FieldAgentID, r.AgentID, true); given {
+	if id, given := v.integer(i, FieldAgentID, r[3], true); given {
 		e.AgentID, e.HasAgent = id, true
 	}
 
-	if isAbsent(r.ResolvedBy) {
-		v.fail(i, FieldResolvedBy, "is required: CCP, CONSUMER or SYSTEM")
-	} else if s, isString := jsonString(r.ResolvedBy); !isString {
-		v.fail(i, FieldResolvedBy, "must be a string: CCP, CONSUMER or SYSTEM")
-	} else if by, known := ParseResolvedBy(s); !known {
-		v.fail(i, FieldResolvedBy, "must be CCP, CONSUMER or SYSTEM, got %q", clip(s))
-	} else {
-		e.ResolvedBy = by
-	}
+	e.ResolvedBy = v.resolvedBy(i, r[4])
 
-	e.ResolvedAt = v.timestamp(i, r.ResolvedAt)
+	e.ResolvedAt = v.timestamp(i, r[5])
 
-	if isAbsent(r.HandlingTimeMs) {
+	if isAbsent(r[6]) {
 		v.fail(i, FieldHandlingTimeMs, "is required: the handling time in milliseconds")
-	} else if ms, isNumber := v.integer(i, FieldHandlingTimeMs, r.HandlingTimeMs, false); isNumber {
+	} else if ms, isNumber := v.integer(i, FieldHandlingTimeMs, r[6], false); isNumber {
 		if ms < 0 || ms > MaxHandlingTimeMs {
 			v.fail(i, FieldHandlingTimeMs, "must be between 0 and %d milliseconds, got %d", int64(MaxHandlingTimeMs), ms)
 		}
@@ -205,18 +395,51 @@ func (v *eventValidator) event(i int, raw json.RawMessage) (e Event, ok bool) {
 	return e, !v.current
 }
 
-// idString validates conversationId or eventId: a string of 1–256 bytes.
-func (v *eventValidator) idString(i int, field string, raw json.RawMessage, required bool) string {
+// resolvedBy reads a resolver: a string, in any letter case.
+func (v *eventValidator) resolvedBy(i int, raw []byte) ResolvedBy {
+	if isAbsent(raw) {
+		v.fail(i, FieldResolvedBy, "is required: CCP, CONSUMER or SYSTEM")
+		return 0
+	}
+	if raw[0] != '"' {
+		v.fail(i, FieldResolvedBy, "must be a string: CCP, CONSUMER or SYSTEM")
+		return 0
+	}
+	// The spellings clients send, without a string of their own.
+	switch string(raw[1 : len(raw)-1]) {
+	case "CCP", "AGENT":
+		return ByCCP
+	case "CONSUMER":
+		return ByConsumer
+	case "SYSTEM":
+		return BySystem
+	}
+	s, _ := decodeJSONString(raw)
+	by, known := ParseResolvedBy(s)
+	if !known {
+		v.fail(i, FieldResolvedBy, "must be CCP, CONSUMER or SYSTEM, got %q", clip(s))
+	}
+	return by
+}
+
+// idString validates conversationId or eventId: a string of 1–256 bytes of
+// valid UTF-8 (two ids that differ only in bytes that are not text would
+// otherwise read as one).
+func (v *eventValidator) idString(i int, field string, raw []byte, required bool) string {
 	if isAbsent(raw) {
 		if required {
 			v.fail(i, field, "is required: a string of 1 to %d bytes", MaxIDBytes)
 		}
 		return ""
 	}
-	s, ok := jsonString(raw)
-	switch {
-	case !ok:
+	if raw[0] != '"' {
 		v.fail(i, field, "must be a string of 1 to %d bytes", MaxIDBytes)
+		return ""
+	}
+	s, valid := decodeJSONString(raw)
+	switch {
+	case !valid:
+		v.fail(i, field, "must be valid UTF-8 text; it holds bytes or escapes that are not (an invalid byte or a lone surrogate)")
 	case s == "" || len(s) > MaxIDBytes:
 		v.fail(i, field, "must be 1 to %d bytes long, got %d", MaxIDBytes, len(s))
 	default:
@@ -228,21 +451,25 @@ func (v *eventValidator) idString(i int, field string, raw json.RawMessage, requ
 // integer reads an int64 given as a JSON integer or, when decimalString is
 // true, as a string of decimal digits. given is false when the field is absent
 // or null, or when it was invalid (the problem is then recorded).
-func (v *eventValidator) integer(i int, field string, raw json.RawMessage, decimalString bool) (n int64, given bool) {
+func (v *eventValidator) integer(i int, field string, raw []byte, decimalString bool) (n int64, given bool) {
 	if isAbsent(raw) {
 		return 0, false
 	}
-	text := string(raw)
 	if raw[0] == '"' {
-		s, _ := jsonString(raw)
 		if !decimalString {
 			v.fail(i, field, "must be a whole number, not a string")
 			return 0, false
 		}
-		text = s
+		s, _ := decodeJSONString(raw)
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			v.fail(i, field, "must be a whole number that fits in 64 bits, got %s", clip(string(raw)))
+			return 0, false
+		}
+		return n, true
 	}
-	n, err := strconv.ParseInt(text, 10, 64)
-	if err != nil {
+	n, ok := parseJSONInt(raw)
+	if !ok {
 		v.fail(i, field, "must be a whole number that fits in 64 bits, got %s", clip(string(raw)))
 		return 0, false
 	}
@@ -251,13 +478,14 @@ func (v *eventValidator) integer(i int, field string, raw json.RawMessage, decim
 
 // timestamp reads resolvedAt: an RFC 3339 string or integer epoch milliseconds,
 // within the retention window and at most MaxClockSkewMs after now.
-func (v *eventValidator) timestamp(i int, raw json.RawMessage) int64 {
+func (v *eventValidator) timestamp(i int, raw []byte) int64 {
 	if isAbsent(raw) {
 		v.fail(i, FieldResolvedAt, "is required: an RFC 3339 time or epoch milliseconds")
 		return 0
 	}
 	var at int64
-	if s, isString := jsonString(raw); isString {
+	if raw[0] == '"' {
+		s, _ := decodeJSONString(raw)
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
 			v.fail(i, FieldResolvedAt, "must be an RFC 3339 time such as 2026-11-27T13:29:00Z or epoch milliseconds, got %q", clip(s))
@@ -265,8 +493,8 @@ func (v *eventValidator) timestamp(i int, raw json.RawMessage) int64 {
 		}
 		at = t.UnixMilli()
 	} else {
-		n, err := strconv.ParseInt(string(raw), 10, 64)
-		if err != nil {
+		n, ok := parseJSONInt(raw)
+		if !ok {
 			v.fail(i, FieldResolvedAt, "must be an RFC 3339 time or whole epoch milliseconds, got %s", clip(string(raw)))
 			return 0
 		}
@@ -285,17 +513,6 @@ func formatMs(ms int64) string {
 	return time.UnixMilli(ms).UTC().Format(time.RFC3339Nano)
 }
 
-func isAbsent(raw json.RawMessage) bool {
+func isAbsent(raw []byte) bool {
 	return len(raw) == 0 || string(raw) == "null"
-}
-
-// jsonString unquotes a JSON string; ok is false when raw is not a string.
-func jsonString(raw json.RawMessage) (s string, ok bool) {
-	if len(raw) == 0 || raw[0] != '"' {
-		return "", false
-	}
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", false
-	}
-	return s, true
 }

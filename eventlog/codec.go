@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
+	"unsafe"
 
 	"github.com/convops/convops"
 )
@@ -103,8 +105,11 @@ func appendString(buf []byte, s string) []byte {
 	return append(buf, s...)
 }
 
-// decodeBatch reads a message written by encodeBatch.
-func decodeBatch(data []byte) (convops.Batch, Part, error) {
+// decodeBatch reads a message written by encodeBatch. Its events are
+// written into buf when it is large enough, and their ids are not copied:
+// they read the bytes of data, which must not change while they are used.
+// A replay then allocates nothing per event.
+func decodeBatch(data []byte, buf []convops.Event) (convops.Batch, Part, error) {
 	var b convops.Batch
 	p := Part{Count: 1}
 	d := decoder{data: data}
@@ -112,7 +117,7 @@ func decodeBatch(data []byte) (convops.Batch, Part, error) {
 	if v != codecVersion && v != codecVersionParts {
 		return b, p, fmt.Errorf("%w: unknown version %d", ErrCorrupt, v)
 	}
-	b.Account = d.string()
+	b.Account = strings.Clone(d.string()) // kept by the store: not the message's bytes
 	b.Now = d.varint()
 	if v == codecVersionParts {
 		p.Request = d.uvarint()
@@ -130,7 +135,11 @@ func decodeBatch(data []byte) (convops.Batch, Part, error) {
 	if d.err == nil && count > uint64(len(d.data)-d.pos)/5 {
 		return b, p, fmt.Errorf("%w: %d events cannot fit in %d bytes", ErrCorrupt, count, len(d.data)-d.pos)
 	}
-	b.Events = make([]convops.Event, count)
+	if uint64(cap(buf)) >= count {
+		b.Events = buf[:count]
+	} else {
+		b.Events = make([]convops.Event, count)
+	}
 	for i := range b.Events {
 		e := &b.Events[i]
 		flags := d.byte()
@@ -218,7 +227,7 @@ func (d *decoder) string() string {
 		d.fail("string past the end")
 		return ""
 	}
-	s := string(d.data[d.pos : d.pos+int(n)])
+	s := unsafe.String(unsafe.SliceData(d.data[d.pos:]), int(n))
 	d.pos += int(n)
 	return s
 }

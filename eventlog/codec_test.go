@@ -21,7 +21,7 @@ func TestCodecRoundTrip(t *testing.T) {
 	b := sampleBatch()
 	for _, p := range []Part{{Count: 1}, {Request: 1<<64 - 1, Index: 2, Count: 3}} {
 		data := encodeBatch(nil, b, p)
-		got, gotPart, err := decodeBatch(data)
+		got, gotPart, err := decodeBatch(data, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -47,21 +47,21 @@ func TestCodecRejectsDamage(t *testing.T) {
 	for _, p := range []Part{{Count: 1}, {Request: 7, Index: 1, Count: 2}} {
 		data := encodeBatch(nil, sampleBatch(), p)
 		for n := range len(data) {
-			if _, _, err := decodeBatch(data[:n]); !errors.Is(err, ErrCorrupt) {
+			if _, _, err := decodeBatch(data[:n], nil); !errors.Is(err, ErrCorrupt) {
 				t.Errorf("truncated to %d bytes: %v", n, err)
 			}
 		}
 		bad := append([]byte{}, data...)
 		bad[0] = 99
-		if _, _, err := decodeBatch(bad); !errors.Is(err, ErrCorrupt) {
+		if _, _, err := decodeBatch(bad, nil); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("unknown version: %v", err)
 		}
-		if _, _, err := decodeBatch(append(append([]byte{}, data...), 0)); !errors.Is(err, ErrCorrupt) {
+		if _, _, err := decodeBatch(append(append([]byte{}, data...), 0), nil); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("trailing byte: %v", err)
 		}
 	}
 	// A part past the end of its request is corruption.
-	if _, _, err := decodeBatch(encodeBatch(nil, sampleBatch(), Part{Request: 7, Index: 2, Count: 2})); !errors.Is(err, ErrCorrupt) {
+	if _, _, err := decodeBatch(encodeBatch(nil, sampleBatch(), Part{Request: 7, Index: 2, Count: 2}), nil); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("part 2 of 2: %v", err)
 	}
 }
@@ -71,14 +71,41 @@ func FuzzDecodeBatch(f *testing.F) {
 	f.Add(encodeBatch(nil, sampleBatch(), Part{Request: 3, Index: 1, Count: 4}))
 	f.Add([]byte{codecVersion, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		b, p, err := decodeBatch(data)
+		b, p, err := decodeBatch(data, nil)
 		if err != nil {
 			return
 		}
 		// Whatever decodes must survive a round trip unchanged.
-		again, againPart, err := decodeBatch(encodeBatch(nil, b, p))
+		again, againPart, err := decodeBatch(encodeBatch(nil, b, p), nil)
 		if err != nil || fmt.Sprint(again) != fmt.Sprint(b) || againPart != p {
 			t.Errorf("decoded %+v %+v does not round-trip: %+v %+v, %v", b, p, again, againPart, err)
 		}
 	})
+}
+
+// TestDecodeIntoBuffer: events are decoded into the buffer given, and their
+// ids read the message's bytes; the account is a string of its own, as the
+// store keeps it.
+func TestDecodeIntoBuffer(t *testing.T) {
+	data := encodeBatch(nil, sampleBatch(), Part{Count: 1})
+	buf := make([]convops.Event, 0, 10)
+	b, _, err := decodeBatch(data, buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if &b.Events[0] != &buf[:1][0] {
+		t.Error("the buffer was not used")
+	}
+	if fmt.Sprint(b) != fmt.Sprint(sampleBatch()) {
+		t.Errorf("got %+v", b)
+	}
+	for i := range data {
+		data[i] = 0
+	}
+	if b.Account != sampleBatch().Account {
+		t.Errorf("the account changed with the message's bytes: %q", b.Account)
+	}
+	if b.Events[0].EventID == sampleBatch().Events[0].EventID {
+		t.Error("the ids are copies: a replay would allocate one per event")
+	}
 }

@@ -304,7 +304,9 @@ type Delivery struct {
 }
 
 // ApplyFunc receives each message of the log in order. err is non-nil (and
-// the batch empty) for a message that cannot be decoded.
+// the batch empty) for a message that cannot be decoded. The batch's events
+// are valid only during the call (their slice is used again for the next
+// message); their strings stay valid.
 type ApplyFunc func(d Delivery, err error)
 
 // Follow delivers every message of the log, from the first, to apply, one at
@@ -323,6 +325,7 @@ func (l *Log) Follow(ctx context.Context, apply ApplyFunc) error {
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
 	defer it.Stop()
+	var events []convops.Event // decoded into, message after message
 	for {
 		msg, err := it.Next()
 		if err != nil {
@@ -337,7 +340,10 @@ func (l *Log) Follow(ctx context.Context, apply ApplyFunc) error {
 			continue
 		}
 		d := Delivery{Seq: meta.Sequence.Stream, Pending: meta.NumPending, MsgID: msg.Headers().Get(jetstream.MsgIDHeader), Time: meta.Timestamp.UnixMilli()}
-		d.Batch, d.Part, err = decodeBatch(msg.Data())
+		d.Batch, d.Part, err = decodeBatch(msg.Data(), events)
+		if cap(d.Batch.Events) > cap(events) {
+			events = d.Batch.Events
+		}
 		apply(d, err)
 	}
 }

@@ -61,7 +61,7 @@ func TestEncodeSplitsUnderPayloadLimit(t *testing.T) {
 		if len(m.Data) > int(l.nc.MaxPayload())-1024 {
 			t.Errorf("message of %d bytes over the limit", len(m.Data))
 		}
-		part, p, err := decodeBatch(m.Data)
+		part, p, err := decodeBatch(m.Data, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

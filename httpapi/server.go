@@ -44,6 +44,9 @@ type Options struct {
 	// (default 10); MaxInflight caps all of them (default 1024).
 	MaxInflightPerAccount int
 	MaxInflight           int
+	// Metrics serves GET /metrics (Prometheus's text format), without
+	// credentials; nil leaves the path unserved.
+	Metrics http.Handler
 }
 
 // Server is the HTTP handler of convops.
@@ -91,6 +94,10 @@ func New(opts Options) *Server {
 	s.handle("/healthz", s.methodNotAllowed("GET, HEAD"))
 	s.handle("GET /readyz", s.handleReady)
 	s.handle("/readyz", s.methodNotAllowed("GET, HEAD"))
+	if opts.Metrics != nil {
+		s.handle("GET /metrics", opts.Metrics.ServeHTTP)
+		s.handle("/metrics", s.methodNotAllowed("GET, HEAD"))
+	}
 	s.handle("/", func(w http.ResponseWriter, r *http.Request) {
 		s.error(w, convops.Errorf(convops.ENotFound, "there is no %s; the query API is GET or POST /operations/api/account/{accountID}/msgconversation", r.URL.Path))
 	})

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -179,6 +180,9 @@ func (n *Node) markReady(started time.Time, lastSeq uint64) {
 		n.logger.Info("event log replayed", "lastSeq", lastSeq, "accounts", st.Accounts,
 			"series", st.Series, "dedupeKeys", st.DedupeKeys, "took", time.Since(started).Round(time.Millisecond))
 		close(n.ready)
+		// A replay leaves much garbage behind (the decoded log); give its
+		// memory back to the system now rather than over minutes.
+		go debug.FreeOSMemory()
 	})
 }
 
@@ -390,6 +394,9 @@ func (n *Node) unavailable(err error) error {
 	}
 	return &convops.Error{Code: convops.EUnavailable, Message: "the event log did not confirm the events in time; nothing is lost by sending the same events again"}
 }
+
+// Stats describes what the node's store holds.
+func (n *Node) Stats() store.Stats { return n.store.Stats() }
 
 // Query answers q at now (epoch ms).
 func (n *Node) Query(q convops.Query, now int64) (convops.Result, error) {

@@ -12,6 +12,7 @@ import (
 	"github.com/convops/convops"
 	"github.com/convops/convops/eventlog"
 	"github.com/convops/convops/node"
+	"github.com/convops/convops/sim"
 	"github.com/convops/convops/store"
 )
 
@@ -161,31 +162,76 @@ func BenchmarkIngest(b *testing.B) {
 	}
 }
 
-var replayEvents = flag.Int("replay-events", 1_000_000, "events in the log of BenchmarkReplay")
+var (
+	replayEvents   = flag.Int("replay-events", 1_000_000, "events in the log of BenchmarkReplay")
+	replayAccounts = flag.Int("replay-accounts", 1, "accounts in the log of BenchmarkReplay: 1 is the simulator's large account; more are accounts of log-normal sizes")
+)
+
+// replayLog fills the log of a node with the events of BenchmarkReplay, in
+// ingests of at most 1,000 events, and returns how many it holds.
+func replayLog(b *testing.B, n *node.Node) int {
+	var batches []convops.Batch
+	if *replayAccounts <= 1 {
+		o := sim.DefaultOptions(now)
+		o.Events = *replayEvents
+		for _, bb := range splitBatches("acc", sim.Generate(o)) {
+			batches = append(batches, bb)
+		}
+	} else {
+		o := sim.DefaultTenantOptions(now)
+		o.Events, o.Accounts = *replayEvents, *replayAccounts
+		var perAccount [][]convops.Batch
+		for _, tn := range sim.Tenants(o) {
+			perAccount = append(perAccount, splitBatches(tn.Account, sim.Generate(tn.Options)))
+		}
+		for round := 0; ; round++ {
+			k := len(batches)
+			for _, bs := range perAccount {
+				if round < len(bs) {
+					batches = append(batches, bs[round])
+				}
+			}
+			if k == len(batches) {
+				break
+			}
+		}
+	}
+	total := 0
+	for _, bb := range batches {
+		if _, err := n.Ingest(context.Background(), bb.Account, now, bb.Events); err != nil {
+			b.Fatal(err)
+		}
+		total += len(bb.Events)
+	}
+	return total
+}
+
+func splitBatches(account string, events []convops.Event) []convops.Batch {
+	var out []convops.Batch
+	for i := 0; i < len(events); i += 1000 {
+		out = append(out, convops.Batch{Account: account, Now: now, Events: events[i:min(len(events), i+1000)]})
+	}
+	return out
+}
 
 // BenchmarkReplay measures how fast a node replays a log of -replay-events
-// events (ingests of 1,000): the start-to-ready time of a restart.
+// events in -replay-accounts accounts: the start-to-ready time of a restart.
 //
 //	go test -run XXX -bench Replay ./node -args -replay-events=10000000
+//	go test -run XXX -bench Replay ./node -args -replay-accounts=2500
 func BenchmarkReplay(b *testing.B) {
 	dir := b.TempDir()
 	n, _, closeFirst := openNode(b, dir)
 	<-n.Ready()
-	const size = 1000
-	batches := *replayEvents / size
-	for i := range batches {
-		if _, err := n.Ingest(context.Background(), "acc", now, events(fmt.Sprint("b", i), size)); err != nil {
-			b.Fatal(err)
-		}
-	}
+	events := replayLog(b, n)
 	closeFirst()
 	b.ResetTimer()
 	for range b.N {
 		n, _, closeIt := openNode(b, dir)
 		<-n.Ready()
 		b.StopTimer()
-		if got := total(n, "acc"); got != int64(batches*size) {
-			b.Fatalf("replayed %d events", got)
+		if st := n.Stats(); st.DedupeKeys != events {
+			b.Fatalf("replayed %d events, want %d", st.DedupeKeys, events)
 		}
 		runtime.GC()
 		var m runtime.MemStats
@@ -194,5 +240,5 @@ func BenchmarkReplay(b *testing.B) {
 		closeIt()
 		b.StartTimer()
 	}
-	b.ReportMetric(float64(batches*size)/b.Elapsed().Seconds()*float64(b.N), "events/s")
+	b.ReportMetric(float64(events)/b.Elapsed().Seconds()*float64(b.N), "events/s")
 }

@@ -58,3 +58,49 @@ func TestGenerate(t *testing.T) {
 		t.Errorf("11:00 has %d events, 03:00 %d: no daily curve", busy, night)
 	}
 }
+
+func TestTenants(t *testing.T) {
+	o := DefaultTenantOptions(end)
+	o.Events = 200_000
+	tenants := Tenants(o)
+	if len(tenants) != o.Accounts {
+		t.Fatalf("%d accounts", len(tenants))
+	}
+	sum, noAgent, sampled, ids := 0, 0, 0, map[string]bool{}
+	for i, tn := range tenants {
+		if ids[tn.Account] {
+			t.Fatalf("account %s twice", tn.Account)
+		}
+		ids[tn.Account] = true
+		if tn.Options.Events < 1 || i > 0 && tn.Options.Events > tenants[i-1].Options.Events {
+			t.Fatalf("account %d has %d events: not largest first", i, tn.Options.Events)
+		}
+		sum += tn.Options.Events
+		if i%10 == 0 {
+			for _, e := range Generate(tn.Options) {
+				sampled++
+				if !e.HasAgent {
+					noAgent++
+				}
+			}
+		}
+	}
+	if sum != o.Events {
+		t.Errorf("sizes add up to %d, want %d", sum, o.Events)
+	}
+	largest, median := tenants[0].Options.Events, tenants[len(tenants)/2].Options.Events
+	if largest < 20*median || median < 10 {
+		t.Errorf("largest %d, median %d: not a log-normal spread", largest, median)
+	}
+	if tenants[0].Options.Agents < 50 || tenants[len(tenants)-1].Options.Agents != o.MinAgents {
+		t.Errorf("agents: largest account %d, smallest %d", tenants[0].Options.Agents, tenants[len(tenants)-1].Options.Agents)
+	}
+	// The same options with fewer events: the same accounts.
+	o.Events = 20_000
+	if fewer := Tenants(o); fewer[0].Account != tenants[0].Account || fewer[0].Options.Events > largest/5 {
+		t.Errorf("fewer events changed the accounts: %+v", fewer[0])
+	}
+	if p := float64(noAgent) * 100 / float64(sampled); p < 6 || p > 10 {
+		t.Errorf("%.1f%% of events without an agent, want about 8%%", p)
+	}
+}

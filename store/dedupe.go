@@ -43,10 +43,11 @@ func keyOf(scratch []byte, account, eventID string) (dedupeKey, []byte) {
 // dropped when a shard is rebuilt: when it is full (live and dead slots
 // together), or when it has become much larger than its live keys need.
 //
-// A slot is 20 bytes; shards are kept between 55% and 80% full, so a key in
-// retention costs 25 to 36 bytes, the expiry included (up to twice that
-// while the number of keys in retention falls, until a shard is rebuilt
-// smaller).
+// A slot is 20 bytes. A growing shard is between 40% and 80% full; one that
+// holds a steady day of keys is rebuilt 55% full when dead keys fill it; so
+// a key in retention costs 25 to 50 bytes, about 33 on average, the expiry
+// included (and up to twice that while the number of keys in retention
+// falls, until a shard is rebuilt smaller).
 //
 // The index belongs to the fold goroutine: it has no lock.
 type dedupeIndex struct {
@@ -66,7 +67,9 @@ const (
 	dedupeShards   = 256
 	minShardSlots  = 8
 	maxFillPercent = 80 // a shard is rebuilt when live and dead slots reach this
-	newFillPercent = 55 // and rebuilt this full with its live keys
+	newFillPercent = 55 // and rebuilt this full with its live keys,
+	// unless they are this many: then it is growing, and doubles.
+	growFillPercent = 70
 )
 
 type dedupeShard struct {
@@ -100,6 +103,20 @@ func (d *dedupeIndex) locate(k dedupeKey) (*dedupeShard, int) {
 	return sh, int(i)
 }
 
+// touch reads the first slot of each key's probe sequence and returns
+// nothing of use. The loads do not depend on one another, so the processor
+// runs their cache misses side by side, where the inserts that follow, each
+// depending on the one before, would wait for them one at a time.
+func (d *dedupeIndex) touch(keys []dedupeKey) uint32 {
+	var sum uint32
+	for _, k := range keys {
+		if sh, i := d.locate(k); len(sh.slots) > 0 {
+			sum += sh.slots[i].keep
+		}
+	}
+	return sum
+}
+
 // contains reports whether k is held and alive at horizon.
 func (d *dedupeIndex) contains(k dedupeKey, horizon uint32) bool {
 	sh, i := d.locate(k)
@@ -124,7 +141,7 @@ func (d *dedupeIndex) contains(k dedupeKey, horizon uint32) bool {
 func (d *dedupeIndex) insert(k dedupeKey, keep, horizon uint32) bool {
 	sh, i := d.locate(k)
 	if (sh.used+1)*100 > len(sh.slots)*maxFillPercent {
-		d.rebuild(sh, horizon, 1)
+		d.grow(sh, horizon)
 		sh, i = d.locate(k)
 	}
 	n := len(sh.slots)
@@ -162,17 +179,24 @@ func (d *dedupeIndex) insert(k dedupeKey, keep, horizon uint32) bool {
 	return true
 }
 
-// rebuild makes a new table for sh holding its live keys and room for extra
-// more, sized so that it is newFillPercent full.
-func (d *dedupeIndex) rebuild(sh *dedupeShard, horizon uint32, extra int) {
-	old := sh.slots
-	live := extra
-	for i := range old {
-		if old[i].keep != 0 && old[i].keep-1 >= horizon {
-			live++
-		}
+// grow rebuilds a full shard. A shard whose slots are mostly live keys
+// (growFillPercent) is filling up: it doubles, so that a growing index moves each key about twice
+// in all (it is then 40% full, and fills up to 80% before it grows again).
+// A shard full of dead keys is rebuilt newFillPercent full of its live ones.
+func (d *dedupeIndex) grow(sh *dedupeShard, horizon uint32) {
+	live := sh.liveSlots(horizon)
+	size := (live + 1) * 100 / newFillPercent
+	if live*100 >= len(sh.slots)*growFillPercent {
+		size = 2 * len(sh.slots)
 	}
-	size := max(minShardSlots, live*100/newFillPercent+1)
+	d.rebuild(sh, horizon, size)
+}
+
+// rebuild makes a new table of size slots (at least enough) for sh,
+// holding its live keys.
+func (d *dedupeIndex) rebuild(sh *dedupeShard, horizon uint32, size int) {
+	old := sh.slots
+	size = max(minShardSlots, size, sh.liveSlots(horizon)*100/maxFillPercent+1)
 	d.slots += size - len(old)
 	sh.slots = make([]dedupeSlot, size)
 	sh.used = 0
@@ -189,6 +213,17 @@ func (d *dedupeIndex) rebuild(sh *dedupeShard, horizon uint32, extra int) {
 		sh.slots[i] = s
 		sh.used++
 	}
+}
+
+// liveSlots counts the keys of sh alive at horizon.
+func (sh *dedupeShard) liveSlots(horizon uint32) int {
+	live := 0
+	for i := range sh.slots {
+		if sh.slots[i].keep != 0 && sh.slots[i].keep-1 >= horizon {
+			live++
+		}
+	}
+	return live
 }
 
 // expire moves the index to horizon: keys kept for earlier buckets are no
@@ -211,7 +246,7 @@ func (d *dedupeIndex) expire(horizon uint32) {
 	for i := range d.shards {
 		sh := &d.shards[i]
 		if len(sh.slots) > minShardSlots && len(sh.slots)*newFillPercent > 2*100*share {
-			d.rebuild(sh, horizon, 0)
+			d.rebuild(sh, horizon, sh.liveSlots(horizon)*100/newFillPercent+1)
 		}
 	}
 }

@@ -65,6 +65,57 @@ func TestRetentionOverDays(t *testing.T) {
 	}
 }
 
+// TestRetentionOverDaysManyAccounts folds three simulated days of 1,000
+// accounts at a time, a third of which change every day: accounts that have
+// gone quiet for a day must be forgotten, and the heap must not grow from day
+// to day.
+func TestRetentionOverDaysManyAccounts(t *testing.T) {
+	const (
+		perDay   = 300_000
+		accounts = 1000
+		perBatch = 20
+		day      = int64(convops.MaxTimeframeMinutes) * convops.MinuteMs
+	)
+	start := int64(1795737600000)
+	s := store.New(store.Options{})
+	batches := perDay / perBatch
+	step := day / int64(batches)
+	clock, id := start, 0
+	var heaps []uint64
+	for d := 0; d < 3; d++ {
+		for b := range batches {
+			clock += step
+			// Accounts 0–666 every day; the last third are new each day.
+			n := b % accounts
+			if n >= 2*accounts/3 {
+				n += d * accounts
+			}
+			batch := convops.Batch{Account: fmt.Sprint("acc", n), Now: clock, Events: make([]convops.Event, perBatch)}
+			for i := range batch.Events {
+				id++
+				batch.Events[i] = convops.Event{
+					EventID: fmt.Sprintf("c-%09d", id), SkillID: int64(id % 7), AgentID: int64(id % 40), HasAgent: id%12 != 0,
+					ResolvedBy: convops.ResolvedBy(id % 3), ResolvedAt: clock - int64(id%7200)*1000, HandlingTimeMs: int64(id % 900000),
+				}
+			}
+			mustApply(t, s, batch)
+		}
+		heaps = append(heaps, heapAfterGC())
+		st := s.Stats()
+		t.Logf("day %d: heap %.1f MB, %+v", d+1, float64(heaps[d])/1e6, st)
+		// The accounts of today, and those of the day before that still
+		// have data from the last hours of yesterday.
+		if st.Accounts > accounts+accounts/3 || st.DedupeKeys > perDay+perDay/50 {
+			t.Errorf("day %d: %+v holds more than a day", d+1, st)
+		}
+	}
+	for d := 1; d < 3; d++ {
+		if growth := float64(heaps[d])/float64(heaps[0]) - 1; growth > 0.10 {
+			t.Errorf("heap after day %d is %.0f%% above day 1", d+1, growth*100)
+		}
+	}
+}
+
 // TestQuietSeriesAreDropped: agents active on day 1 only lose their series
 // once they have no events left in retention, and the others keep their numbers.
 func TestQuietSeriesAreDropped(t *testing.T) {

@@ -1,3 +1,5 @@
+//go:build !chunkedseries
+
 package store
 
 import (
@@ -11,12 +13,16 @@ import (
 // of two entries: a query costs the same for 5 minutes as for 24 hours.
 //
 // Only buckets with data have an entry: a quiet agent with one conversation
-// costs one entry (40 bytes), not a day of buckets. Finding the entry of a
-// bucket is a binary search narrowed by the fact that buckets are distinct
-// integers: a dense series finds it in one step, and the bounds that queries
-// read most (the newest bucket, and the oldest of a 24-hour window) in none.
+// costs the 64 bytes of the series itself, not a day of buckets. The newest
+// entry (head) lives in the series, not in its array: events arrive mostly
+// in the newest bucket, and counting one then touches one cache line. The
+// entry of an older bucket is found by a binary search narrowed by the fact
+// that buckets are distinct integers: a dense series finds it in one step,
+// and the bounds that queries read most (the newest bucket, and the oldest of
+// a 24-hour window) in none.
 type series struct {
-	entries []entry
+	head    entry   // the newest bucket; bucket 0 when the series is empty
+	entries []entry // the older buckets, ascending
 }
 
 // entry is the running total of a series up to and including bucket.
@@ -31,28 +37,64 @@ type entry struct {
 	handling [3]int64
 }
 
-// entryBytes is the size of an entry, for the store's accounting.
-const entryBytes = 40
+// Sizes, for the store's accounting.
+const (
+	entryBytes  = 40
+	seriesBytes = 64
+)
 
-// add counts an event in bucket b. It costs one append when b is the newest
-// bucket of the series, and one update per later entry when b is older.
-func (s *series) add(b uint32, by convops.ResolvedBy, handlingMs int64) {
-	n := len(s.entries)
-	if n == 0 || b > s.entries[n-1].bucket {
-		var e entry
-		if n > 0 {
-			e = s.entries[n-1]
-		}
-		e.bucket = b
-		e.count[by]++
-		e.handling[by] += handlingMs
-		s.entries = append(s.entries, e)
-		return
+func (e *entry) addEvent(by convops.ResolvedBy, handlingMs int64) {
+	e.count[by]++
+	e.handling[by] += handlingMs
+}
+
+// empty reports whether the series holds no bucket.
+func (s *series) empty() bool { return s.head.bucket == 0 }
+
+// buckets returns the number of buckets with data.
+func (s *series) buckets() int {
+	if s.empty() {
+		return 0
 	}
+	return len(s.entries) + 1
+}
+
+// first returns the oldest bucket of a non-empty series.
+func (s *series) first() uint32 {
+	if len(s.entries) > 0 {
+		return s.entries[0].bucket
+	}
+	return s.head.bucket
+}
+
+// touch reads the head, which counting an event writes. It returns nothing
+// of use; see Store.Apply. (Reading the free slot after the older entries
+// as well, which a new bucket writes, made the fold slower.)
+func (s *series) touch() uint32 { return s.head.bucket }
+
+// add counts an event in bucket b (> 0). It costs one update when b is the
+// newest bucket, one append when it is newer, and one update per later
+// entry when it is older.
+func (s *series) add(b uint32, by convops.ResolvedBy, handlingMs int64) {
+	switch {
+	case b == s.head.bucket:
+	case b > s.head.bucket:
+		if !s.empty() {
+			s.entries = append(s.entries, s.head)
+		}
+		s.head.bucket = b // the running total so far, now of bucket b
+	default:
+		s.addOlder(b, by, handlingMs)
+	}
+	s.head.addEvent(by, handlingMs)
+}
+
+// addOlder counts an event in bucket b, older than the head, in every entry
+// from b's on (the head is left to the caller).
+func (s *series) addOlder(b uint32, by convops.ResolvedBy, handlingMs int64) {
 	i := s.search(b)
 	if i == 0 || s.entries[i-1].bucket != b {
-		// A new bucket before the newest: insert an entry holding the totals
-		// before it, then count the event in it and every later entry.
+		// A new bucket: an entry holding the totals before it.
 		var e entry
 		if i > 0 {
 			e = s.entries[i-1]
@@ -65,27 +107,34 @@ func (s *series) add(b uint32, by convops.ResolvedBy, handlingMs int64) {
 		i--
 	}
 	for j := i; j < len(s.entries); j++ {
-		s.entries[j].count[by]++
-		s.entries[j].handling[by] += handlingMs
+		s.entries[j].addEvent(by, handlingMs)
 	}
 }
 
-// search returns how many entries have a bucket <= x.
+// search returns how many of the older entries have a bucket <= x, for x
+// older than the head.
 func (s *series) search(x uint32) int {
-	n := len(s.entries)
-	if n == 0 || x < s.entries[0].bucket {
+	return s.searchBelow(x, len(s.entries))
+}
+
+// searchBelow is search for an x whose answer is known to be at most hi:
+// when the bounds of a query are read newest first, each bounds the next.
+func (s *series) searchBelow(x uint32, hi int) int {
+	if hi == 0 || x < s.entries[0].bucket {
 		return 0
 	}
-	last := s.entries[n-1].bucket
-	if x >= last {
-		return n
+	// The answer p has entries[p-1].bucket <= x < entries[p].bucket (or p ==
+	// len). The entries from p to hi hold distinct buckets in (x, above],
+	// above being the bucket after them (the head's, or entries[hi]'s), and
+	// those before p distinct buckets in [first, x]: that bounds p from both
+	// sides. A dense series is answered in one step.
+	above := s.head.bucket
+	if hi < len(s.entries) {
+		above = s.entries[hi].bucket
 	}
-	// The answer p has entries[p-1].bucket <= x < entries[p].bucket. The
-	// entries from p on hold distinct buckets in (x, last], and those before
-	// p distinct buckets in [first, x]: that bounds p from both sides.
-	lo := max(1, n-int(last-x))
-	hi := min(n-1, int(x-s.entries[0].bucket)+1)
-	// Invariant: entries[lo-1].bucket <= x, entries[hi].bucket > x.
+	lo := max(1, hi-int(above-1-x))
+	hi = min(hi, int(x-s.entries[0].bucket)+1)
+	// Invariant: entries[lo-1].bucket <= x, and hi == n or entries[hi].bucket > x.
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
 		if s.entries[mid].bucket <= x {
@@ -99,11 +148,11 @@ func (s *series) search(x uint32) int {
 
 // upTo returns the running total up to and including bucket x, nil for zero.
 func (s *series) upTo(x int64) *entry {
-	if x < 0 {
+	switch {
+	case s.empty() || x < int64(s.first()):
 		return nil
-	}
-	if x > maxBucket {
-		x = maxBucket
+	case x >= int64(s.head.bucket):
+		return &s.head
 	}
 	if p := s.search(uint32(x)); p > 0 {
 		return &s.entries[p-1]
@@ -111,14 +160,42 @@ func (s *series) upTo(x int64) *entry {
 	return nil
 }
 
-// maxBucket is the largest bucket index an entry can hold.
-const maxBucket = 1<<32 - 1
-
-// sums writes the total over each span into out.
+// sums writes the total over each span into out. Spans that follow one
+// another backwards (the intervals of a query, newest first) share their
+// bounds: each bound is read once, and each narrows the search of the next.
 func (s *series) sums(spans []convops.Span, out []convops.Counters) {
+	var prevFirst int64
+	var prevStart *entry
+	hint := len(s.entries)
 	for i, span := range spans {
-		out[i] = difference(s.upTo(span.End-1), s.upTo(span.First-1))
+		var end *entry
+		if i > 0 && span.End == prevFirst {
+			end = prevStart
+		} else {
+			end = s.upTo(span.End - 1)
+			hint = len(s.entries)
+		}
+		var start *entry
+		start, hint = s.upToBelow(span.First-1, hint)
+		out[i] = difference(end, start)
+		prevFirst, prevStart = span.First, start
 	}
+}
+
+// upToBelow is upTo for an x whose entry is among the first hint older
+// entries or the head; it also returns the hint for an older x.
+func (s *series) upToBelow(x int64, hint int) (*entry, int) {
+	switch {
+	case s.empty() || x < int64(s.first()):
+		return nil, 0
+	case x >= int64(s.head.bucket):
+		return &s.head, len(s.entries)
+	}
+	p := s.searchBelow(uint32(x), hint)
+	if p > 0 {
+		return &s.entries[p-1], p
+	}
+	return nil, 0
 }
 
 // difference returns end − start as counters; nil entries are zero.
@@ -139,42 +216,48 @@ func difference(end, start *entry) convops.Counters {
 	return c
 }
 
-// trim drops the entries of buckets before horizon and reports whether the
-// series is empty afterwards. The remaining entries are rebased so that they
-// count from the horizon, and moved to the front of their array so that the
-// array is reused as the series grows again.
+// trim drops the buckets before horizon and reports whether the series is
+// empty afterwards. The remaining entries are rebased so that they count
+// from the horizon, and moved to the front of their array so that the array
+// is reused as the series grows again.
 func (s *series) trim(horizon uint32) (empty bool) {
+	if s.empty() {
+		return true
+	}
+	if s.head.bucket < horizon {
+		*s = series{}
+		return true
+	}
 	k := 0
 	for k < len(s.entries) && s.entries[k].bucket < horizon {
 		k++
 	}
 	if k == 0 {
-		return len(s.entries) == 0
+		return false
 	}
 	base := s.entries[k-1]
 	n := copy(s.entries, s.entries[k:])
 	s.entries = s.entries[:n]
-	for j := range s.entries {
-		e := &s.entries[j]
+	rebase := func(e *entry) {
 		for r := range e.count {
 			e.count[r] -= base.count[r]
 			e.handling[r] -= base.handling[r]
 		}
 	}
-	if n == 0 {
-		s.entries = nil
-		return true
+	for j := range s.entries {
+		rebase(&s.entries[j])
 	}
+	rebase(&s.head)
 	// Give back an array that is mostly empty, as a series that went quiet
 	// would otherwise keep the size of its busiest day.
-	if cap(s.entries) > 8 && n < cap(s.entries)/4 {
+	switch {
+	case n == 0:
+		s.entries = nil
+	case cap(s.entries) > 8 && n < cap(s.entries)/4:
 		s.entries = append([]entry(nil), s.entries...)
 	}
 	return false
 }
 
-// first returns the oldest bucket of a non-empty series.
-func (s *series) first() uint32 { return s.entries[0].bucket }
-
-// bytes is the memory the series' entries take.
+// bytes is the memory of the series' array of older entries.
 func (s *series) bytes() int { return cap(s.entries) * entryBytes }

@@ -62,6 +62,8 @@ type Store struct {
 	expiry  map[uint32][]*account
 	scratch []byte
 	keys    []dedupeKey
+	where   []seriesAt
+	sink    uint32 // what touch and locate read, kept so that their loads are not dropped
 
 	// The size of the dedupe index, published by the fold for Stats.
 	dedupeKeys, dedupeBytes atomic.Int64
@@ -98,6 +100,7 @@ type account struct {
 	swept, queued uint32
 	// unsettled lists skills whose agent lists gained ids in this batch.
 	unsettled []int64
+	sink      uint32 // see locate
 }
 
 // skill is the series of one skill and of each agent within it.
@@ -153,6 +156,14 @@ func (s *Store) Apply(b convops.Batch) (convops.Outcome, error) {
 		return convops.Outcome{}, err
 	}
 
+	// The fold waits on memory more than it computes: each event touches a
+	// slot of the dedupe index and four series, anywhere in memory. Finding
+	// them all first, for the whole batch, lets the processor fetch them side
+	// by side, as no lookup depends on another; the updates that follow,
+	// which do depend on each other, then find their memory in cache.
+	s.sink += s.dedupe.touch(s.keys)
+	s.where = a.locate(b.Events, s.where[:0])
+
 	var out convops.Outcome
 	for i := range b.Events {
 		e := &b.Events[i]
@@ -171,7 +182,7 @@ func (s *Store) Apply(b convops.Batch) (convops.Outcome, error) {
 			continue
 		}
 		out.Accepted++
-		a.add(bucket, e)
+		a.add(bucket, e, s.where[i])
 	}
 	a.settle()
 	s.release(a)
@@ -225,12 +236,15 @@ func (a *account) mayPassBounds(o *Options, n int) bool {
 	return a.skills.len()+n > o.MaxSkillsPerAccount || a.agents.len()+n > o.MaxAgentsPerAccount
 }
 
+// maxBucket is the largest bucket index an entry can hold.
+const maxBucket = 1<<32 - 1
+
 // storable reports whether an event of a batch with the given horizon is
 // stored, and in which bucket.
 func storable(e *convops.Event, batchHorizon int64) (uint32, bool) {
 	idx := convops.BucketIndex(e.ResolvedAt)
-	if idx < batchHorizon || idx < 0 || idx > maxBucket {
-		return 0, false
+	if idx < batchHorizon || idx < 1 || idx > maxBucket {
+		return 0, false // bucket 0 (1970) marks an empty series
 	}
 	return uint32(idx), true
 }
@@ -290,22 +304,76 @@ func boundError(index int, field string, id int64, what string, limit int, flag 
 	}
 }
 
-// add counts e in bucket b of every series it belongs to.
+// seriesAt says where the series of an event are in its account's sorted
+// lists, -1 for those not found (new, or added by this batch).
+type seriesAt struct {
+	skill, pair, agent int32
+}
+
+// locate finds the series of each event, reading the head of each so that
+// it is in cache when the event is counted. Lock of a should be held.
+func (a *account) locate(events []convops.Event, where []seriesAt) []seriesAt {
+	var sink uint32
+	skillIDs, agentIDs := a.skills.ids[:a.skills.sorted], a.agents.ids[:a.agents.sorted]
+	for i := range events {
+		e := &events[i]
+		w := seriesAt{-1, -1, -1}
+		if si := find(skillIDs, e.SkillID); si >= 0 {
+			w.skill = int32(si)
+			sk := &a.skills.items[si]
+			sink += sk.total.touch()
+			if e.HasAgent {
+				if pi := find(sk.agents.ids[:sk.agents.sorted], e.AgentID); pi >= 0 {
+					w.pair = int32(pi)
+					sink += sk.agents.items[pi].touch()
+				}
+			}
+		}
+		if e.HasAgent {
+			if ai := find(agentIDs, e.AgentID); ai >= 0 {
+				w.agent = int32(ai)
+				sink += a.agents.items[ai].touch()
+			}
+		}
+		where = append(where, w)
+	}
+	a.sink += sink
+	return where
+}
+
+// add counts e in bucket b of every series it belongs to, found at w (the
+// sorted parts of the lists do not move while a batch is folded).
 // Lock of a should be held.
-func (a *account) add(b uint32, e *convops.Event) {
+func (a *account) add(b uint32, e *convops.Event, w seriesAt) {
 	a.total.add(b, e.ResolvedBy, e.HandlingTimeMs)
-	sk, _ := a.skills.getOrAdd(e.SkillID)
+	var sk *skill
+	if w.skill >= 0 {
+		sk = &a.skills.items[w.skill]
+	} else {
+		sk, _ = a.skills.getOrAdd(e.SkillID)
+	}
 	sk.total.add(b, e.ResolvedBy, e.HandlingTimeMs)
 	if !e.HasAgent {
 		return
 	}
-	wasSettled := sk.agents.settled()
-	inSkill, added := sk.agents.getOrAdd(e.AgentID)
-	if added && wasSettled {
-		a.unsettled = append(a.unsettled, e.SkillID)
+	var inSkill *series
+	if w.pair >= 0 {
+		inSkill = &sk.agents.items[w.pair]
+	} else {
+		wasSettled := sk.agents.settled()
+		var added bool
+		inSkill, added = sk.agents.getOrAdd(e.AgentID)
+		if added && wasSettled {
+			a.unsettled = append(a.unsettled, e.SkillID)
+		}
 	}
 	inSkill.add(b, e.ResolvedBy, e.HandlingTimeMs)
-	agent, _ := a.agents.getOrAdd(e.AgentID)
+	var agent *series
+	if w.agent >= 0 {
+		agent = &a.agents.items[w.agent]
+	} else {
+		agent, _ = a.agents.getOrAdd(e.AgentID)
+	}
 	agent.add(b, e.ResolvedBy, e.HandlingTimeMs)
 }
 
@@ -359,7 +427,7 @@ func (s *Store) sweep(a *account) {
 		return
 	}
 	a.swept = s.horizon
-	if len(a.total.entries) == 0 || a.total.first() >= s.horizon {
+	if a.total.empty() || a.total.first() >= s.horizon {
 		return
 	}
 	h := s.horizon
@@ -375,7 +443,7 @@ func (s *Store) sweep(a *account) {
 // release lists a under its oldest bucket, or forgets it when it holds no
 // data. Lock of a should be held.
 func (s *Store) release(a *account) {
-	if len(a.total.entries) == 0 {
+	if a.total.empty() {
 		s.mu.Lock()
 		if s.accounts[a.id] == a {
 			delete(s.accounts, a.id)
@@ -413,13 +481,13 @@ func (s *Store) Stats() Stats {
 	st.Accounts = len(accounts)
 	count := func(sr *series) {
 		st.Series++
-		st.Buckets += len(sr.entries)
+		st.Buckets += sr.buckets()
 		st.SeriesBytes += sr.bytes()
 	}
 	for _, a := range accounts {
 		a.mu.RLock()
 		st.SeriesBytes += accountBytes + listBytes(&a.skills, skillBytes) + listBytes(&a.agents, seriesBytes)
-		if len(a.total.entries) > 0 {
+		if !a.total.empty() {
 			count(&a.total)
 		}
 		for i := range a.agents.items {
@@ -443,8 +511,7 @@ func (s *Store) Stats() Stats {
 // Sizes of the store's structures, for Stats.
 const (
 	accountBytes = 200 // the account and its map entry, roughly
-	seriesBytes  = 24
-	skillBytes   = 88
+	skillBytes   = seriesBytes + 64
 )
 
 func listBytes[T any](l *idList[T], itemBytes int) int {
@@ -473,7 +540,7 @@ func (s *Store) Query(q convops.Query, w convops.Window) convops.Result {
 // no data. Lock of a should be held for reading.
 func (a *account) reports(q *convops.Query, spans []convops.Span) []convops.Report {
 	r := make([]convops.Report, len(spans))
-	if a == nil || len(a.total.entries) == 0 {
+	if a == nil || a.total.empty() {
 		return r
 	}
 	sums := make([]convops.Counters, len(spans))

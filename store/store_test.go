@@ -224,3 +224,94 @@ func mustApply(t testing.TB, s *store.Store, b convops.Batch) convops.Outcome {
 	}
 	return out
 }
+
+// TestQueryMatchesScanOverTime folds batches of several accounts while the
+// log's clock moves over 30 hours, with events up to six hours late and ids
+// sent again (sometimes after their first copy has left retention), and
+// compares queries of every account, made with a clock up to four hours
+// behind the log's, with a plain scan of what the store must hold.
+func TestQueryMatchesScanOverTime(t *testing.T) {
+	const hour = 3_600_000
+	accounts := []string{"a", "b", "c", "d", "e"}
+	for seed := range uint64(6) {
+		r := rand.New(rand.NewPCG(seed, 2))
+		s := store.New(store.Options{})
+
+		// The oracle: the store's rules, applied event by event.
+		type stored struct {
+			account string
+			e       convops.Event
+		}
+		var held []stored
+		keep := map[string]int64{} // account/eventId → bucket kept until
+		var sent []stored          // to send again
+		clock := now - 30*hour
+		var horizon int64
+		for clock < now {
+			clock += r.Int64N(15 * 60_000) // the log's clock moves on
+			horizon = convops.RetentionHorizon(clock)
+			account := accounts[r.IntN(len(accounts))]
+			var events []convops.Event
+			for range 1 + r.IntN(40) {
+				var e convops.Event
+				if len(sent) > 0 && r.IntN(10) == 0 {
+					e = sent[r.IntN(len(sent))].e // again, maybe changed, maybe expired
+					e.HandlingTimeMs++
+				} else {
+					e = convops.Event{EventID: fmt.Sprintf("%s-%d", account, r.Int()), SkillID: r.Int64N(5) - 1, ResolvedBy: convops.ResolvedBy(r.IntN(3)),
+						HandlingTimeMs: r.Int64N(600000), ResolvedAt: clock - r.Int64N(10*60_000)}
+					if r.IntN(4) == 0 { // hours late
+						e.ResolvedAt = clock - r.Int64N(6*hour)
+					}
+					if r.IntN(5) != 0 {
+						e.AgentID, e.HasAgent = r.Int64N(8), true
+					}
+				}
+				events = append(events, e)
+			}
+			out := mustApply(t, s, convops.Batch{Account: account, Now: clock, Events: events})
+			var want convops.Outcome
+			for _, e := range events {
+				k := account + "/" + e.EventID
+				if until, ok := keep[k]; ok && until >= horizon {
+					want.Duplicates++
+					continue
+				}
+				want.Accepted++
+				keep[k] = max(convops.BucketIndex(e.ResolvedAt), horizon)
+				held = append(held, stored{account, e})
+				sent = append(sent, stored{account, e})
+			}
+			if out != want {
+				t.Fatalf("seed %d at %d: outcome %+v, want %+v", seed, clock, out, want)
+			}
+		}
+		for _, account := range accounts {
+			var events []convops.Event
+			for _, h := range held {
+				if h.account == account && convops.BucketIndex(h.e.ResolvedAt) >= horizon {
+					events = append(events, h.e)
+				}
+			}
+			for range 30 {
+				tf := 1 + r.IntN(convops.MaxTimeframeMinutes)
+				q := convops.Query{Account: account, Timeframe: tf, Skills: randomFilter(r, 4), Agents: randomFilter(r, 7)}
+				if r.IntN(2) == 0 {
+					for {
+						if d := 1 + r.IntN(tf); tf%d == 0 {
+							q.Interval = d
+							break
+						}
+					}
+				}
+				w := convops.Layout(clock-r.Int64N(4*hour), q.Timeframe, q.Interval)
+				if got, want := s.Query(q, w), scan(events, q, w); fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Fatalf("seed %d account %s query %+v:\n got  %v\n want %v", seed, account, q, got, want)
+				}
+			}
+		}
+		if st := s.Stats(); st.DedupeKeys > len(keep) {
+			t.Fatalf("seed %d: %d dedupe keys for %d ids ever sent", seed, st.DedupeKeys, len(keep))
+		}
+	}
+}

@@ -2,7 +2,9 @@
 //
 //	convops serve [flags]             run the server
 //	convops keys add|list|revoke      manage API keys
-//	convops bench [flags]             measure, and compare with PostgreSQL
+//
+// The benchmark is a command of its own, convops-bench, so that this binary
+// links no database driver.
 //
 // Every flag can also be set with an environment variable CONVOPS_<NAME>, the
 // flag's name in upper case with '-' as '_' (CONVOPS_DATA_DIR for --data-dir).
@@ -51,7 +53,6 @@ const usage = `convops serves real-time messaging-conversation metrics.
 Usage:
   convops serve [flags]            run the server (convops serve -h lists the flags)
   convops keys add|list|revoke     manage API keys (convops keys for help)
-  convops bench [--quick]          measure convops against PostgreSQL on a simulated account
 `
 
 // Run runs the subcommand named by args[0].
@@ -69,8 +70,6 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return cmd.Run(ctx)
 	case "keys":
 		return (&KeysCommand{main: m}).Run(args[1:])
-	case "bench":
-		return (&BenchCommand{main: m}).Run(ctx, args[1:])
 	case "help", "-h", "--help":
 		fmt.Fprint(m.Stdout, usage)
 		return nil

@@ -20,6 +20,7 @@ import (
 	"github.com/convops/convops/httpapi"
 	"github.com/convops/convops/node"
 	"github.com/convops/convops/store"
+	"github.com/convops/convops/telemetry"
 )
 
 // ServeCommand runs the server.
@@ -163,6 +164,8 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 	defer log.Close()
 
 	st := store.New(store.Options{MaxSkillsPerAccount: c.MaxSkillsPerAccount, MaxAgentsPerAccount: c.MaxAgentsPerAccount})
+	metrics := telemetry.New()
+	metrics.WatchStore(st)
 	n := node.New(log, st, node.Options{
 		Logger:       c.logger,
 		MarkPath:     filepath.Join(c.DataDir, "log-mark.json"),
@@ -179,6 +182,7 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 			Logger:                c.logger,
 			PublicURL:             c.PublicURL,
 			MaxInflightPerAccount: c.MaxInflightPerAccount,
+			Metrics:               metrics.Handler(),
 		}),
 		ReadHeaderTimeout: c.ReadHeaderTimeout,
 		ReadTimeout:       2 * time.Minute,
