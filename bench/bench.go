@@ -136,6 +136,41 @@ func Run(ctx context.Context, o Options, w *Workload, srv Server) error {
 		add("server live heap after ingest", "%s (%.0f bytes per event)", mb(mem.LiveHeap), float64(mem.LiveHeap)/float64(w.Events))
 	}
 
+	// A restart replays the log, which holds the workload and nothing else
+	// yet; it must give the same answers: the largest shape of each timed
+	// account is compared byte for byte.
+	largest := shape{name: "both all, interval=60", skills: true, agents: true, interval: 60, tf: 1440}
+	before := map[string]string{}
+	for _, m := range w.Measured {
+		var buf bytes.Buffer
+		if err := get(ctx, client, srv.URL()+largest.path(m.Account), o.Token, &buf); err != nil {
+			return err
+		}
+		before[m.Account] = buf.String()
+	}
+	log.Info("restarting")
+	restart, err := srv.Restart(ctx)
+	if err != nil {
+		return err
+	}
+	for _, m := range w.Measured {
+		var buf bytes.Buffer
+		if err := get(ctx, client, srv.URL()+largest.path(m.Account), o.Token, &buf); err != nil {
+			return err
+		}
+		if buf.String() != before[m.Account] {
+			return fmt.Errorf("account %s: the answer after the restart differs from the one before", m.Account)
+		}
+	}
+	add(fmt.Sprintf("restart to ready (%d events in the log; answers identical before and after)", w.Events), "%s", restart.Round(time.Millisecond))
+	if mem, err = srv.Memory(ctx); err != nil {
+		return err
+	}
+	add("server resident memory after restart", "%s (%.0f bytes per event)", mb(mem.RSS), float64(mem.RSS)/float64(w.Events))
+	if mem.LiveHeap > 0 {
+		add("server live heap after restart", "%s (%.0f bytes per event)", mb(mem.LiveHeap), float64(mem.LiveHeap)/float64(w.Events))
+	}
+
 	// The fold alone, in this process, and what the store holds.
 	fold, stats, storeHeap := foldInProcess(w)
 	add("fold in-process (one goroutine)", "%.0f events/s", fold)
@@ -218,17 +253,6 @@ func Run(ctx context.Context, o Options, w *Workload, srv Server) error {
 		}
 		add(fmt.Sprintf("%s-level queries/s, %d clients, while ingesting", kind, o.QPSClients), "%.0f (ingest reached %.0f events/s; %d refused with 429)", qps, rate, refused)
 	}
-
-	log.Info("restarting")
-	restart, err := srv.Restart(ctx)
-	if err != nil {
-		return err
-	}
-	add("restart to ready (the log replayed)", "%s", restart.Round(time.Millisecond))
-	if mem, err = srv.Memory(ctx); err != nil {
-		return err
-	}
-	add("server resident memory after restart", "%s (%.0f bytes per event)", mb(mem.RSS), float64(mem.RSS)/float64(w.Events))
 
 	if o.Runaway {
 		log.Info("runaway request")

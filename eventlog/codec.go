@@ -142,6 +142,7 @@ func decodeBatch(data []byte, buf []convops.Event) (convops.Batch, Part, error) 
 	}
 	for i := range b.Events {
 		e := &b.Events[i]
+		*e = convops.Event{} // the buffer holds the events of the last message
 		flags := d.byte()
 		e.ResolvedBy = convops.ResolvedBy(flags & flagResolvedByMask)
 		if e.ResolvedBy > convops.BySystem {

@@ -109,3 +109,25 @@ func TestDecodeIntoBuffer(t *testing.T) {
 		t.Error("the ids are copies: a replay would allocate one per event")
 	}
 }
+
+// TestDecodeIntoUsedBuffer: decoding into a buffer that holds the events of
+// another message leaves nothing of them behind.
+func TestDecodeIntoUsedBuffer(t *testing.T) {
+	withAgents := sampleBatch()
+	withAgents.Events[0].AgentID, withAgents.Events[0].HasAgent = 77, true
+	without := sampleBatch()
+	for i := range without.Events {
+		without.Events[i].AgentID, without.Events[i].HasAgent = 0, false
+	}
+	first, _, err := decodeBatch(encodeBatch(nil, withAgents, Part{Count: 1}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, _, err := decodeBatch(encodeBatch(nil, without, Part{Count: 1}), first.Events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(second) != fmt.Sprint(without) {
+		t.Errorf("got  %+v\nwant %+v", second, without)
+	}
+}

@@ -7,13 +7,13 @@ import (
 	"github.com/minio/highwayhash"
 )
 
-// dedupeKey stands for an (account, eventId) pair in the dedupe index: its
-// 128-bit HighwayHash under a fixed key. Keys of fixed size and without
+// dedupeKey stands for an (account, eventId) pair in the dedupe index: 96
+// bits of its HighwayHash under a fixed key. Keys of fixed size and without
 // pointers make the index small and let the garbage collector skip it. Two
-// different pairs share a key with probability about n²/2¹²⁹ for n pairs in a
-// day (10⁻²⁵ for ten million): never, in practice. The hash key is fixed so
-// that every node and every replay decides alike.
-type dedupeKey [4]uint32
+// different pairs share a key with probability about n²/2⁹⁷ for n pairs in
+// retention (6·10⁻¹⁴ for a hundred million): never, in practice. The hash key
+// is fixed so that every node and every replay decides alike.
+type dedupeKey [3]uint32
 
 var hashKey = []byte("convops/dedupe-key/v1/0123456789")[:32]
 
@@ -43,11 +43,11 @@ func keyOf(scratch []byte, account, eventID string) (dedupeKey, []byte) {
 // dropped when a shard is rebuilt: when it is full (live and dead slots
 // together), or when it has become much larger than its live keys need.
 //
-// A slot is 20 bytes. A growing shard is between 40% and 80% full; one that
+// A slot is 16 bytes. A growing shard is between 40% and 80% full; one that
 // holds a steady day of keys is rebuilt 55% full when dead keys fill it; so
-// a key in retention costs 25 to 50 bytes, about 33 on average, the expiry
-// included (and up to twice that while the number of keys in retention
-// falls, until a shard is rebuilt smaller).
+// a key in retention costs 20 to 40 bytes, about 29 in a steady day, the
+// expiry included (and up to twice that while the number of keys in
+// retention falls, until a shard is rebuilt smaller).
 //
 // The index belongs to the fold goroutine: it has no lock.
 type dedupeIndex struct {
@@ -84,7 +84,7 @@ type dedupeSlot struct {
 	keep uint32
 }
 
-const dedupeSlotBytes = 20
+const dedupeSlotBytes = 16
 
 func newDedupeIndex() *dedupeIndex {
 	return &dedupeIndex{live: make(map[uint32]int)}

@@ -1,5 +1,3 @@
-//go:build !chunkedseries
-
 package store
 
 import (

@@ -158,31 +158,35 @@ func (s *Store) Apply(b convops.Batch) (convops.Outcome, error) {
 
 	// The fold waits on memory more than it computes: each event touches a
 	// slot of the dedupe index and four series, anywhere in memory. Finding
-	// them all first, for the whole batch, lets the processor fetch them side
+	// them first, for a window of events, lets the processor fetch them side
 	// by side, as no lookup depends on another; the updates that follow,
-	// which do depend on each other, then find their memory in cache.
-	s.sink += s.dedupe.touch(s.keys)
-	s.where = a.locate(b.Events, s.where[:0])
-
+	// which do depend on each other, then find their memory in cache. The
+	// window is small enough for what it fetches to stay in cache.
 	var out convops.Outcome
-	for i := range b.Events {
-		e := &b.Events[i]
-		bucket, ok := storable(e, batchHorizon)
-		if !ok {
-			// Acknowledged, not stored: no key to keep.
-			if s.dedupe.contains(s.keys[i], s.horizon) {
-				out.Duplicates++
-			} else {
-				out.Accepted++
+	for start := 0; start < len(b.Events); start += foldWindow {
+		events := b.Events[start:min(len(b.Events), start+foldWindow)]
+		keys := s.keys[start : start+len(events)]
+		s.sink += s.dedupe.touch(keys)
+		s.where = a.locate(events, s.where[:0])
+		for i := range events {
+			e := &events[i]
+			bucket, ok := storable(e, batchHorizon)
+			if !ok {
+				// Acknowledged, not stored: no key to keep.
+				if s.dedupe.contains(keys[i], s.horizon) {
+					out.Duplicates++
+				} else {
+					out.Accepted++
+				}
+				continue
 			}
-			continue
+			if !s.dedupe.insert(keys[i], max(bucket, s.horizon), s.horizon) {
+				out.Duplicates++
+				continue
+			}
+			out.Accepted++
+			a.add(bucket, e, s.where[i])
 		}
-		if !s.dedupe.insert(s.keys[i], max(bucket, s.horizon), s.horizon) {
-			out.Duplicates++
-			continue
-		}
-		out.Accepted++
-		a.add(bucket, e, s.where[i])
 	}
 	a.settle()
 	s.release(a)
@@ -235,6 +239,9 @@ func (s *Store) hashKeys(b convops.Batch) {
 func (a *account) mayPassBounds(o *Options, n int) bool {
 	return a.skills.len()+n > o.MaxSkillsPerAccount || a.agents.len()+n > o.MaxAgentsPerAccount
 }
+
+// foldWindow is how many events Apply locates before it counts them.
+const foldWindow = 128
 
 // maxBucket is the largest bucket index an entry can hold.
 const maxBucket = 1<<32 - 1
