@@ -17,6 +17,11 @@ const BucketMs = 5 * 60 * 1000
 // MinuteMs is one minute in milliseconds.
 const MinuteMs = 60 * 1000
 
+// MaxTimeMs is the latest time the service handles, 9999-12-31T23:59:59.999Z
+// in epoch milliseconds: the end of RFC 3339's years. A clock or an event
+// past it (or before 1970) can only be corrupt.
+const MaxTimeMs = 253402300799999
+
 // MaxTimeframeMinutes is the longest timeframe a query may ask for (24 hours).
 // It is also the retention window: older buckets cannot be queried.
 const MaxTimeframeMinutes = 1440

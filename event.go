@@ -95,7 +95,7 @@ func (d *eventDecoder) json(body []byte) error {
 	}
 	switch s.peek() {
 	case '[':
-		if err := d.array(s); err != nil {
+		if err := d.array(s, 0); err != nil {
 			return err
 		}
 		if s.atEnd(); s.failed() {
@@ -111,8 +111,9 @@ func (d *eventDecoder) json(body []byte) error {
 	return ParamErrorf("body", "the body must be a JSON array of events or {\"events\": [...]}")
 }
 
-// array reads an array of events; a syntax error is the body's.
-func (d *eventDecoder) array(s *jsonScanner) error {
+// array reads an array of events, inside depth arrays and objects; a
+// syntax error is the body's.
+func (d *eventDecoder) array(s *jsonScanner, depth int) error {
 	// A guess at the count, from the size of the body, saves growing the slice.
 	d.events = make([]Event, 0, min(MaxBatchEvents, (len(s.data)-s.pos)/100+1))
 	s.pos++ // '['
@@ -124,7 +125,7 @@ func (d *eventDecoder) array(s *jsonScanner) error {
 		if d.count == MaxBatchEvents {
 			return errTooManyEvents
 		}
-		d.element(s, s.data)
+		d.element(s, s.data, depth+1)
 		if s.failed() {
 			return ParamErrorf("body", "the body is not valid JSON: %s", s.problem)
 		}
@@ -166,7 +167,7 @@ func (d *eventDecoder) wrapper(s *jsonScanner) error {
 				switch s.peek() {
 				case '[':
 					found = true
-					if err := d.array(s); err != nil {
+					if err := d.array(s, 1); err != nil {
 						if e, ok := err.(*Error); ok && e.Parameter == "body" {
 							return bad()
 						}
@@ -219,7 +220,7 @@ func (d *eventDecoder) ndjson(body []byte) error {
 		// A line that is not one JSON value is a problem of that event, not
 		// of the body.
 		check := &jsonScanner{data: line}
-		if check.value(1); !check.failed() {
+		if check.value(0); !check.failed() {
 			check.atEnd()
 		}
 		if check.failed() {
@@ -228,19 +229,20 @@ func (d *eventDecoder) ndjson(body []byte) error {
 			d.count++
 			continue
 		}
-		d.element(&jsonScanner{data: line}, line)
+		d.element(&jsonScanner{data: line}, line, 0)
 	}
 	return nil
 }
 
-// element reads one element: an event object, or a value that is not one.
-func (d *eventDecoder) element(s *jsonScanner, data []byte) {
+// element reads one element, inside depth arrays and objects: an event
+// object, or a value that is not one.
+func (d *eventDecoder) element(s *jsonScanner, data []byte, depth int) {
 	index := d.count
 	d.count++
 	var raw rawEvent
 	switch c := s.peek(); c {
 	case '{':
-		if !members(s, data, &raw) {
+		if !members(s, data, &raw, depth) {
 			return
 		}
 	case 'n':
@@ -249,7 +251,7 @@ func (d *eventDecoder) element(s *jsonScanner, data []byte) {
 			return
 		}
 	default:
-		if s.value(1); !s.failed() {
+		if s.value(depth); !s.failed() {
 			d.v.current = false
 			d.v.fail(index, "", "an event must be a JSON object, not %s", jsonKind(c))
 		}
@@ -261,8 +263,12 @@ func (d *eventDecoder) element(s *jsonScanner, data []byte) {
 	}
 }
 
-// members reads an event object into raw; false means a syntax error.
-func members(s *jsonScanner, data []byte, raw *rawEvent) bool {
+// members reads an event object, inside depth arrays and objects, into
+// raw; false means a syntax error.
+func members(s *jsonScanner, data []byte, raw *rawEvent, depth int) bool {
+	if !s.open(depth) {
+		return false
+	}
 	s.pos++ // '{'
 	if s.peek() == '}' {
 		s.pos++
@@ -279,7 +285,7 @@ func members(s *jsonScanner, data []byte, raw *rawEvent) bool {
 		if s.failed() || !s.expect(':', "after object key") {
 			return false
 		}
-		vs, ve := s.value(2)
+		vs, ve := s.value(depth + 1)
 		if s.failed() {
 			return false
 		}

@@ -135,6 +135,16 @@ func TestDecodeEventsMatchesReference(t *testing.T) {
 		}
 		compareWithReference(t, []byte(strings.Join(evs, "\n")+"\n"), true)
 	}
+	// Nesting at the limit of depth, and one past it, in every place.
+	nest := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
+	for _, n := range []int{9997, 9998, 9999, 10000, 10001} {
+		ev := `{"conversationId":"c","resolvedBy":"CCP","resolvedAt":1795786140000,"handlingTimeMs":1,"x":` + nest(n) + `}`
+		compareWithReference(t, []byte("["+ev+"]"), false)
+		compareWithReference(t, []byte(`{"events":[`+ev+`]}`), false)
+		compareWithReference(t, []byte(`{"y":`+nest(n)+`,"events":[]}`), false)
+		compareWithReference(t, []byte(ev+"\n"), true)
+		compareWithReference(t, []byte(nest(n)), false)
+	}
 	for _, b := range []string{``, ` `, `42`, `"s"`, `{}`, `{"events":null}`, `{"events":{}}`, `{"events":[],"events":null}`, `[] x`, `[1,]`, `[{"a":1}`,
 		`{"events":[]`, `[{"conversationId":"c","resolvedBy":"CCP","resolvedAt":1795786140000,"handlingTimeMs":1}]`} {
 		compareWithReference(t, []byte(b), false)

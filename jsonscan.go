@@ -92,12 +92,12 @@ func (s *jsonScanner) atEnd() bool {
 	return true
 }
 
-// value skips one value of any kind and returns its span.
+// value skips one value of any kind, enclosed in depth arrays and
+// objects, and returns its span.
 func (s *jsonScanner) value(depth int) (start, end int) {
 	c := s.peek()
 	start = s.pos
-	if depth > maxJSONDepth {
-		s.fail("exceeded max depth")
+	if (c == '{' || c == '[') && !s.open(depth) {
 		return start, start
 	}
 	switch {
@@ -153,6 +153,15 @@ func (s *jsonScanner) value(depth int) (start, end int) {
 		s.unexpected("looking for beginning of value")
 	}
 	return start, s.pos
+}
+
+// open checks that an array or object may open inside depth others.
+func (s *jsonScanner) open(depth int) bool {
+	if depth+1 > maxJSONDepth {
+		s.fail("exceeded max depth")
+		return false
+	}
+	return true
 }
 
 func (s *jsonScanner) literal(word string) {

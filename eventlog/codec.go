@@ -36,6 +36,7 @@ const (
 	flagResolvedByMask = 0x03 // the two low bits hold convops.ResolvedBy
 	flagHasAgent       = 0x04
 	flagConversationID = 0x08 // conversationId differs from eventId and follows it
+	flagsKnown         = flagResolvedByMask | flagHasAgent | flagConversationID
 )
 
 // ErrCorrupt is returned for a message that cannot be decoded.
@@ -119,6 +120,9 @@ func decodeBatch(data []byte, buf []convops.Event) (convops.Batch, Part, error) 
 	}
 	b.Account = strings.Clone(d.string()) // kept by the store: not the message's bytes
 	b.Now = d.varint()
+	if d.err == nil && (b.Now < 0 || b.Now > convops.MaxTimeMs) {
+		d.fail("clock out of range")
+	}
 	if v == codecVersionParts {
 		p.Request = d.uvarint()
 		index, count := d.uvarint(), d.uvarint()
@@ -144,6 +148,9 @@ func decodeBatch(data []byte, buf []convops.Event) (convops.Batch, Part, error) 
 		e := &b.Events[i]
 		*e = convops.Event{} // the buffer holds the events of the last message
 		flags := d.byte()
+		if flags&^flagsKnown != 0 {
+			d.fail("unknown flags")
+		}
 		e.ResolvedBy = convops.ResolvedBy(flags & flagResolvedByMask)
 		if e.ResolvedBy > convops.BySystem {
 			d.fail("resolver out of range")

@@ -3,6 +3,7 @@ package eventlog
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/convops/convops"
@@ -59,6 +60,20 @@ func TestCodecRejectsDamage(t *testing.T) {
 		if _, _, err := decodeBatch(append(append([]byte{}, data...), 0), nil); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("trailing byte: %v", err)
 		}
+	}
+	// A clock before 1970 or past the year 9999, and flags no version
+	// writes, are corruption.
+	for _, clock := range []int64{-1, convops.MaxTimeMs + 1} {
+		b := sampleBatch()
+		b.Now = clock
+		if _, _, err := decodeBatch(encodeBatch(nil, b, Part{Count: 1}), nil); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("clock %d: %v", clock, err)
+		}
+	}
+	flagged := encodeBatch(nil, convops.Batch{Account: "a", Now: 1, Events: sampleBatch().Events[:1]}, Part{Count: 1})
+	flagged[1+1+1+1+1] |= 0x80 // version, account length, "a", now, count: then the first event's flags
+	if _, _, err := decodeBatch(flagged, nil); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "unknown flags") {
+		t.Errorf("unknown flag bits: %v", err)
 	}
 	// A part past the end of its request is corruption.
 	if _, _, err := decodeBatch(encodeBatch(nil, sampleBatch(), Part{Request: 7, Index: 2, Count: 2}), nil); !errors.Is(err, ErrCorrupt) {

@@ -345,5 +345,8 @@ func (l *Log) Follow(ctx context.Context, apply ApplyFunc) error {
 			events = d.Batch.Events
 		}
 		apply(d, err)
+		// The events' ids read this message's bytes: keeping them in the
+		// buffer would keep the message.
+		clear(d.Batch.Events)
 	}
 }

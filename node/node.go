@@ -252,7 +252,7 @@ func (n *Node) apply(d eventlog.Delivery, err error) {
 		// A message this node cannot read is skipped, loudly: folding a guess
 		// would give silently wrong numbers.
 		n.logger.Error("skipping event log message that cannot be decoded", "seq", d.Seq, "msgID", d.MsgID, "err", err)
-		n.finish(d.MsgID, convops.Outcome{}, errIncomplete)
+		n.finish(d.MsgID, convops.Outcome{}, errUnreadable)
 		return
 	}
 	if d.Part.Count <= 1 {
@@ -321,6 +321,11 @@ func (n *Node) finish(msgID string, out convops.Outcome, err error) {
 		close(w.done)
 	}
 }
+
+// errUnreadable is the answer to an ingest whose message the fold could not
+// read back from the log.
+var errUnreadable = &convops.Error{Code: convops.EUnavailable,
+	Message: "the event log gave back the request's events damaged, so none of them was stored; send the request again"}
 
 // errIncomplete is the answer to an ingest whose messages the fold could not
 // apply whole.

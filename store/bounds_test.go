@@ -124,3 +124,26 @@ func TestRunawayRequest(t *testing.T) {
 	}
 	t.Logf("100,000 new agents and skills: %+v (%d bytes per event)", st, (st.SeriesBytes+st.DedupeBytes)/len(events))
 }
+
+// TestCheckSeesTheComingHorizon: Check judges a request as Apply will, at
+// the horizon the request's clock moves the log to, even when no batch has
+// moved it yet: a quiet account's old ids do not hold their places.
+func TestCheckSeesTheComingHorizon(t *testing.T) {
+	s := store.New(store.Options{MaxSkillsPerAccount: 2})
+	mustApply(t, s, convops.Batch{Account: "a", Now: now, Events: []convops.Event{agentEvent("e1", 1, 1, now), agentEvent("e2", 2, 1, now)}})
+	later := now + 24*60*convops.MinuteMs + 10*convops.MinuteMs
+	b := convops.Batch{Account: "a", Now: later, Events: []convops.Event{agentEvent("e3", 3, 1, later)}}
+	if err := s.Check(b); err != nil {
+		t.Fatalf("Check refuses what Apply accepts: %v", err)
+	}
+	mustApply(t, s, b)
+	// And a dedupe key dead at the coming horizon is not a duplicate.
+	s = store.New(store.Options{MaxSkillsPerAccount: 1})
+	mustApply(t, s, convops.Batch{Account: "a", Now: now, Events: []convops.Event{agentEvent("e1", 1, 1, now)}})
+	b = convops.Batch{Account: "a", Now: later, Events: []convops.Event{agentEvent("e1", 2, 1, later), agentEvent("e2", 3, 1, later)}}
+	checkErr := s.Check(b)
+	_, applyErr := s.Apply(b)
+	if (checkErr == nil) != (applyErr == nil) || checkErr == nil {
+		t.Errorf("Check %v, Apply %v: want both to refuse event 1", checkErr, applyErr)
+	}
+}

@@ -141,7 +141,7 @@ func (d *dedupeIndex) contains(k dedupeKey, horizon uint32) bool {
 func (d *dedupeIndex) insert(k dedupeKey, keep, horizon uint32) bool {
 	sh, i := d.locate(k)
 	if (sh.used+1)*100 > len(sh.slots)*maxFillPercent {
-		d.grow(sh, horizon)
+		d.makeRoom(sh, horizon)
 		sh, i = d.locate(k)
 	}
 	n := len(sh.slots)
@@ -179,11 +179,11 @@ func (d *dedupeIndex) insert(k dedupeKey, keep, horizon uint32) bool {
 	return true
 }
 
-// grow rebuilds a full shard. A shard whose slots are mostly live keys
+// makeRoom rebuilds a full shard. A shard whose slots are mostly live keys
 // (growFillPercent) is filling up: it doubles, so that a growing index moves each key about twice
 // in all (it is then 40% full, and fills up to 80% before it grows again).
 // A shard full of dead keys is rebuilt newFillPercent full of its live ones.
-func (d *dedupeIndex) grow(sh *dedupeShard, horizon uint32) {
+func (d *dedupeIndex) makeRoom(sh *dedupeShard, horizon uint32) {
 	live := sh.liveSlots(horizon)
 	size := (live + 1) * 100 / newFillPercent
 	if live*100 >= len(sh.slots)*growFillPercent {
@@ -240,8 +240,9 @@ func (d *dedupeIndex) expire(horizon uint32) {
 			delete(d.live, b)
 		}
 	}
-	// Keys spread evenly over the shards: a shard four times larger than its
-	// share needs is rebuilt. Its actual live keys decide its new size.
+	// Keys spread evenly over the shards: a shard more than twice the size
+	// its share of the live keys needs (its share 55% full) is rebuilt. Its
+	// actual live keys decide its new size.
 	share := d.liveTotal/dedupeShards + 1
 	for i := range d.shards {
 		sh := &d.shards[i]

@@ -118,21 +118,28 @@ func (s *series) search(x uint32) int {
 // searchBelow is search for an x whose answer is known to be at most hi:
 // when the bounds of a query are read newest first, each bounds the next.
 func (s *series) searchBelow(x uint32, hi int) int {
-	if hi == 0 || x < s.entries[0].bucket {
+	if hi == 0 {
 		return 0
 	}
 	// The answer p has entries[p-1].bucket <= x < entries[p].bucket (or p ==
-	// len). The entries from p to hi hold distinct buckets in (x, above],
+	// len). The entries from p to hi hold distinct buckets in (x, above),
 	// above being the bucket after them (the head's, or entries[hi]'s), and
 	// those before p distinct buckets in [first, x]: that bounds p from both
-	// sides. A dense series is answered in one step.
+	// sides. A dense series is answered in one step, and a bound near the
+	// newest bucket (a short timeframe) without reading the oldest entries.
 	above := s.head.bucket
 	if hi < len(s.entries) {
 		above = s.entries[hi].bucket
 	}
-	lo := max(1, hi-int(above-1-x))
-	hi = min(hi, int(x-s.entries[0].bucket)+1)
-	// Invariant: entries[lo-1].bucket <= x, and hi == n or entries[hi].bucket > x.
+	lo := hi - int(above-1-x)
+	if lo < 1 {
+		if x < s.entries[0].bucket {
+			return 0
+		}
+		lo = 1
+		hi = min(hi, int(x-s.entries[0].bucket)+1)
+	}
+	// Invariant: entries[lo-1].bucket <= x, and hi == len or entries[hi].bucket > x.
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
 		if s.entries[mid].bucket <= x {
@@ -146,16 +153,8 @@ func (s *series) searchBelow(x uint32, hi int) int {
 
 // upTo returns the running total up to and including bucket x, nil for zero.
 func (s *series) upTo(x int64) *entry {
-	switch {
-	case s.empty() || x < int64(s.first()):
-		return nil
-	case x >= int64(s.head.bucket):
-		return &s.head
-	}
-	if p := s.search(uint32(x)); p > 0 {
-		return &s.entries[p-1]
-	}
-	return nil
+	e, _ := s.upToBelow(x, len(s.entries))
+	return e
 }
 
 // sums writes the total over each span into out. Spans that follow one
@@ -184,10 +183,12 @@ func (s *series) sums(spans []convops.Span, out []convops.Counters) {
 // entries or the head; it also returns the hint for an older x.
 func (s *series) upToBelow(x int64, hint int) (*entry, int) {
 	switch {
-	case s.empty() || x < int64(s.first()):
+	case s.empty():
 		return nil, 0
 	case x >= int64(s.head.bucket):
 		return &s.head, len(s.entries)
+	case x < 0:
+		return nil, 0
 	}
 	p := s.searchBelow(uint32(x), hint)
 	if p > 0 {

@@ -126,7 +126,9 @@ func (s *Store) account(id string, create bool) *account {
 }
 
 // Apply folds one batch into the store. The first occurrence of an
-// (account, eventId) in log order counts; later ones are duplicates. A batch
+// (account, eventId) in the order batches are applied counts; later ones are
+// duplicates. (A request logged in parts is applied when its last part is
+// read, so a request logged between its parts comes before it.) A batch
 // that would give its account more distinct skills or agents than the
 // bounds allow is refused whole: nothing of it is stored, and the error says
 // which event passes which bound.
@@ -151,7 +153,7 @@ func (s *Store) Apply(b convops.Batch) (convops.Outcome, error) {
 
 	s.hashKeys(b)
 	batchHorizon := convops.RetentionHorizon(b.Now)
-	if err := s.checkBounds(a, b, batchHorizon); err != nil {
+	if err := s.checkBounds(a, b, batchHorizon, s.horizon); err != nil {
 		s.release(a)
 		return convops.Outcome{}, err
 	}
@@ -163,6 +165,7 @@ func (s *Store) Apply(b convops.Batch) (convops.Outcome, error) {
 	// which do depend on each other, then find their memory in cache. The
 	// window is small enough for what it fetches to stay in cache.
 	var out convops.Outcome
+	var tooOld map[dedupeKey]struct{} // too old to store; a node never logs one
 	for start := 0; start < len(b.Events); start += foldWindow {
 		events := b.Events[start:min(len(b.Events), start+foldWindow)]
 		keys := s.keys[start : start+len(events)]
@@ -172,12 +175,17 @@ func (s *Store) Apply(b convops.Batch) (convops.Outcome, error) {
 			e := &events[i]
 			bucket, ok := storable(e, batchHorizon)
 			if !ok {
-				// Acknowledged, not stored: no key to keep.
-				if s.dedupe.contains(keys[i], s.horizon) {
+				// Acknowledged, not stored: no key to keep, but a repeat
+				// within the batch is still a duplicate.
+				if _, again := tooOld[keys[i]]; again || s.dedupe.contains(keys[i], s.horizon) {
 					out.Duplicates++
-				} else {
-					out.Accepted++
+					continue
 				}
+				if tooOld == nil {
+					tooOld = make(map[dedupeKey]struct{})
+				}
+				tooOld[keys[i]] = struct{}{}
+				out.Accepted++
 				continue
 			}
 			if !s.dedupe.insert(keys[i], max(bucket, s.horizon), s.horizon) {
@@ -204,7 +212,8 @@ func (s *Store) publishDedupeStats() {
 // Check tells whether Apply would refuse b if it were applied now, and why.
 // A node checks a request before it logs it, so that a request refused by a
 // bound does not reach the log; Apply decides again, as other requests may
-// be applied in between.
+// be applied in between. Check changes nothing: the horizon that b's Now
+// would move the log's clock to is taken into account, not moved to.
 func (s *Store) Check(b convops.Batch) error {
 	s.fold.Lock()
 	defer s.fold.Unlock()
@@ -212,15 +221,21 @@ func (s *Store) Check(b convops.Batch) error {
 	if a == nil {
 		a = &account{} // no data: every id is new
 	} else {
-		a.mu.Lock()
-		defer a.mu.Unlock()
-		s.sweep(a)
+		a.mu.RLock()
+		defer a.mu.RUnlock()
 	}
 	if !a.mayPassBounds(&s.opts, len(b.Events)) {
 		return nil
 	}
 	s.hashKeys(b)
-	return s.checkBounds(a, b, convops.RetentionHorizon(b.Now))
+	h := max(s.horizon, horizonOf(b.Now))
+	return s.checkBounds(a, b, convops.RetentionHorizon(b.Now), h)
+}
+
+// horizonOf is the retention horizon of a clock at now, as a bucket of the
+// store.
+func horizonOf(now int64) uint32 {
+	return uint32(min(max(convops.RetentionHorizon(now), 0), maxBucket))
 }
 
 // hashKeys computes the dedupe key of every event of b into s.keys.
@@ -243,8 +258,10 @@ func (a *account) mayPassBounds(o *Options, n int) bool {
 // foldWindow is how many events Apply locates before it counts them.
 const foldWindow = 128
 
-// maxBucket is the largest bucket index an entry can hold.
-const maxBucket = 1<<32 - 1
+// maxBucket is the largest bucket index the store holds: the dedupe index
+// keeps 1 + a bucket in 32 bits, and 2³² − 2 buckets of 5 minutes reach
+// beyond the year 42,000.
+const maxBucket = 1<<32 - 2
 
 // storable reports whether an event of a batch with the given horizon is
 // stored, and in which bucket.
@@ -257,13 +274,39 @@ func storable(e *convops.Event, batchHorizon int64) (uint32, bool) {
 }
 
 // checkBounds refuses a batch that would give account a more distinct
-// skills or agents with data than the bounds allow. It counts what Apply
-// would store: events not already held, in retention, each id once.
-// Locks of the fold and of a should be held; a is settled; s.keys holds the
-// keys of b.
-func (s *Store) checkBounds(a *account, b convops.Batch, batchHorizon int64) error {
+// skills or agents with data than the bounds allow, once the log's clock is
+// at horizon h. It counts what Apply would store: events not already held,
+// in retention, each id once. Locks of the fold and of a (for reading at
+// least) should be held; a is settled; s.keys holds the keys of b.
+func (s *Store) checkBounds(a *account, b convops.Batch, batchHorizon int64, h uint32) error {
 	if !a.mayPassBounds(&s.opts, len(b.Events)) {
 		return nil
+	}
+	// The ids a holds at h: all of its ids once it has been swept to h;
+	// before that, those whose newest data is not behind h, which the sweep
+	// to h keeps.
+	swept := a.swept >= h
+	heldSkill := func(id int64) bool {
+		sk := a.skills.get(id)
+		return sk != nil && (swept || sk.total.head.bucket >= h)
+	}
+	heldAgent := func(id int64) bool {
+		ag := a.agents.get(id)
+		return ag != nil && (swept || ag.head.bucket >= h)
+	}
+	skills, agents := a.skills.len(), a.agents.len()
+	if !swept {
+		skills, agents = 0, 0
+		for _, id := range a.skills.ids {
+			if heldSkill(id) {
+				skills++
+			}
+		}
+		for _, id := range a.agents.ids {
+			if heldAgent(id) {
+				agents++
+			}
+		}
 	}
 	seen := make(map[dedupeKey]struct{})
 	newSkills := make(map[int64]struct{})
@@ -274,22 +317,22 @@ func (s *Store) checkBounds(a *account, b convops.Batch, batchHorizon int64) err
 			continue
 		}
 		k := s.keys[i]
-		if _, dup := seen[k]; dup || s.dedupe.contains(k, s.horizon) {
+		if _, dup := seen[k]; dup || s.dedupe.contains(k, h) {
 			continue
 		}
 		seen[k] = struct{}{}
-		if _, known := newSkills[e.SkillID]; !known && a.skills.get(e.SkillID) == nil {
+		if _, known := newSkills[e.SkillID]; !known && !heldSkill(e.SkillID) {
 			newSkills[e.SkillID] = struct{}{}
-			if a.skills.len()+len(newSkills) > s.opts.MaxSkillsPerAccount {
+			if skills+len(newSkills) > s.opts.MaxSkillsPerAccount {
 				return boundError(i, convops.FieldSkillID, e.SkillID, "skills", s.opts.MaxSkillsPerAccount, FlagMaxSkills)
 			}
 		}
 		if !e.HasAgent {
 			continue
 		}
-		if _, known := newAgents[e.AgentID]; !known && a.agents.get(e.AgentID) == nil {
+		if _, known := newAgents[e.AgentID]; !known && !heldAgent(e.AgentID) {
 			newAgents[e.AgentID] = struct{}{}
-			if a.agents.len()+len(newAgents) > s.opts.MaxAgentsPerAccount {
+			if agents+len(newAgents) > s.opts.MaxAgentsPerAccount {
 				return boundError(i, convops.FieldAgentID, e.AgentID, "agents", s.opts.MaxAgentsPerAccount, FlagMaxAgents)
 			}
 		}
@@ -399,15 +442,15 @@ func (a *account) settle() {
 // the retention horizon, dedupe keys behind it die at once, and the accounts
 // whose oldest data is behind it are swept.
 func (s *Store) advance(now int64) {
-	if now <= s.clock {
-		return
+	if now <= s.clock || now > convops.MaxTimeMs {
+		return // a clock past the year 9999 is corrupt, not the future
 	}
 	s.clock = now
 	h := convops.RetentionHorizon(now)
 	if h <= int64(s.horizon) {
 		return
 	}
-	s.horizon = uint32(min(h, maxBucket))
+	s.horizon = horizonOf(now)
 	s.dedupe.expire(s.horizon)
 	s.publishDedupeStats()
 	for bucket, accounts := range s.expiry {

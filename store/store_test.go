@@ -315,3 +315,36 @@ func TestQueryMatchesScanOverTime(t *testing.T) {
 		}
 	}
 }
+
+// TestCorruptClocks: a batch whose clock is past the year 9999 (only a
+// corrupt or foreign message has one) moves nothing, and events in the last
+// buckets the store can hold are counted once.
+func TestCorruptClocks(t *testing.T) {
+	s := store.New(store.Options{})
+	ev := convops.Event{EventID: "e", SkillID: 1, ResolvedAt: now, HandlingTimeMs: 1}
+	mustApply(t, s, convops.Batch{Account: "a", Now: now, Events: []convops.Event{ev}})
+	mustApply(t, s, convops.Batch{Account: "b", Now: 1 << 62, Events: []convops.Event{{EventID: "x", ResolvedAt: 1 << 62}}})
+	res := s.Query(convops.Query{Account: "a", Timeframe: 60}, convops.Layout(now, 60, 0))
+	if res.Whole.Totals.Total() != 1 {
+		t.Errorf("a clock past the year 9999 expired the data: %+v", res.Whole.Totals)
+	}
+	last := int64(1<<32-2) * convops.BucketMs // the last bucket the store holds
+	far := convops.Batch{Account: "c", Now: last + 60_000, Events: []convops.Event{{EventID: "f", ResolvedAt: last}}}
+	if out := mustApply(t, s, far); out.Accepted != 1 {
+		t.Fatalf("%+v", out)
+	}
+	if out := mustApply(t, s, far); out.Duplicates != 1 {
+		t.Errorf("the same event again in the last bucket: %+v, want a duplicate", out)
+	}
+}
+
+// TestTooOldRepeatsAreDuplicates: an event too old for its batch's clock is
+// acknowledged, not stored, and its repeat in the same batch is a duplicate.
+func TestTooOldRepeatsAreDuplicates(t *testing.T) {
+	s := store.New(store.Options{})
+	old := convops.Event{EventID: "old", ResolvedAt: now - 2*24*60*convops.MinuteMs}
+	out := mustApply(t, s, convops.Batch{Account: "a", Now: now, Events: []convops.Event{old, old}})
+	if out.Accepted != 1 || out.Duplicates != 1 {
+		t.Errorf("%+v, want 1 accepted and 1 duplicate", out)
+	}
+}

@@ -6,6 +6,7 @@
 //	go run ./cmd/convops-bench                      both profiles, full size
 //	go run ./cmd/convops-bench --profile tenants    many accounts only
 //	go run ./cmd/convops-bench --quick              both, small: what CI runs
+//	go run ./cmd/convops-bench --compare OLD        answer latency of this server against the binary OLD
 //
 // Without --server it builds the server from the module it is run in.
 package main
@@ -72,6 +73,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.Postgres, "pg", o.Postgres, "compare with PostgreSQL (started in a temporary directory)")
 	fs.StringVar(&o.PostgresBin, "pg-bin", "", "`directory` of PostgreSQL's initdb and pg_ctl (default: the newest under /usr/lib/postgresql)")
 	fs.BoolVar(&o.Runaway, "runaway", o.Runaway, "send a request of 100,000 events, each a new agent and skill")
+	compare := fs.String("compare", "", "instead of the benchmark, time every answer shape of this convops `binary` and of the server, request by request in turn")
+	rounds := fs.Int("rounds", 2, "with --compare, rounds of --queries requests per shape to each server")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -132,18 +135,34 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := auth.WriteFile(keys, &auth.File{Keys: []auth.Key{{Name: "bench", Accounts: []string{"*"}, Scopes: []string{"read", "write"}, BearerSHA256: auth.HashToken(o.Token)}}}); err != nil {
 		return err
 	}
-	for i, workload := range workloads {
-		w := workload()
-		srv := &serverProcess{binary: binary, logger: o.Logger, args: []string{
-			"serve", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, fmt.Sprint("data", i)), "--keys", keys,
+	newServer := func(binary, data string) *serverProcess {
+		return &serverProcess{binary: binary, logger: o.Logger, args: []string{
+			"serve", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, data), "--keys", keys,
 			"--now", now.Format(time.RFC3339), "--max-inflight-per-account", "1000",
 		}}
-		if _, err := srv.start(ctx); err != nil {
-			return err
-		}
-		err := bench.Run(ctx, o, w, srv)
-		if stopErr := srv.stop(); err == nil {
-			err = stopErr
+	}
+	for i, workload := range workloads {
+		w := workload()
+		var err error
+		if *compare != "" {
+			servers := [2]*serverProcess{newServer(*compare, fmt.Sprint("base", i)), newServer(binary, fmt.Sprint("data", i))}
+			for _, srv := range servers {
+				if _, err := srv.start(ctx); err != nil {
+					return err
+				}
+				defer srv.stop()
+			}
+			names := [2]string{filepath.Base(*compare), "this server"}
+			err = bench.Compare(ctx, o, w, [2]bench.Server{servers[0], servers[1]}, names, *rounds)
+		} else {
+			srv := newServer(binary, fmt.Sprint("data", i))
+			if _, err := srv.start(ctx); err != nil {
+				return err
+			}
+			err = bench.Run(ctx, o, w, srv)
+			if stopErr := srv.stop(); err == nil {
+				err = stopErr
+			}
 		}
 		if err != nil {
 			return err
