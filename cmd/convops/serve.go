@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -22,6 +23,9 @@ import (
 	"github.com/convops/convops/store"
 	"github.com/convops/convops/telemetry"
 )
+
+// defaultGCPercent is the collector's GOGC unless the environment sets one.
+const defaultGCPercent = 50
 
 // ServeCommand runs the server.
 type ServeCommand struct {
@@ -118,6 +122,13 @@ func (c *ServeCommand) clock() (func() time.Time, error) {
 // durable in the log).
 func (c *ServeCommand) Run(ctx context.Context) error {
 	c.logger = slog.New(slog.NewTextHandler(c.main.Stderr, nil))
+	// The heap is mostly arrays without pointers (running totals, the dedupe
+	// index), which cost the collector little: collecting when it has grown
+	// by half instead of doubled keeps the process a quarter smaller for a
+	// few percent of a core. GOGC in the environment overrides this.
+	if c.main.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
 	now, err := c.clock()
 	if err != nil {
 		return err
