@@ -140,6 +140,11 @@ func (c *Counters) IsZero() bool { return c.Total() == 0 }
 type Batch struct {
 	Account string
 	Now     int64
+	// LogTime is when the event log stored the batch (epoch ms, by the log's
+	// own clock), 0 while it is not logged. The fold's clock, which decides
+	// what leaves retention, never runs more than a minute ahead of it, so
+	// that one node's wrong clock cannot expire data by itself.
+	LogTime int64
 	Events  []Event
 }
 

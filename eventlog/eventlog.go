@@ -82,6 +82,7 @@ type Log struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	stream jetstream.Stream
+	clock  jetstream.Stream // clock probes; nil with the embedded server
 
 	// Message ids are this node's random id and a counter: unique across nodes
 	// and restarts, so the fold can tell its own node's messages apart.
@@ -184,7 +185,56 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 		l.Close()
 		return nil, fmt.Errorf("create stream %s: %w", StreamName, err)
 	}
+	if l.ns == nil {
+		// A small stream in memory whose timestamps tell each node the time
+		// of the servers (ClockOffset).
+		l.clock, err = l.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:              ClockStreamName,
+			Description:       "convops clock probes: the servers' time, for the nodes to compare with theirs",
+			Subjects:          []string{clockSubjectPrefix + ">"},
+			Storage:           jetstream.MemoryStorage,
+			MaxMsgsPerSubject: 1,
+			MaxAge:            time.Hour,
+		})
+		if err != nil {
+			l.Close()
+			return nil, fmt.Errorf("create stream %s: %w", ClockStreamName, err)
+		}
+	}
 	return l, nil
+}
+
+// ClockStreamName is the stream of the clock probes of external servers.
+const (
+	ClockStreamName    = "CONVOPS_CLOCK"
+	clockSubjectPrefix = "convops.clock."
+)
+
+// External reports whether the log runs on external servers, whose clock
+// may differ from this process's.
+func (l *Log) External() bool { return l.ns == nil }
+
+// ClockOffset returns how far the clock of the log's servers is ahead of
+// now, the clock of this node: a probe is stored in a small stream, and the
+// time the server stamped on it is compared with the middle of the round
+// trip. The round trip bounds the error; a minute of difference stands out
+// of it whatever the network.
+func (l *Log) ClockOffset(ctx context.Context, now func() time.Time) (time.Duration, error) {
+	if l.clock == nil {
+		return 0, nil
+	}
+	subject := clockSubjectPrefix + l.nodeID
+	sent := now()
+	if _, err := l.js.Publish(ctx, subject, nil); err != nil {
+		return 0, fmt.Errorf("clock probe: %w", err)
+	}
+	msg, err := l.clock.GetLastMsgForSubject(ctx, subject)
+	if err != nil {
+		return 0, fmt.Errorf("clock probe: %w", err)
+	}
+	back := now()
+	middle := sent.Add(back.Sub(sent) / 2)
+	return msg.Time.Sub(middle), nil
 }
 
 // Close disconnects and, when embedded, shuts the NATS server down.

@@ -24,6 +24,7 @@ type Node struct {
 	store  *store.Store
 	opts   Options
 	logger *slog.Logger
+	clock  *clockGuard
 
 	ready     chan struct{} // closed once the log present at start is applied
 	readyOnce sync.Once
@@ -84,6 +85,12 @@ type Options struct {
 	// PartTimeout is DefaultPartTimeout when zero. Every node of one log
 	// must use the same.
 	PartTimeout time.Duration
+	// Clock is the node's real clock (time.Now when nil), which the guard
+	// against clock faults watches; the data clock of --now is another.
+	Clock func() time.Time
+	// ClockProbeEvery is how often the clock of an external log's servers is
+	// read (10s when zero).
+	ClockProbeEvery time.Duration
 }
 
 // New returns a node over an open log and an empty store; Start begins the fold.
@@ -97,7 +104,18 @@ func New(log *eventlog.Log, st *store.Store, opts Options) *Node {
 	if opts.PartTimeout == 0 {
 		opts.PartTimeout = DefaultPartTimeout
 	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.ClockProbeEvery == 0 {
+		opts.ClockProbeEvery = 10 * time.Second
+	}
+	var logOffset func(context.Context) (time.Duration, error)
+	if log.External() {
+		logOffset = func(ctx context.Context) (time.Duration, error) { return log.ClockOffset(ctx, opts.Clock) }
+	}
 	return &Node{
+		clock:   newClockGuard(opts.Clock, logOffset),
 		log:     log,
 		store:   st,
 		opts:    opts,
@@ -128,6 +146,14 @@ func (n *Node) Start(ctx context.Context) error {
 			return fmt.Errorf("record the accepted loss: %w", err)
 		}
 	}
+	// The clock is checked once before anything is written.
+	n.clock.measure()
+	if err := n.clock.probe(ctx); err != nil {
+		n.logger.Warn("cannot read the clock of the event log's servers", "err", err)
+	}
+	if err := n.clock.check(); err != nil {
+		n.logger.Error("refusing writes: " + err.Error())
+	}
 	n.logger.Info("replaying event log", "messages", st.Msgs, "lastSeq", st.LastSeq)
 	started := time.Now()
 	if st.Msgs == 0 {
@@ -135,7 +161,11 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	ctx, n.cancel = context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
+	go func() {
+		defer wg.Done()
+		n.clock.watch(ctx, n.opts.ClockProbeEvery, func(msg string, args ...any) { n.logger.Warn(msg, args...) })
+	}()
 	go func() {
 		defer wg.Done()
 		n.watchReplay(ctx, st)
@@ -255,6 +285,7 @@ func (n *Node) apply(d eventlog.Delivery, err error) {
 		n.finish(d.MsgID, convops.Outcome{}, errUnreadable)
 		return
 	}
+	d.Batch.LogTime = d.Time
 	if d.Part.Count <= 1 {
 		out, err := n.store.Apply(d.Batch)
 		n.finish(d.MsgID, out, err)
@@ -283,6 +314,7 @@ func (n *Node) apply(d eventlog.Delivery, err error) {
 		return
 	}
 	delete(n.partial, d.Part.Request)
+	p.batch.LogTime = d.Time // the request is applied when its last part is read
 	out, err := n.store.Apply(p.batch)
 	for _, id := range p.msgIDs[:p.count-1] {
 		n.finish(id, convops.Outcome{}, nil)
@@ -345,12 +377,18 @@ func (n *Node) Ingest(ctx context.Context, account string, now int64, events []c
 	if len(events) == 0 {
 		return total, nil
 	}
-	batch := convops.Batch{Account: account, Now: now, Events: events}
+	// A clock that cannot be trusted stamps nothing.
+	if err := n.clock.check(); err != nil {
+		return total, err
+	}
 	// A request the fold would refuse is not logged; the fold decides again
-	// when it applies the request, as others may be applied in between.
+	// when it applies the request, as others may be applied in between. The
+	// log will stamp it about now, by this node's clock.
+	batch := convops.Batch{Account: account, Now: now, LogTime: n.opts.Clock().UnixMilli(), Events: events}
 	if err := n.store.Check(batch); err != nil {
 		return total, err
 	}
+	batch.LogTime = 0 // the log's time, not a guess, goes into the log
 	msgs := n.log.Encode(batch)
 
 	// Register before publishing: the fold may apply a message before its

@@ -54,7 +54,7 @@ type Store struct {
 	accounts map[string]*account
 
 	fold    sync.Mutex
-	clock   int64  // the largest batch Now seen: the log's own clock
+	clock   int64  // the largest clockOf of the batches: the log's own clock
 	horizon uint32 // RetentionHorizon(clock): the oldest bucket kept
 	dedupe  *dedupeIndex
 	// expiry lists accounts by their oldest bucket, so that an account is
@@ -138,14 +138,15 @@ func (s *Store) account(id string, create bool) *account {
 // horizon of its batch's Now is acknowledged but not stored: no query at
 // that time could reach it (a node never logs one; only a foreign publisher
 // could). Buckets and dedupe keys are dropped when they fall behind the
-// horizon of the log's clock, the largest Now seen so far; one stored behind
+// horizon of the log's clock, the largest clockOf of the batches so far;
+// one stored behind
 // that horizon (a batch of a server run with --now in the past, after a log
 // that had reached a later time) is kept until the clock moves on, so that
 // what was accepted is not silently dropped at once.
 func (s *Store) Apply(b convops.Batch) (convops.Outcome, error) {
 	s.fold.Lock()
 	defer s.fold.Unlock()
-	s.advance(b.Now)
+	s.advance(clockOf(b))
 	a := s.account(b.Account, true)
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -228,8 +229,26 @@ func (s *Store) Check(b convops.Batch) error {
 		return nil
 	}
 	s.hashKeys(b)
-	h := max(s.horizon, horizonOf(b.Now))
+	h := max(s.horizon, horizonOf(clockOf(b)))
 	return s.checkBounds(a, b, convops.RetentionHorizon(b.Now), h)
+}
+
+// LogClockSlack is how far the fold's clock may run ahead of the time the
+// log stored a batch: the clocks of nodes and of the log's servers agree
+// within it, or the nodes refuse writes.
+const LogClockSlack = 60_000
+
+// clockOf is the time a batch moves the log's clock to: its Now, but never
+// more than LogClockSlack past the time the log stored it. A batch written by
+// a node whose clock was a day ahead (a mistyped --now, a virtual machine
+// resumed with a stale clock) thus moves the clock no further than the log
+// shows time passing, and every replay decides alike, as the log's times are
+// in the log.
+func clockOf(b convops.Batch) int64 {
+	if b.LogTime > 0 {
+		return min(b.Now, b.LogTime+LogClockSlack)
+	}
+	return b.Now
 }
 
 // horizonOf is the retention horizon of a clock at now, as a bucket of the

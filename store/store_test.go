@@ -348,3 +348,34 @@ func TestTooOldRepeatsAreDuplicates(t *testing.T) {
 		t.Errorf("%+v, want 1 accepted and 1 duplicate", out)
 	}
 }
+
+// TestOneWrongClockExpiresNothing: a batch whose Now is a day or three ahead
+// (a node with a wrong clock), stored by the log at the right time, moves the
+// log's clock no further than the log's own time: nothing is forgotten, and
+// events sent again are duplicates.
+func TestOneWrongClockExpiresNothing(t *testing.T) {
+	for _, ahead := range []int64{26 * 3_600_000, 3 * 24 * 3_600_000} {
+		s := store.New(store.Options{})
+		var events []convops.Event
+		for i := range 3000 {
+			events = append(events, convops.Event{EventID: fmt.Sprint("e", i), SkillID: int64(i % 5), ResolvedBy: convops.ByCCP,
+				ResolvedAt: now - int64(i)*20_000, HandlingTimeMs: 1})
+		}
+		for i, acc := range []string{"a", "b", "c"} {
+			mustApply(t, s, convops.Batch{Account: acc, Now: now, LogTime: now, Events: events[i*1000 : (i+1)*1000]})
+		}
+		wrong := now + ahead
+		mustApply(t, s, convops.Batch{Account: "d", Now: wrong, LogTime: now + 1000,
+			Events: []convops.Event{{EventID: "x", ResolvedAt: wrong, HandlingTimeMs: 1}}})
+		for i, acc := range []string{"a", "b", "c"} {
+			res := s.Query(convops.Query{Account: acc, Timeframe: convops.MaxTimeframeMinutes}, convops.Layout(now, convops.MaxTimeframeMinutes, 0))
+			if got := res.Whole.Totals.Total(); got != 1000 {
+				t.Errorf("%d ms ahead: account %s counts %d of 1000", ahead, acc, got)
+			}
+			out := mustApply(t, s, convops.Batch{Account: acc, Now: now + 2000, LogTime: now + 2000, Events: events[i*1000 : (i+1)*1000]})
+			if out.Duplicates != 1000 {
+				t.Errorf("%d ms ahead: sent again to %s: %+v, want 1000 duplicates", ahead, acc, out)
+			}
+		}
+	}
+}

@@ -48,6 +48,10 @@ type ServeCommand struct {
 	MaxSkillsPerAccount   int
 	MaxAgentsPerAccount   int
 
+	// Clock is the server's real clock (time.Now when nil): tests set it to
+	// play a machine whose clock is wrong.
+	Clock func() time.Time
+
 	logger *slog.Logger
 
 	mu   sync.Mutex
@@ -182,6 +186,7 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 		MarkPath:     filepath.Join(c.DataDir, "log-mark.json"),
 		AcceptLoss:   c.AcceptLogLoss,
 		StallTimeout: c.LogStartTimeout,
+		Clock:        c.Clock,
 	})
 	defer n.Close()
 

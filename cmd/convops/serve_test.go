@@ -60,9 +60,18 @@ func writeTestKeys(t *testing.T) string {
 // it is ready. Without --keys in args, it uses writeTestKeys's file.
 func startServer(t *testing.T, args ...string) *runningServer {
 	t.Helper()
+	return startServerWith(t, nil, args...)
+}
+
+// startServerWith is startServer with setup applied to the command first.
+func startServerWith(t *testing.T, setup func(*ServeCommand), args ...string) *runningServer {
+	t.Helper()
 	logs := &syncBuffer{}
 	m := &Main{Stdout: logs, Stderr: logs, Getenv: func(string) string { return "" }}
 	cmd := NewServeCommand(m)
+	if setup != nil {
+		setup(cmd)
+	}
 	if !slices.Contains(args, "--keys") {
 		args = append(args, "--keys", writeTestKeys(t))
 	}
