@@ -21,9 +21,14 @@ type jsonWriter struct {
 	err error
 }
 
+// maybeFlush passes a full buffer on. After a failed write (the client has
+// gone), what is formatted is dropped: an answer of any size then costs no
+// more memory, and the loops stop at their next check of j.err.
 func (j *jsonWriter) maybeFlush() {
-	if j.w != nil && len(j.buf) >= flushAt && j.err == nil {
-		_, j.err = j.w.Write(j.buf)
+	if j.w != nil && len(j.buf) >= flushAt {
+		if j.err == nil {
+			_, j.err = j.w.Write(j.buf)
+		}
 		j.buf = j.buf[:0]
 	}
 }
@@ -51,6 +56,9 @@ func (j *jsonWriter) result(q *Query, res *Result) {
 	if q.Interval > 0 {
 		j.buf = append(j.buf, `"metricsByIntervals":[`...)
 		for i := range res.Intervals {
+			if j.err != nil {
+				return
+			}
 			if i > 0 {
 				j.buf = append(j.buf, ',')
 			}
@@ -77,6 +85,9 @@ func (j *jsonWriter) elements(q *Query, r *Report) {
 	if q.Skills.Given {
 		j.buf = append(j.buf, `"skillsMetricsPerAgent":{"metricsPerSkill":{`...)
 		for i := range r.Skills {
+			if j.err != nil {
+				return
+			}
 			sk := &r.Skills[i]
 			if i > 0 {
 				j.buf = append(j.buf, ',')
@@ -107,6 +118,9 @@ func (j *jsonWriter) elements(q *Query, r *Report) {
 func (j *jsonWriter) agents(agents []AgentMetrics) {
 	j.buf = append(j.buf, '{')
 	for i := range agents {
+		if j.err != nil {
+			return
+		}
 		if i > 0 {
 			j.buf = append(j.buf, ',')
 		}

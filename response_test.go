@@ -42,3 +42,42 @@ func TestWriteResultMatchesAppend(t *testing.T) {
 		t.Errorf("after a failed write: err %v, %d writes", err, w.n)
 	}
 }
+
+// goneWriter takes the first write and fails every one after it, as a
+// connection whose client has gone.
+type goneWriter struct{ writes int }
+
+func (f *goneWriter) Write(p []byte) (int, error) {
+	f.writes++
+	if f.writes > 1 {
+		return 0, errors.New("client gone")
+	}
+	return len(p), nil
+}
+
+// TestWriteResultStopsWhenTheClientIsGone: after a failed write, the rest
+// of a large answer is neither written nor formatted.
+func TestWriteResultStopsWhenTheClientIsGone(t *testing.T) {
+	var res convops.Result
+	for i := range 50 {
+		iv := convops.IntervalReport{TimestampMs: int64(i)}
+		for a := range 2000 {
+			iv.Agents = append(iv.Agents, convops.AgentMetrics{AgentID: int64(a)})
+		}
+		res.Intervals = append(res.Intervals, iv)
+	}
+	q := convops.Query{Timeframe: 60, Interval: 1, Agents: convops.IDFilter{Given: true, All: true}}
+	w := &goneWriter{}
+	allocs := testing.AllocsPerRun(1, func() {
+		w.writes = 0
+		if err := convops.WriteResult(w, &q, &res); err == nil {
+			t.Error("no error from a writer that failed")
+		}
+	})
+	if w.writes != 2 {
+		t.Errorf("%d writes, want 2: none after the one that failed", w.writes)
+	}
+	if allocs > 5 {
+		t.Errorf("%.0f allocations: the answer kept growing after the client had gone", allocs)
+	}
+}

@@ -36,7 +36,7 @@ func (s *Server) publicHost(r *http.Request) string {
 func (s *Server) handleDiscoverOne(w http.ResponseWriter, r *http.Request) {
 	account := r.PathValue("accountID")
 	if err := convops.ValidateAccountID(account); err != nil {
-		s.error(w, err)
+		s.error(w, r, err)
 		return
 	}
 	body, _ := json.Marshal(baseURI{Service: r.PathValue("service"), Account: account, BaseURI: s.publicHost(r)})
@@ -47,7 +47,7 @@ func (s *Server) handleDiscoverOne(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleDiscoverAll(w http.ResponseWriter, r *http.Request) {
 	account := r.PathValue("accountID")
 	if err := convops.ValidateAccountID(account); err != nil {
-		s.error(w, err)
+		s.error(w, r, err)
 		return
 	}
 	var all struct {

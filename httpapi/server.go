@@ -17,6 +17,8 @@ import (
 type Backend interface {
 	Ingest(ctx context.Context, account string, now int64, events []convops.Event) (convops.Outcome, error)
 	Query(q convops.Query, now int64) (convops.Result, error)
+	// AnswerSize bounds the memory the answer of q takes, before it is built.
+	AnswerSize(q convops.Query, now int64) int64
 	IsReady() bool
 }
 
@@ -44,6 +46,9 @@ type Options struct {
 	// (default 10); MaxInflight caps all of them (default 1024).
 	MaxInflightPerAccount int
 	MaxInflight           int
+	// MaxInflightBytes caps the memory requests in flight hold together:
+	// bodies, decoded events, answers (DefaultMaxInflightBytes when zero).
+	MaxInflightBytes int64
 	// Metrics serves GET /metrics (Prometheus's text format), without
 	// credentials; nil leaves the path unserved.
 	Metrics http.Handler
@@ -54,6 +59,7 @@ type Server struct {
 	opts    Options
 	mux     *http.ServeMux
 	limiter *inflightLimiter
+	budget  *byteBudget
 }
 
 // New returns a Server with its routes registered.
@@ -73,7 +79,11 @@ func New(opts Options) *Server {
 	if opts.MaxInflight <= 0 {
 		opts.MaxInflight = 1024
 	}
-	s := &Server{opts: opts, mux: http.NewServeMux(), limiter: newInflightLimiter(opts.MaxInflightPerAccount, opts.MaxInflight)}
+	if opts.MaxInflightBytes <= 0 {
+		opts.MaxInflightBytes = DefaultMaxInflightBytes
+	}
+	s := &Server{opts: opts, mux: http.NewServeMux(), limiter: newInflightLimiter(opts.MaxInflightPerAccount, opts.MaxInflight),
+		budget: &byteBudget{limit: opts.MaxInflightBytes}}
 
 	const query = "/operations/api/account/{accountID}/msgconversation"
 	const ingest = "/ingest/account/{accountID}/events"
@@ -99,7 +109,7 @@ func New(opts Options) *Server {
 		s.handle("/metrics", s.methodNotAllowed("GET, HEAD"))
 	}
 	s.handle("/", func(w http.ResponseWriter, r *http.Request) {
-		s.error(w, convops.Errorf(convops.ENotFound, "there is no %s; the query API is GET or POST /operations/api/account/{accountID}/msgconversation", r.URL.Path))
+		s.error(w, r, convops.Errorf(convops.ENotFound, "there is no %s; the query API is GET or POST /operations/api/account/{accountID}/msgconversation", r.URL.Path))
 	})
 	return s
 }
@@ -126,7 +136,13 @@ const MaxHeaderBytes = 64 << 10
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if headerBytes(r.Header) > MaxHeaderBytes {
 		w.Header().Set("Connection", "close")
-		s.error(w, &convops.Error{Code: convops.EHeaderTooLarge, Message: "the request headers are larger than 64 KiB"})
+		s.error(w, r, &convops.Error{Code: convops.EHeaderTooLarge, Message: "the request headers are larger than 64 KiB"})
+		return
+	}
+	r, held, err := s.withBudget(w, r)
+	defer held.done()
+	if err != nil {
+		s.error(w, r, err)
 		return
 	}
 	defer func() {
@@ -135,20 +151,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				panic(v)
 			}
 			s.opts.Logger.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
-			s.error(w, convops.Errorf(convops.EInternal, "internal error"))
+			s.error(w, r, convops.Errorf(convops.EInternal, "internal error"))
 		}
 	}()
 	s.mux.ServeHTTP(w, r)
 }
 
-func (s *Server) error(w http.ResponseWriter, err error) {
+// error answers r with the JSON form of err, after reading what is left of
+// its body (see drainBody).
+func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
+	drainBody(w, r)
 	writeError(w, s.opts.Logger, err)
 }
 
 func (s *Server) methodNotAllowed(allow string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)
-		s.error(w, convops.Errorf(convops.EMethod, "%s is not allowed here; use %s", r.Method, allow))
+		s.error(w, r, convops.Errorf(convops.EMethod, "%s is not allowed here; use %s", r.Method, allow))
 	}
 }
 
@@ -161,17 +180,17 @@ func (s *Server) authorized(scope string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		account := r.PathValue("accountID")
 		if err := convops.ValidateAccountID(account); err != nil {
-			s.error(w, err)
+			s.error(w, r, err)
 			return
 		}
 		if s.opts.Auth != nil {
 			if err := s.opts.Auth.Authenticate(r, account, scope); err != nil {
-				s.error(w, err)
+				s.error(w, r, err)
 				return
 			}
 		}
 		if !s.limiter.acquire(account) {
-			s.error(w, convops.Errorf(convops.ETooMany, "too many requests of account %s are in flight (at most %d at once); retry in a second", account, s.opts.MaxInflightPerAccount))
+			s.error(w, r, convops.Errorf(convops.ETooMany, "too many requests of account %s are in flight (at most %d at once); retry in a second", account, s.opts.MaxInflightPerAccount))
 			return
 		}
 		defer s.limiter.release(account)
@@ -187,7 +206,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	if !s.opts.Backend.IsReady() {
-		s.error(w, convops.Errorf(convops.EUnavailable, "not ready: the server is replaying its event log"))
+		s.error(w, r, convops.Errorf(convops.EUnavailable, "not ready: the server is replaying its event log"))
 		return
 	}
 	writeJSON(w, http.StatusOK, []byte(`{"status":"ready"}`))
@@ -196,21 +215,27 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 	params, err := queryParams(r)
 	if err != nil {
-		s.error(w, err)
+		s.error(w, r, err)
 		return
 	}
 	q, err := convops.ParseQuery(r.PathValue("accountID"), params)
 	if err != nil {
-		s.error(w, err)
+		s.error(w, r, err)
 		return
 	}
-	res, err := s.opts.Backend.Query(q, s.nowMs())
+	now := s.nowMs()
+	// The answer counts against the budget before it is built.
+	if !heldOf(r).take(s.opts.Backend.AnswerSize(q, now)) {
+		s.error(w, r, errBudget)
+		return
+	}
+	res, err := s.opts.Backend.Query(q, now)
 	if err != nil {
-		s.error(w, err)
+		s.error(w, r, err)
 		return
 	}
 	// The answer is streamed: headers first, then the JSON in 64 KiB pieces.
-	// A client that goes away mid-answer only ends the write.
+	// A client that goes away mid-answer ends the writing at once.
 	writeJSONHeader(w, http.StatusOK)
 	convops.WriteResult(w, &q, &res)
 }
@@ -218,25 +243,26 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 	ndjson, err := ingestFormat(r.Header.Get("Content-Type"))
 	if err != nil {
-		s.error(w, err)
+		s.error(w, r, err)
 		return
 	}
 	body, err := readBody(w, r)
 	if err != nil {
-		s.error(w, err)
+		s.error(w, r, err)
 		return
 	}
 	now := s.nowMs()
 	events, err := convops.DecodeEvents(body, ndjson, now)
 	if err != nil {
-		s.error(w, err)
+		s.error(w, r, err)
 		return
 	}
+
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.IngestTimeout)
 	defer cancel()
 	out, err := s.opts.Backend.Ingest(ctx, r.PathValue("accountID"), now, events)
 	if err != nil {
-		s.error(w, err)
+		s.error(w, r, err)
 		return
 	}
 	resp, _ := json.Marshal(out)

@@ -438,6 +438,11 @@ func (n *Node) unavailable(err error) error {
 	return &convops.Error{Code: convops.EUnavailable, Message: "the event log did not confirm the events in time; nothing is lost by sending the same events again"}
 }
 
+// AnswerSize bounds the memory the answer of q at now takes.
+func (n *Node) AnswerSize(q convops.Query, now int64) int64 {
+	return n.store.AnswerSize(q, convops.Layout(now, q.Timeframe, q.Interval))
+}
+
 // Stats describes what the node's store holds.
 func (n *Node) Stats() store.Stats { return n.store.Stats() }
 

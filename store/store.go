@@ -587,6 +587,49 @@ func listBytes[T any](l *idList[T], itemBytes int) int {
 	return cap(l.ids)*8 + cap(l.items)*itemBytes
 }
 
+// Sizes of an answer's parts in memory, for AnswerSize.
+const (
+	answerItemBytes = 64   // an AgentMetrics or SkillMetrics
+	answerSpanBytes = 1024 // a report and its interval
+)
+
+// AnswerSize bounds the memory the answer of q over w takes while it is
+// built: the skills and agents it may list, in each span. It reads only the
+// lengths of the account's lists.
+func (s *Store) AnswerSize(q convops.Query, w convops.Window) int64 {
+	spans := int64(len(w.Intervals) + 1)
+	size := spans * answerSpanBytes
+	a := s.account(q.Account, false)
+	if a == nil {
+		return size
+	}
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	items := 0
+	if q.Skills.Given {
+		count := func(sk *skill) { items += 1 + sk.agents.len() }
+		if q.Skills.All {
+			for i := range a.skills.items {
+				count(&a.skills.items[i])
+			}
+		} else {
+			for _, id := range q.Skills.IDs {
+				if sk := a.skills.get(id); sk != nil {
+					count(sk)
+				}
+			}
+		}
+	}
+	if q.Agents.Given {
+		if q.Agents.All {
+			items += a.agents.len()
+		} else {
+			items += min(len(q.Agents.IDs), a.agents.len())
+		}
+	}
+	return size + spans*int64(items)*answerItemBytes
+}
+
 // Query answers q over the window w. Its cost is that of the answer: one
 // subtraction per number reported, whatever the timeframe.
 func (s *Store) Query(q convops.Query, w convops.Window) convops.Result {

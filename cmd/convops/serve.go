@@ -47,6 +47,7 @@ type ServeCommand struct {
 	ReadHeaderTimeout     time.Duration
 	MaxSkillsPerAccount   int
 	MaxAgentsPerAccount   int
+	MaxInflightBytes      int64
 
 	// Clock is the server's real clock (time.Now when nil): tests set it to
 	// play a machine whose clock is wrong.
@@ -82,10 +83,14 @@ func (c *ServeCommand) ParseFlags(args []string) error {
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "how long a client may take to send its request headers")
 	fs.Int64Var(&c.MinFreeDiskMB, "min-free-disk-mb", eventlog.DefaultMinFreeBytes>>20, "free space (MiB) the data dir's file system keeps; below it ingest answers 503")
 	fs.BoolVar(&c.AcceptLogLoss, "accept-log-loss", false, "start even when the event log lost messages (logged), instead of refusing")
+	fs.Int64Var(&c.MaxInflightBytes, "max-inflight-bytes", httpapi.DefaultMaxInflightBytes, "request data (bodies, decoded events, answers being built) the server holds at once, in bytes; past it requests get 429")
 	fs.IntVar(&c.MaxSkillsPerAccount, "max-skills-per-account", store.DefaultMaxSkillsPerAccount, "distinct skill ids with data in the last 24 hours that one account may have; a batch that would pass it is refused")
 	fs.IntVar(&c.MaxAgentsPerAccount, "max-agents-per-account", store.DefaultMaxAgentsPerAccount, "distinct agent ids with data in the last 24 hours that one account may have; a batch that would pass it is refused")
 	if err := c.main.parseWithEnv(fs, args); err != nil {
 		return err
+	}
+	if c.MaxInflightBytes < 1<<20 {
+		return errors.New("--max-inflight-bytes must be at least 1 MiB (1048576)")
 	}
 	if c.MaxSkillsPerAccount < 1 || c.MaxAgentsPerAccount < 1 {
 		return errors.New("--max-skills-per-account and --max-agents-per-account must be at least 1")
@@ -198,6 +203,7 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 			Logger:                c.logger,
 			PublicURL:             c.PublicURL,
 			MaxInflightPerAccount: c.MaxInflightPerAccount,
+			MaxInflightBytes:      c.MaxInflightBytes,
 			Metrics:               metrics.Handler(),
 		}),
 		ReadHeaderTimeout: c.ReadHeaderTimeout,

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// peakRSS reads the largest resident set a process has had, in bytes.
+func peakRSS(t *testing.T, pid int) int64 {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(data)) {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM")
+	return 0
+}
+
+// TestRequestMemoryHasABound: 64 clients send 16 MiB ingest bodies at once
+// to the real binary; the bytes held for requests stay within
+// --max-inflight-bytes (the others get 429), so the process's peak
+// resident memory stays under the budget plus a stated overhead.
+func TestRequestMemoryHasABound(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sends 1 GiB over loopback")
+	}
+	const budget = 256 << 20
+	s := startBinary(t, "--data-dir", t.TempDir(), "--keys", writeTestKeys(t), "--max-inflight-bytes", strconv.Itoa(budget),
+		"--max-inflight-per-account", "100")
+	// 16 MiB of valid events, whose ids make them long.
+	now := time.Now().UTC()
+	var sb strings.Builder
+	sb.WriteByte('[')
+	for i := 0; sb.Len() < 16<<20-400; i++ {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		fmt.Fprintf(&sb, `{"conversationId":"conversation-%09d-%s","resolvedBy":"CCP","resolvedAt":%d,"handlingTimeMs":1}`,
+			i, strings.Repeat("x", 100), now.UnixMilli())
+	}
+	sb.WriteByte(']')
+	body := []byte(sb.String())
+	before := peakRSS(t, s.cmd.Process.Pid)
+
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	for c := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest("POST", fmt.Sprintf("%s/ingest/account/acc%d/events", s.url, c), bytes.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+testToken)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Errorf("client %d: %v", c, err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			mu.Lock()
+			statuses[resp.StatusCode]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	peak := peakRSS(t, s.cmd.Process.Pid)
+	t.Logf("answers %v; peak resident memory %d MiB (%d MiB before), budget %d MiB", statuses, peak>>20, before>>20, budget>>20)
+	if statuses[200] == 0 || statuses[429] == 0 || statuses[200]+statuses[429] != 64 {
+		t.Errorf("answers %v: want some accepted, the others refused with 429", statuses)
+	}
+	// The bound, loosely: the budget, what the collector lets the heap grow
+	// to beyond it (GOGC 50: half of it), and the process itself.
+	if limit := before + budget*3/2 + 200<<20; peak > limit {
+		t.Errorf("peak resident memory %d MiB, over %d MiB", peak>>20, limit>>20)
+	}
+}

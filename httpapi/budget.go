@@ -1,0 +1,176 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/convops/convops"
+)
+
+// byteBudget caps the memory that requests in flight hold, all together:
+// the bodies read, the events decoded from them, the answers built. A
+// request that would pass the cap is refused at once with 429: waiting for
+// room would only pile requests up behind one another.
+type byteBudget struct {
+	limit int64
+	used  atomic.Int64
+	// refused counts the requests turned away.
+	refused atomic.Uint64
+}
+
+// DefaultMaxInflightBytes is the default of Options.MaxInflightBytes.
+const DefaultMaxInflightBytes = 256 << 20
+
+func (b *byteBudget) acquire(n int64) bool {
+	if n <= 0 {
+		return true
+	}
+	if b.used.Add(n) > b.limit {
+		b.used.Add(-n)
+		b.refused.Add(1)
+		return false
+	}
+	return true
+}
+
+func (b *byteBudget) release(n int64) { b.used.Add(-n) }
+
+// held is what one request holds of the budget. It belongs to the
+// request's goroutine.
+type held struct {
+	budget *byteBudget
+	bytes  int64
+}
+
+// take adds n bytes to what the request holds; false when the budget has
+// no room for them.
+func (h *held) take(n int64) bool {
+	if !h.budget.acquire(n) {
+		return false
+	}
+	h.bytes += n
+	return true
+}
+
+// done gives back everything the request holds.
+func (h *held) done() {
+	h.budget.release(h.bytes)
+	h.bytes = 0
+}
+
+type heldKey struct{}
+
+// heldOf returns what the request holds; every request served has one.
+func heldOf(r *http.Request) *held {
+	if h, ok := r.Context().Value(heldKey{}).(*held); ok {
+		return h
+	}
+	return &held{budget: &byteBudget{limit: 1 << 62}}
+}
+
+// errBudget is the answer to a request for which the budget has no room.
+var errBudget = &convops.Error{Code: convops.ETooMany,
+	Message: "the server holds as much request data as it allows at once (--max-inflight-bytes); retry in a second"}
+
+// budgetBody is a request body whose every byte read counts against the
+// budget, weight times over, beyond what the request reserved from its
+// Content-Length.
+type budgetBody struct {
+	io.ReadCloser
+	held     *held
+	weight   int64
+	read     int64
+	reserved int64 // bytes of body already counted
+}
+
+func (b *budgetBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.read += int64(n)
+	if over := b.read - b.reserved; over > 0 {
+		if !b.held.take(over * b.weight) {
+			return n, errBudget
+		}
+		b.reserved = b.read
+	}
+	return n, err
+}
+
+// ingestWeight is what a byte of an ingest body holds in all while the
+// request is served: the body, the events decoded from it (an event of 64
+// bytes and its ids), the log messages encoded from them, and their copies
+// in the NATS client and server until they are stored. Measured with 16 MiB
+// bodies of 140-byte events; a query body holds itself.
+const ingestWeight = 5
+
+// drainTimeout bounds how long an early answer waits for the body it
+// refuses; drainLimit how much of it is read.
+const (
+	drainTimeout = 10 * time.Second
+	drainLimit   = 2 * convops.MaxBodyBytes
+)
+
+// drainBody reads and discards what is left of the request body before an
+// answer is written. A client that sends its whole body before it reads
+// the answer (Python's http.client, Java's HttpURLConnection) otherwise
+// never sees an answer given early (401, 413, 429, 503): a connection closed
+// with unread data is reset by its kernel, and the client reads "broken
+// pipe". Discarded bytes hold no memory; a body longer than drainLimit, or
+// slower than drainTimeout, is cut and its connection closed. A client that
+// sent Expect: 100-continue has sent nothing yet and is not waited for.
+func drainBody(w http.ResponseWriter, r *http.Request) {
+	if r.Body == nil || r.Body == http.NoBody || r.Header.Get("Expect") != "" {
+		return
+	}
+	body := r.Body
+	if b, ok := body.(*budgetBody); ok {
+		body = b.ReadCloser // discarded bytes are not held
+	}
+	if r.ContentLength > drainLimit {
+		w.Header().Set("Connection", "close")
+		return
+	}
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Now().Add(drainTimeout))
+	n, err := io.Copy(io.Discard, io.LimitReader(body, drainLimit))
+	if err != nil || n == drainLimit {
+		w.Header().Set("Connection", "close")
+		return
+	}
+	rc.SetReadDeadline(time.Time{})
+}
+
+// withBudget starts the accounting of a request: its body counts against
+// the budget as it is read (weighted by what it holds once decoded), the
+// part its Content-Length announces at once, so that a request too large
+// for the room left is refused before a byte is read.
+func (s *Server) withBudget(w http.ResponseWriter, r *http.Request) (*http.Request, *held, error) {
+	h := &held{budget: s.budget}
+	r = r.WithContext(context.WithValue(r.Context(), heldKey{}, h))
+	if r.Body == nil || r.Body == http.NoBody {
+		return r, h, nil
+	}
+	weight := int64(1)
+	if strings.HasPrefix(r.URL.Path, "/ingest/") {
+		weight = ingestWeight
+	}
+	reserved := max(r.ContentLength, 0)
+	if reserved > convops.MaxBodyBytes {
+		reserved = 0 // refused as too large when it is read; nothing is held
+	}
+	if !h.take(reserved * weight) {
+		return r, h, errBudget
+	}
+	r.Body = &budgetBody{ReadCloser: r.Body, held: h, weight: weight, reserved: reserved}
+	return r, h, nil
+}
+
+// isBudget reports whether err says the budget had no room.
+func isBudget(err error) bool {
+	var e *convops.Error
+	return errors.As(err, &e) && e == errBudget
+}
