@@ -325,6 +325,10 @@ func (l *Log) Publish(ctx context.Context, msgs []Message) error {
 
 // State describes the stream.
 type State struct {
+	// Created is when the stream was created (epoch ns): a stream deleted and
+	// created again under the same name starts its sequences anew, and a
+	// snapshot of the old one must not be taken for it.
+	Created  int64
 	Msgs     uint64 // messages held
 	FirstSeq uint64
 	LastSeq  uint64
@@ -340,7 +344,8 @@ func (l *Log) State(ctx context.Context) (State, error) {
 	if err != nil {
 		return State{}, fmt.Errorf("read stream state: %w", err)
 	}
-	return State{Msgs: info.State.Msgs, FirstSeq: info.State.FirstSeq, LastSeq: info.State.LastSeq, Deleted: info.State.NumDeleted}, nil
+	return State{Created: info.Created.UnixNano(), Msgs: info.State.Msgs, FirstSeq: info.State.FirstSeq, LastSeq: info.State.LastSeq,
+		Deleted: info.State.NumDeleted}, nil
 }
 
 // Delivery is one message of the log, as the fold receives it.
@@ -359,12 +364,15 @@ type Delivery struct {
 // message); their strings stay valid.
 type ApplyFunc func(d Delivery, err error)
 
-// Follow delivers every message of the log, from the first, to apply, one at
-// a time and in order, until ctx is done.
-func (l *Log) Follow(ctx context.Context, apply ApplyFunc) error {
-	cons, err := l.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
+// Follow delivers the messages of the log from sequence from on (from the
+// first when from is 0 or 1) to apply, one at a time and in order, until ctx
+// is done.
+func (l *Log) Follow(ctx context.Context, from uint64, apply ApplyFunc) error {
+	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
+	if from > 1 {
+		cfg = jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from}
+	}
+	cons, err := l.stream.OrderedConsumer(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("create log consumer: %w", err)
 	}

@@ -29,6 +29,15 @@ type Node struct {
 	ready     chan struct{} // closed once the log present at start is applied
 	readyOnce sync.Once
 	applied   atomic.Uint64 // sequence of the last applied message
+	// appliedTime is the log's time of that message (epoch ms).
+	appliedTime atomic.Int64
+	// foldMu is held while a message is folded, and while a snapshot
+	// begins outside the fold goroutine: it keeps the store, partial and
+	// applied in step.
+	foldMu sync.Mutex
+	stream int64 // the stream's creation time, which names the log
+	snaps  snapshots
+	poke   chan struct{} // SnapshotNow's call to snapshotWhenAsked
 
 	// waiters holds the ingest requests of this node waiting for their
 	// messages to be applied, by message id. Guarded by mu.
@@ -36,7 +45,7 @@ type Node struct {
 	waiters map[string]*waiter
 
 	// partial holds the parts of requests logged in several messages until
-	// the last one arrives, by request id. It belongs to the fold goroutine.
+	// the last one arrives, by request id. Guarded by foldMu.
 	partial map[uint64]*partialRequest
 
 	failed   chan struct{} // closed when the fold stops on its own
@@ -91,6 +100,12 @@ type Options struct {
 	// ClockProbeEvery is how often the clock of an external log's servers is
 	// read (10s when zero).
 	ClockProbeEvery time.Duration
+	// SnapshotPath is the file of the node's snapshot; empty takes none.
+	// A snapshot is taken every SnapshotInterval, or after SnapshotEvents
+	// events, whichever comes first (the defaults when zero), and at Close.
+	SnapshotPath     string
+	SnapshotInterval time.Duration
+	SnapshotEvents   int
 }
 
 // New returns a node over an open log and an empty store; Start begins the fold.
@@ -110,6 +125,12 @@ func New(log *eventlog.Log, st *store.Store, opts Options) *Node {
 	if opts.ClockProbeEvery == 0 {
 		opts.ClockProbeEvery = 10 * time.Second
 	}
+	if opts.SnapshotInterval == 0 {
+		opts.SnapshotInterval = DefaultSnapshotInterval
+	}
+	if opts.SnapshotEvents == 0 {
+		opts.SnapshotEvents = DefaultSnapshotEvents
+	}
 	var logOffset func(context.Context) (time.Duration, error)
 	if log.External() {
 		logOffset = func(ctx context.Context) (time.Duration, error) { return log.ClockOffset(ctx, opts.Clock) }
@@ -124,6 +145,9 @@ func New(log *eventlog.Log, st *store.Store, opts Options) *Node {
 		waiters: make(map[string]*waiter),
 		partial: make(map[uint64]*partialRequest),
 		failed:  make(chan struct{}),
+		poke:    make(chan struct{}, 1),
+		snaps: snapshots{path: opts.SnapshotPath, interval: opts.SnapshotInterval, events: opts.SnapshotEvents,
+			last: time.Now()},
 		stopped: make(chan struct{}),
 	}
 }
@@ -136,6 +160,7 @@ func (n *Node) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	damaged := false
 	if err := n.checkLog(st); err != nil {
 		if !n.opts.AcceptLoss {
 			return err
@@ -145,6 +170,7 @@ func (n *Node) Start(ctx context.Context) error {
 		if err := n.writeMark(mark{AppliedSeq: 0, AcceptedDeleted: st.Deleted}); err != nil {
 			return fmt.Errorf("record the accepted loss: %w", err)
 		}
+		damaged = true
 	}
 	// The clock is checked once before anything is written.
 	n.clock.measure()
@@ -154,14 +180,28 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := n.clock.check(); err != nil {
 		n.logger.Error("refusing writes: " + err.Error())
 	}
-	n.logger.Info("replaying event log", "messages", st.Msgs, "lastSeq", st.LastSeq)
 	started := time.Now()
-	if st.Msgs == 0 {
+	n.stream = st.Created
+	var from uint64
+	if damaged {
+		// The numbers are to follow what is left of the log, as another
+		// node's would: a snapshot taken before the loss is dropped.
+		n.dropSnapshot("the event log lost messages since it was taken")
+	} else {
+		from = n.loadSnapshot(st)
+	}
+	n.applied.Store(from)
+	n.logger.Info("replaying event log", "messages", st.Msgs, "from", from+1, "lastSeq", st.LastSeq)
+	if st.Msgs == 0 || from >= st.LastSeq {
 		n.markReady(started, st.LastSeq)
 	}
 	ctx, n.cancel = context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(4)
+	wg.Add(5)
+	go func() {
+		defer wg.Done()
+		n.snapshotWhenAsked(ctx)
+	}()
 	go func() {
 		defer wg.Done()
 		n.clock.watch(ctx, n.opts.ClockProbeEvery, func(msg string, args ...any) { n.logger.Warn(msg, args...) })
@@ -172,8 +212,12 @@ func (n *Node) Start(ctx context.Context) error {
 	}()
 	go func() {
 		defer wg.Done()
-		err := n.log.Follow(ctx, func(d eventlog.Delivery, err error) {
+		err := n.log.Follow(ctx, from+1, func(d eventlog.Delivery, err error) {
+			n.foldMu.Lock()
+			events := len(d.Batch.Events)
 			n.apply(d, err)
+			n.maybeSnapshot(d, events)
+			n.foldMu.Unlock()
 			// Caught up: the last message present at start is applied, or none
 			// is left (a log with lost messages may end before its LastSeq).
 			if d.Seq >= st.LastSeq || d.Pending == 0 {
@@ -196,12 +240,36 @@ func (n *Node) Start(ctx context.Context) error {
 }
 
 // Close stops the fold and records the final mark. Ingests still waiting fail.
+// Close stops the fold and records the final mark, then writes a snapshot
+// of what was applied, so that the next start replays nothing.
 func (n *Node) Close() {
 	if n.cancel == nil {
 		return
 	}
 	n.cancel()
 	<-n.stopped
+	n.cancel = nil
+	n.finalSnapshot()
+}
+
+// snapshotWhenAsked begins the snapshots asked for by SnapshotNow while the
+// fold is idle (the fold begins them itself when a message comes).
+func (n *Node) snapshotWhenAsked(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.poke:
+		}
+		n.foldMu.Lock()
+		n.snaps.mu.Lock()
+		due := n.snaps.asked && !n.snaps.writing && len(n.partial) == 0 && n.snaps.path != ""
+		n.snaps.mu.Unlock()
+		if due && n.applied.Load() > 0 {
+			n.beginSnapshot(store.SnapshotHeader{Seq: n.applied.Load(), LogTime: n.appliedTime.Load(), Stream: n.stream})
+		}
+		n.foldMu.Unlock()
+	}
 }
 
 func (n *Node) markReady(started time.Time, lastSeq uint64) {
@@ -275,8 +343,12 @@ func (n *Node) watchReplay(ctx context.Context, st eventlog.State) {
 	}
 }
 
+// apply folds one message. Lock foldMu should be held.
 func (n *Node) apply(d eventlog.Delivery, err error) {
-	defer n.applied.Store(d.Seq)
+	defer func() {
+		n.appliedTime.Store(d.Time)
+		n.applied.Store(d.Seq)
+	}()
 	n.dropStaleParts(d.Time)
 	if err != nil {
 		// A message this node cannot read is skipped, loudly: folding a guess

@@ -61,6 +61,8 @@ type dedupeIndex struct {
 	horizon   uint32
 	// slots counts the slots of all shards.
 	slots int
+	// snap is the snapshot being written, nil when none is.
+	snap *Snapshot
 }
 
 const (
@@ -75,6 +77,10 @@ const (
 type dedupeShard struct {
 	slots []dedupeSlot // empty until the first key
 	used  int          // slots holding a key, live or dead
+	id    int          // its place in dedupeIndex.shards
+	// snapped is the epoch of the last snapshot that has this shard as it was
+	// when the snapshot began.
+	snapped uint32
 }
 
 // dedupeSlot is one slot of the table. keep is 1 + the last bucket the key
@@ -87,7 +93,19 @@ type dedupeSlot struct {
 const dedupeSlotBytes = 16
 
 func newDedupeIndex() *dedupeIndex {
-	return &dedupeIndex{live: make(map[uint32]int)}
+	d := &dedupeIndex{live: make(map[uint32]int)}
+	for i := range d.shards {
+		d.shards[i].id = i
+	}
+	return d
+}
+
+// beforeWrite hands a shard about to change to the snapshot being written,
+// if that snapshot does not have it yet.
+func (d *dedupeIndex) beforeWrite(sh *dedupeShard) {
+	if d.snap != nil && sh.snapped != d.snap.epoch {
+		d.snap.takeShard(sh)
+	}
 }
 
 // locate returns the shard of k and the start of its probe sequence.
@@ -168,6 +186,7 @@ func (d *dedupeIndex) insert(k dedupeKey, keep, horizon uint32) bool {
 			i = 0
 		}
 	}
+	d.beforeWrite(sh)
 	if reuse >= 0 {
 		i = reuse
 	} else {
@@ -180,9 +199,10 @@ func (d *dedupeIndex) insert(k dedupeKey, keep, horizon uint32) bool {
 }
 
 // makeRoom rebuilds a full shard. A shard whose slots are mostly live keys
-// (growFillPercent) is filling up: it doubles, so that a growing index moves each key about twice
-// in all (it is then 40% full, and fills up to 80% before it grows again).
-// A shard full of dead keys is rebuilt newFillPercent full of its live ones.
+// (growFillPercent) is filling up: it doubles, so that a growing index
+// moves each key about twice in all (it is then 40% full, and fills up to
+// 80% before it grows again). A shard full of dead keys is rebuilt
+// newFillPercent full of its live ones.
 func (d *dedupeIndex) makeRoom(sh *dedupeShard, horizon uint32) {
 	live := sh.liveSlots(horizon)
 	size := (live + 1) * 100 / newFillPercent
@@ -195,6 +215,7 @@ func (d *dedupeIndex) makeRoom(sh *dedupeShard, horizon uint32) {
 // rebuild makes a new table of size slots (at least enough) for sh,
 // holding its live keys.
 func (d *dedupeIndex) rebuild(sh *dedupeShard, horizon uint32, size int) {
+	d.beforeWrite(sh)
 	old := sh.slots
 	size = max(minShardSlots, size, sh.liveSlots(horizon)*100/maxFillPercent+1)
 	d.slots += size - len(old)

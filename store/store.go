@@ -67,6 +67,11 @@ type Store struct {
 
 	// The size of the dedupe index, published by the fold for Stats.
 	dedupeKeys, dedupeBytes atomic.Int64
+
+	// The snapshot being taken (nil when none is), and the count of the
+	// snapshots begun, which tells them apart. Guarded by fold.
+	snap  *Snapshot
+	epoch uint32
 }
 
 // New returns an empty store.
@@ -101,6 +106,11 @@ type account struct {
 	// unsettled lists skills whose agent lists gained ids in this batch.
 	unsettled []int64
 	sink      uint32 // see locate
+	// listed is the epoch of the last snapshot begun while the account
+	// existed (guarded by the fold's lock); snapped that of the last one
+	// that has its state as of its beginning.
+	listed  uint32
+	snapped atomic.Uint32
 }
 
 // skill is the series of one skill and of each agent within it.
@@ -150,6 +160,7 @@ func (s *Store) Apply(b convops.Batch) (convops.Outcome, error) {
 	a := s.account(b.Account, true)
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	s.captureAccount(a)
 	s.sweep(a)
 
 	s.hashKeys(b)
@@ -482,6 +493,7 @@ func (s *Store) advance(now int64) {
 				continue // listed again since, under another bucket
 			}
 			a.mu.Lock()
+			s.captureAccount(a)
 			s.sweep(a)
 			s.release(a)
 			a.mu.Unlock()

@@ -43,6 +43,8 @@ var buildBinary = sync.OnceValues(func() (string, error) {
 type binaryServer struct {
 	cmd *exec.Cmd
 	url string
+	// startLog holds the lines it logged until it was ready.
+	startLog string
 }
 
 // startBinary starts `convops serve` and waits for its ready line.
@@ -65,7 +67,7 @@ func startBinary(t *testing.T, args ...string) *binaryServer {
 		seen = append(seen, lines.Text())
 		if m := ready.FindStringSubmatch(lines.Text()); m != nil {
 			go io.Copy(io.Discard, stderr)
-			return &binaryServer{cmd: cmd, url: "http://" + m[1]}
+			return &binaryServer{cmd: cmd, url: "http://" + m[1], startLog: strings.Join(seen, "\n")}
 		}
 	}
 	cmd.Wait()

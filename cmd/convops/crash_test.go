@@ -14,9 +14,12 @@ import (
 )
 
 // TestCrashRecovery kills the server with SIGKILL at random moments while
-// clients ingest, restarting it on the same data dir each time. Clients retry
-// every batch that did not get a 200 with the same eventIds. At the end every
-// event is counted exactly once.
+// clients ingest, restarting it on the same data dir each time. The server
+// writes snapshots all the time, and every other kill comes just after one
+// was asked for, so that many kills fall in the middle of writing one.
+// Clients retry every batch that did not get a 200 with the same eventIds.
+// At the end every event is counted exactly once, and a replay of the whole
+// log gives the same answer as the last snapshot and its tail.
 func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills and restarts the binary 20 times")
@@ -27,7 +30,8 @@ func TestCrashRecovery(t *testing.T) {
 		batchSize = 200
 	)
 	dataDir, keys := t.TempDir(), writeTestKeys(t)
-	args := []string{"--data-dir", dataDir, "--keys", keys, "--now", "2026-11-27T13:29:17Z"}
+	args := []string{"--data-dir", dataDir, "--keys", keys, "--now", "2026-11-27T13:29:17Z",
+		"--snapshot-interval", "50ms", "--snapshot-events", "1"}
 
 	var mu sync.Mutex // guards srv and acked
 	srv := startBinary(t, args...)
@@ -79,19 +83,34 @@ func TestCrashRecovery(t *testing.T) {
 	}
 
 	r := rand.New(rand.NewPCG(1, 2))
-	for range kills {
+	loaded, cut := 0, 0
+	for k := range kills {
 		time.Sleep(time.Duration(20+r.IntN(300)) * time.Millisecond)
 		mu.Lock()
 		old := srv
 		mu.Unlock()
+		if k%2 == 0 {
+			old.cmd.Process.Signal(syscall.SIGUSR1)
+			time.Sleep(time.Duration(r.IntN(20)) * time.Millisecond)
+		}
 		if err := old.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
 		old.cmd.Wait()
 		next := startBinary(t, args...)
+		if strings.Contains(next.startLog, "snapshot loaded") {
+			loaded++
+		}
+		if strings.Contains(next.startLog, "snapshot cut short") {
+			cut++
+		}
 		mu.Lock()
 		srv = next
 		mu.Unlock()
+	}
+	t.Logf("%d of %d starts loaded a snapshot; %d found one cut short by the kill", loaded, kills, cut)
+	if loaded == 0 {
+		t.Errorf("no start loaded a snapshot: the kills did not test them")
 	}
 	close(stop)
 	wg.Wait()
@@ -103,20 +122,25 @@ func TestCrashRecovery(t *testing.T) {
 	for _, n := range acked {
 		total += n * batchSize
 	}
-	req, _ := http.NewRequest("GET", current()+"/operations/api/account/acme/msgconversation?timeframe=60&v=1&agentIds=all", nil)
-	req.Header.Set("Authorization", "Bearer "+testToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	get := func(url string) []byte {
+		req, _ := http.NewRequest("GET", url+"/operations/api/account/acme/msgconversation?timeframe=60&v=1&agentIds=all&interval=5", nil)
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return body
 	}
-	defer resp.Body.Close()
+	last := get(current())
 	var answer struct {
 		AgentsMetrics struct {
 			MetricsPerAgent map[string]map[string]float64
 			MetricsTotals   map[string]float64
 		}
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&answer); err != nil {
+	if err := json.Unmarshal(last, &answer); err != nil {
 		t.Fatal(err)
 	}
 	if got := int(answer.AgentsMetrics.MetricsTotals["totalResolvedConversations"]); got != total {
@@ -129,4 +153,14 @@ func TestCrashRecovery(t *testing.T) {
 		}
 	}
 	t.Logf("%d kills; %d events acknowledged and counted once", kills, total)
+
+	// A replay of the whole log, without a snapshot, answers alike.
+	mu.Lock()
+	srv.cmd.Process.Signal(syscall.SIGTERM)
+	srv.cmd.Wait()
+	mu.Unlock()
+	full := startBinary(t, append(args[:len(args)-4], "--snapshot-interval", "0")...)
+	if replayed := get(full.url); string(replayed) != string(last) {
+		t.Errorf("a whole replay answers otherwise than the snapshot and its tail:\n%s\n%s", replayed, last)
+	}
 }

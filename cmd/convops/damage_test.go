@@ -112,7 +112,9 @@ func TestDamagedLogIsRefused(t *testing.T) {
 			dataDir, keys := t.TempDir(), writeTestKeys(t)
 			fillLog(t, dataDir, keys, 40)
 			tc.damage(t, blockFile(t, dataDir))
-			args := []string{"--data-dir", dataDir, "--keys", keys, "--now", "2026-11-27T13:29:17Z"}
+			// Without a snapshot, the whole log is read back at start, and
+			// the damage is found wherever it is (see TestSnapshotCoversDamage).
+			args := []string{"--data-dir", dataDir, "--keys", keys, "--now", "2026-11-27T13:29:17Z", "--snapshot-interval", "0"}
 
 			var err error
 			if tc.binary {
@@ -156,4 +158,42 @@ func TestUnreadableMarkIsOnlyAWarning(t *testing.T) {
 	if _, body := s.do(t, "GET", "/operations/api/account/acme/msgconversation?timeframe=60&v=1", testToken, ""); !strings.Contains(body, `"totalResolvedConversations":3,`) {
 		t.Errorf("got %s", body)
 	}
+}
+
+// TestSnapshotAndDamagedLog: a damaged message that the snapshot covers is
+// not read at start: the server starts from the snapshot and serves every
+// event (a node without that snapshot would refuse to start). A log that
+// lost messages, started with --accept-log-loss, drops the snapshot taken
+// before the loss: the numbers follow what is left of the log, as another
+// node's would.
+func TestSnapshotAndDamagedLog(t *testing.T) {
+	t.Run("damage the snapshot covers", func(t *testing.T) {
+		dataDir, keys := t.TempDir(), writeTestKeys(t)
+		fillLog(t, dataDir, keys, 40)
+		blk := blockFile(t, dataDir)
+		data, _ := os.ReadFile(blk)
+		data[len(data)-20] ^= 0xff
+		os.WriteFile(blk, data, 0o600)
+		s := startServer(t, "--data-dir", dataDir, "--keys", keys, "--now", "2026-11-27T13:29:17Z")
+		if !strings.Contains(s.logs.String(), "snapshot loaded") {
+			t.Errorf("no snapshot loaded:\n%s", s.logs)
+		}
+		if _, body := s.do(t, "GET", "/operations/api/account/acme/msgconversation?timeframe=60&v=1", testToken, ""); !strings.Contains(body, `"totalResolvedConversations":40,`) {
+			t.Errorf("from the snapshot: %s", body)
+		}
+	})
+	t.Run("messages lost", func(t *testing.T) {
+		dataDir, keys := t.TempDir(), writeTestKeys(t)
+		fillLog(t, dataDir, keys, 40)
+		blk := blockFile(t, dataDir)
+		data, _ := os.ReadFile(blk)
+		os.WriteFile(blk, data[:len(data)/2], 0o600)
+		s := startServer(t, "--data-dir", dataDir, "--keys", keys, "--now", "2026-11-27T13:29:17Z", "--accept-log-loss")
+		if !strings.Contains(s.logs.String(), "snapshot dropped") {
+			t.Errorf("the snapshot was not dropped:\n%s", s.logs)
+		}
+		if _, body := s.do(t, "GET", "/operations/api/account/acme/msgconversation?timeframe=60&v=1", testToken, ""); strings.Contains(body, `"totalResolvedConversations":40,`) {
+			t.Errorf("the lost events are still counted: %s", body)
+		}
+	})
 }

@@ -48,6 +48,8 @@ type ServeCommand struct {
 	MaxSkillsPerAccount   int
 	MaxAgentsPerAccount   int
 	MaxInflightBytes      int64
+	SnapshotInterval      time.Duration
+	SnapshotEvents        int
 
 	// Clock is the server's real clock (time.Now when nil): tests set it to
 	// play a machine whose clock is wrong.
@@ -83,11 +85,16 @@ func (c *ServeCommand) ParseFlags(args []string) error {
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "how long a client may take to send its request headers")
 	fs.Int64Var(&c.MinFreeDiskMB, "min-free-disk-mb", eventlog.DefaultMinFreeBytes>>20, "free space (MiB) the data dir's file system keeps; below it ingest answers 503")
 	fs.BoolVar(&c.AcceptLogLoss, "accept-log-loss", false, "start even when the event log lost messages (logged), instead of refusing")
+	fs.DurationVar(&c.SnapshotInterval, "snapshot-interval", node.DefaultSnapshotInterval, "how often a snapshot of the aggregates is written (also after --snapshot-events events, at a graceful stop, and on SIGUSR1); 0 writes none")
+	fs.IntVar(&c.SnapshotEvents, "snapshot-events", node.DefaultSnapshotEvents, "events applied after which a snapshot is written, whatever the time")
 	fs.Int64Var(&c.MaxInflightBytes, "max-inflight-bytes", httpapi.DefaultMaxInflightBytes, "request data (bodies, decoded events, answers being built) the server holds at once, in bytes; past it requests get 429")
 	fs.IntVar(&c.MaxSkillsPerAccount, "max-skills-per-account", store.DefaultMaxSkillsPerAccount, "distinct skill ids with data in the last 24 hours that one account may have; a batch that would pass it is refused")
 	fs.IntVar(&c.MaxAgentsPerAccount, "max-agents-per-account", store.DefaultMaxAgentsPerAccount, "distinct agent ids with data in the last 24 hours that one account may have; a batch that would pass it is refused")
 	if err := c.main.parseWithEnv(fs, args); err != nil {
 		return err
+	}
+	if c.SnapshotInterval < 0 || c.SnapshotEvents < 1 {
+		return errors.New("--snapshot-interval must be 0 (no snapshots) or more, and --snapshot-events at least 1")
 	}
 	if c.MaxInflightBytes < 1<<20 {
 		return errors.New("--max-inflight-bytes must be at least 1 MiB (1048576)")
@@ -186,12 +193,20 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 	st := store.New(store.Options{MaxSkillsPerAccount: c.MaxSkillsPerAccount, MaxAgentsPerAccount: c.MaxAgentsPerAccount})
 	metrics := telemetry.New()
 	metrics.WatchStore(st)
+	snapshotPath := filepath.Join(c.DataDir, "snapshot.bin")
+	if c.SnapshotInterval == 0 {
+		snapshotPath = ""
+		os.Remove(filepath.Join(c.DataDir, "snapshot.bin")) // an old one would miss what comes next
+	}
 	n := node.New(log, st, node.Options{
-		Logger:       c.logger,
-		MarkPath:     filepath.Join(c.DataDir, "log-mark.json"),
-		AcceptLoss:   c.AcceptLogLoss,
-		StallTimeout: c.LogStartTimeout,
-		Clock:        c.Clock,
+		Logger:           c.logger,
+		MarkPath:         filepath.Join(c.DataDir, "log-mark.json"),
+		AcceptLoss:       c.AcceptLogLoss,
+		StallTimeout:     c.LogStartTimeout,
+		Clock:            c.Clock,
+		SnapshotPath:     snapshotPath,
+		SnapshotInterval: c.SnapshotInterval,
+		SnapshotEvents:   c.SnapshotEvents,
 	})
 	defer n.Close()
 
@@ -231,6 +246,8 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 		srv.Close()
 		return err
 	}
+	stopSnapshots := snapshotOnSIGUSR1(n, c.logger)
+	defer stopSnapshots()
 
 	select {
 	case <-n.Ready():
@@ -311,6 +328,29 @@ func (c *ServeCommand) reloadKeysOnSIGHUP(k *auth.Keyring) (stop func()) {
 	}()
 	return func() {
 		signal.Stop(hup)
+		close(done)
+	}
+}
+
+// snapshotOnSIGUSR1 asks for a snapshot on SIGUSR1 (before maintenance,
+// or to measure one).
+func snapshotOnSIGUSR1(n *node.Node, logger *slog.Logger) (stop func()) {
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-usr1:
+				logger.Info("snapshot asked for (SIGUSR1)")
+				n.SnapshotNow()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(usr1)
 		close(done)
 	}
 }
