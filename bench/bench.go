@@ -43,10 +43,24 @@ type Options struct {
 type Server interface {
 	URL() string
 	// Restart stops the server and starts it again on the same data; it
-	// returns how long the new one took to be ready.
-	Restart(ctx context.Context) (time.Duration, error)
+	// returns how long the new one took to be ready. With crash, the
+	// server is killed (SIGKILL) instead of stopped.
+	Restart(ctx context.Context, crash bool) (time.Duration, error)
 	// Memory reports the server process's memory.
 	Memory(ctx context.Context) (Memory, error)
+	// Snapshot asks the server for a snapshot and waits until it is
+	// written.
+	Snapshot(ctx context.Context) (SnapshotInfo, error)
+}
+
+// SnapshotInfo is what the server said of a snapshot it wrote.
+type SnapshotInfo struct {
+	Began, Ended time.Time // as the benchmark saw them
+	Bytes        int64
+	Took         time.Duration // as the server measured it
+	// LongestHold is the longest the server said the snapshot held a lock
+	// an ingest or a query waits for.
+	LongestHold time.Duration
 }
 
 // Memory is what a server process holds.
@@ -149,7 +163,7 @@ func Run(ctx context.Context, o Options, w *Workload, srv Server) error {
 		before[m.Account] = buf.String()
 	}
 	log.Info("restarting")
-	restart, err := srv.Restart(ctx)
+	restart, err := srv.Restart(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -162,7 +176,7 @@ func Run(ctx context.Context, o Options, w *Workload, srv Server) error {
 			return fmt.Errorf("account %s: the answer after the restart differs from the one before", m.Account)
 		}
 	}
-	add(fmt.Sprintf("restart to ready (%d events in the log; answers identical before and after)", w.Events), "%s", restart.Round(time.Millisecond))
+	add(fmt.Sprintf("restart to ready after a graceful stop (%d events in the log; answers identical before and after)", w.Events), "%s", restart.Round(time.Millisecond))
 	if mem, err = srv.Memory(ctx); err != nil {
 		return err
 	}
@@ -170,6 +184,21 @@ func Run(ctx context.Context, o Options, w *Workload, srv Server) error {
 	if mem.LiveHeap > 0 {
 		add("server live heap after restart", "%s (%.0f bytes per event)", mb(mem.LiveHeap), float64(mem.LiveHeap)/float64(w.Events))
 	}
+
+	// A snapshot written while events are ingested and queries answered,
+	// then a crash: the restart loads it and replays the log after it.
+	log.Info("snapshot under load")
+	rs, err := duringSnapshot(ctx, client, srv, o, w)
+	if err != nil {
+		return err
+	}
+	results = append(results, rs...)
+	log.Info("crash and restart")
+	crash, err := srv.Restart(ctx, true)
+	if err != nil {
+		return err
+	}
+	add("restart to ready after kill -9 (the snapshot above and the log after it)", "%s", crash.Round(time.Millisecond))
 
 	// The fold alone, in this process, and what the store holds.
 	fold, stats, storeHeap := foldInProcess(w)

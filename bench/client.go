@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -226,7 +228,7 @@ func runaway(ctx context.Context, client *http.Client, srv Server, o Options) ([
 		return nil, err
 	}
 	took := time.Since(t0)
-	restart, err := srv.Restart(ctx)
+	restart, err := srv.Restart(ctx, false)
 	if err != nil {
 		return nil, err
 	}
@@ -235,5 +237,99 @@ func runaway(ctx context.Context, client *http.Client, srv Server, o Options) ([
 		{"runaway request: resident memory before → after", fmt.Sprintf("%s → %s", mb(before.RSS), mb(after.RSS))},
 		{"runaway request: the account's skillIds=all answer after it", fmt.Sprintf("%d bytes in %s", buf.Len(), ms(took))},
 		{"runaway request: restart to ready after it", restart.Round(time.Millisecond).String()},
+	}, nil
+}
+
+// duringSnapshot ingests live events in requests of at most 100 at
+// o.IngestRate, and asks the largest timed account's totals over and over,
+// for a second before a snapshot is asked for, while it is written, and a
+// second after; it reports the latency of the requests that overlapped the
+// writing against that of the others.
+func duringSnapshot(ctx context.Context, client *http.Client, srv Server, o Options, w *Workload) ([]result, error) {
+	var batches []Batch
+	for _, b := range w.Live(o.IngestRate*30, 77) {
+		for i := 0; i < len(b.Events); i += 100 {
+			batches = append(batches, Batch{Account: b.Account, Events: b.Events[i:min(len(b.Events), i+100)]})
+		}
+	}
+	type timed struct {
+		start, end time.Time
+	}
+	var mu sync.Mutex
+	var ingests, queries []timed
+	// The benchmark's own collector must not stall its clients, which a
+	// heap holding the whole workload would (marking it takes a second):
+	// the few seconds measured here make little garbage.
+	runtime.GC()
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		start, sent := time.Now(), 0
+		for _, b := range batches {
+			due := start.Add(time.Duration(float64(sent) / float64(o.IngestRate) * float64(time.Second)))
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Until(due)):
+			}
+			t0 := time.Now()
+			if _, err := post(ctx, client, srv.URL()+"/ingest/account/"+b.Account+"/events", o.Token, encodeBatch(nil, b.Events)); err == nil {
+				mu.Lock()
+				ingests = append(ingests, timed{t0, time.Now()})
+				mu.Unlock()
+			}
+			sent += len(b.Events)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		var buf bytes.Buffer
+		path := "/operations/api/account/" + w.Measured[0].Account + "/msgconversation?timeframe=60&v=1"
+		for ctx.Err() == nil {
+			t0 := time.Now()
+			if get(ctx, client, srv.URL()+path, o.Token, &buf) == nil {
+				mu.Lock()
+				queries = append(queries, timed{t0, time.Now()})
+				mu.Unlock()
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	time.Sleep(time.Second)
+	info, err := srv.Snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	time.Sleep(time.Second)
+	cancel()
+	wg.Wait()
+	split := func(ts []timed) (during, outside []time.Duration) {
+		for _, t := range ts {
+			if t.end.After(info.Began) && t.start.Before(info.Ended) {
+				during = append(during, t.end.Sub(t.start))
+			} else {
+				outside = append(outside, t.end.Sub(t.start))
+			}
+		}
+		return during, outside
+	}
+	show := func(ds []time.Duration) string {
+		if len(ds) == 0 {
+			return "none"
+		}
+		return fmt.Sprintf("p50 %s, p99 %s, max %s (%d requests)", ms(percentile(ds, 50)), ms(percentile(ds, 99)), ms(percentile(ds, 100)), len(ds))
+	}
+	inDuring, inOutside := split(ingests)
+	qDuring, qOutside := split(queries)
+	return []result{
+		{"snapshot written under load", fmt.Sprintf("%s in %s; the longest it held a lock: %s", mb(info.Bytes), info.Took.Round(time.Millisecond), ms(info.LongestHold))},
+		{fmt.Sprintf("ingest of 100 events at %d events/s, while the snapshot was written", o.IngestRate), show(inDuring)},
+		{"the same, before and after it", show(inOutside)},
+		{"the largest account's totals, while the snapshot was written", show(qDuring)},
+		{"the same, before and after it", show(qOutside)},
 	}, nil
 }

@@ -106,6 +106,9 @@ type Options struct {
 	SnapshotPath     string
 	SnapshotInterval time.Duration
 	SnapshotEvents   int
+	// Preload is the snapshot at SnapshotPath already being loaded into
+	// the node's store (PreloadSnapshot); nil loads it at Start.
+	Preload *Preload
 }
 
 // New returns a node over an open log and an empty store; Start begins the fold.
@@ -186,6 +189,10 @@ func (n *Node) Start(ctx context.Context) error {
 	if damaged {
 		// The numbers are to follow what is left of the log, as another
 		// node's would: a snapshot taken before the loss is dropped.
+		if p := n.opts.Preload; p != nil {
+			<-p.done
+			n.store.Reset()
+		}
 		n.dropSnapshot("the event log lost messages since it was taken")
 	} else {
 		from = n.loadSnapshot(st)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -74,6 +75,50 @@ func (n *Node) SnapshotNow() {
 	}
 }
 
+// Preload is a snapshot being loaded into a store while the event log
+// opens: both take time at start, and they need not wait for each other.
+type Preload struct {
+	path   string
+	done   chan struct{}
+	header store.SnapshotHeader
+	size   int64
+	took   time.Duration
+	err    error // why it was not loaded; os.ErrNotExist without one
+}
+
+// PreloadSnapshot starts loading the snapshot at path into st, which must
+// be empty; Options.Preload hands the result to the node, which checks it
+// against the log before it trusts it.
+func PreloadSnapshot(path string, st *store.Store) *Preload {
+	p := &Preload{path: path, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		p.header, p.size, p.took, p.err = loadSnapshotFile(path, st)
+	}()
+	return p
+}
+
+// loadSnapshotFile loads the snapshot at path into st. The collector is
+// off meanwhile: a load makes no garbage, and a heap growing from nothing
+// to its full size would be collected a dozen times on the way.
+func loadSnapshotFile(path string, st *store.Store) (store.SnapshotHeader, int64, time.Duration, error) {
+	var h store.SnapshotHeader
+	f, err := os.Open(path)
+	if err != nil {
+		return h, 0, 0, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return h, 0, 0, err
+	}
+	started := time.Now()
+	gc := debug.SetGCPercent(-1)
+	h, err = st.Load(f, info.Size())
+	debug.SetGCPercent(gc)
+	return h, info.Size(), time.Since(started), err
+}
+
 // loadSnapshot loads the node's snapshot, if it has a good one for this
 // log, and returns the log message it covers (0 without one). A snapshot
 // that cannot be trusted is named in the log and ignored: the whole log is
@@ -86,42 +131,33 @@ func (n *Node) loadSnapshot(st eventlog.State) uint64 {
 	if os.Remove(path+".tmp") == nil {
 		n.logger.Info("removed a snapshot cut short by a crash", "path", path+".tmp")
 	}
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return 0
+	p := n.opts.Preload
+	if p == nil || p.path != path {
+		p = PreloadSnapshot(path, n.store)
 	}
+	<-p.done
 	ignore := func(why string, args ...any) uint64 {
+		n.store.Reset()
 		n.logger.Warn("ignoring the snapshot; the whole event log is replayed instead: "+why, append([]any{"path", path}, args...)...)
 		return 0
 	}
-	if err != nil {
-		return ignore("it cannot be opened", "err", err)
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return ignore("it cannot be read", "err", err)
-	}
-	started := time.Now()
-	// The snapshot is checked before the store takes it, and a store that
-	// has loaded one only takes another when empty: a bad one changes
-	// nothing.
-	h, err := n.store.Load(f, info.Size())
 	switch {
-	case err != nil:
-		return ignore("it is damaged or of another version", "err", err)
-	case h.Stream != st.Created:
-		n.store.Reset()
+	case errors.Is(p.err, os.ErrNotExist):
+		return 0
+	case errors.Is(p.err, store.ErrBadSnapshot):
+		return ignore("it is damaged or of another version", "err", p.err)
+	case p.err != nil:
+		return ignore("it cannot be read", "err", p.err)
+	case p.header.Stream != st.Created:
 		return ignore("it was taken of another event log (the stream was created anew)")
-	case h.Seq > st.LastSeq:
-		n.store.Reset()
-		return ignore(fmt.Sprintf("it covers the log up to message %d, but the log ends at %d", h.Seq, st.LastSeq))
+	case p.header.Seq > st.LastSeq:
+		return ignore(fmt.Sprintf("it covers the log up to message %d, but the log ends at %d", p.header.Seq, st.LastSeq))
 	}
-	n.snaps.lastSeq, n.snaps.last = h.Seq, time.Now()
+	n.snaps.lastSeq, n.snaps.last = p.header.Seq, time.Now()
 	stats := n.store.Stats()
-	n.logger.Info("snapshot loaded", "seq", h.Seq, "accounts", stats.Accounts, "series", stats.Series,
-		"dedupeKeys", stats.DedupeKeys, "bytes", info.Size(), "took", time.Since(started).Round(time.Millisecond))
-	return h.Seq
+	n.logger.Info("snapshot loaded", "seq", p.header.Seq, "accounts", stats.Accounts, "series", stats.Series,
+		"dedupeKeys", stats.DedupeKeys, "bytes", p.size, "took", p.took.Round(time.Millisecond))
+	return p.header.Seq
 }
 
 // dropSnapshot removes the node's snapshot, saying why.
@@ -182,7 +218,8 @@ func (n *Node) beginSnapshot(h store.SnapshotHeader) {
 			n.logger.Error("cannot write a snapshot; the next start replays more of the log", "err", err)
 			return
 		}
-		n.logger.Info("snapshot written", "seq", h.Seq, "bytes", size, "took", took.Round(time.Millisecond))
+		n.logger.Info("snapshot written", "seq", h.Seq, "bytes", size, "took", took.Round(time.Millisecond),
+			"longestLockHeld", snap.LongestHold().Round(time.Microsecond))
 	}()
 }
 
@@ -220,7 +257,7 @@ func writeSnapshot(path string, snap *store.Snapshot) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	size, err := snap.WriteTo(f)
+	size, err := snap.WriteTo(&syncingWriter{f: f})
 	if err == nil {
 		err = f.Sync()
 	}
@@ -239,4 +276,25 @@ func writeSnapshot(path string, snap *store.Snapshot) (int64, error) {
 		dir.Close()
 	}
 	return size, nil
+}
+
+// syncingWriter writes to f and fsyncs it every syncEvery bytes: the disk
+// then takes a snapshot in steps, between the fsyncs of the event log,
+// instead of one flush of hundreds of megabytes that every ingest's fsync
+// would queue behind.
+type syncingWriter struct {
+	f       *os.File
+	written int64
+}
+
+const syncEvery = 16 << 20
+
+func (w *syncingWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	before := w.written
+	w.written += int64(n)
+	if err == nil && before/syncEvery != w.written/syncEvery {
+		err = w.f.Sync()
+	}
+	return n, err
 }

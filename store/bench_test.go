@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
@@ -210,4 +211,33 @@ func BenchmarkQuery(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkSnapshot writes and loads a snapshot of the many accounts'
+// store (bytes/s of the snapshot, and the time of each).
+func BenchmarkSnapshot(b *testing.B) {
+	s := loadStore(manyAccounts())
+	var file bytes.Buffer
+	b.Run("write", func(b *testing.B) {
+		for range b.N {
+			file.Reset()
+			sn, err := s.BeginSnapshot(store.SnapshotHeader{Seq: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := sn.WriteTo(&file); err != nil {
+				b.Fatal(err)
+			}
+			sn.End()
+		}
+		b.SetBytes(int64(file.Len()))
+	})
+	b.Run("load", func(b *testing.B) {
+		for range b.N {
+			if _, _, err := store.LoadSnapshot(bytes.NewReader(file.Bytes()), int64(file.Len()), store.Options{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.SetBytes(int64(file.Len()))
+	})
 }

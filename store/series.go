@@ -1,6 +1,8 @@
 package store
 
 import (
+	"slices"
+
 	"github.com/convops/convops"
 )
 
@@ -21,6 +23,9 @@ import (
 type series struct {
 	head    entry   // the newest bucket; bucket 0 when the series is empty
 	entries []entry // the older buckets, ascending
+	// cloned is the epoch of the snapshot for which entries was copied
+	// before it was changed in place (see add and trim).
+	cloned uint32
 }
 
 // entry is the running total of a series up to and including bucket.
@@ -38,7 +43,7 @@ type entry struct {
 // Sizes, for the store's accounting.
 const (
 	entryBytes  = 40
-	seriesBytes = 64
+	seriesBytes = 72
 )
 
 func (e *entry) addEvent(by convops.ResolvedBy, handlingMs int64) {
@@ -73,7 +78,11 @@ func (s *series) touch() uint32 { return s.head.bucket }
 // add counts an event in bucket b (> 0). It costs one update when b is the
 // newest bucket, one append when it is newer, and one update per later
 // entry when it is older.
-func (s *series) add(b uint32, by convops.ResolvedBy, handlingMs int64) {
+//
+// held is the epoch of a snapshot that holds this series' entries as they
+// are (0 when none does): the entries it can see are then not changed in
+// place but copied first, once. Appending changes nothing it can see.
+func (s *series) add(b uint32, by convops.ResolvedBy, handlingMs int64, held uint32) {
 	switch {
 	case b == s.head.bucket:
 	case b > s.head.bucket:
@@ -82,9 +91,19 @@ func (s *series) add(b uint32, by convops.ResolvedBy, handlingMs int64) {
 		}
 		s.head.bucket = b // the running total so far, now of bucket b
 	default:
+		s.unshare(held)
 		s.addOlder(b, by, handlingMs)
 	}
 	s.head.addEvent(by, handlingMs)
+}
+
+// unshare copies the entries before they are changed in place, if a
+// snapshot holds them and they have not been copied for it yet.
+func (s *series) unshare(held uint32) {
+	if held != 0 && s.cloned != held && len(s.entries) > 0 {
+		s.entries = slices.Clone(s.entries)
+		s.cloned = held
+	}
 }
 
 // addOlder counts an event in bucket b, older than the head, in every entry
@@ -218,8 +237,8 @@ func difference(end, start *entry) convops.Counters {
 // trim drops the buckets before horizon and reports whether the series is
 // empty afterwards. The remaining entries are rebased so that they count
 // from the horizon, and moved to the front of their array so that the array
-// is reused as the series grows again.
-func (s *series) trim(horizon uint32) (empty bool) {
+// is reused as the series grows again (held: see add).
+func (s *series) trim(horizon uint32, held uint32) (empty bool) {
 	if s.empty() {
 		return true
 	}
@@ -234,6 +253,7 @@ func (s *series) trim(horizon uint32) (empty bool) {
 	if k == 0 {
 		return false
 	}
+	s.unshare(held)
 	base := s.entries[k-1]
 	n := copy(s.entries, s.entries[k:])
 	s.entries = s.entries[:n]

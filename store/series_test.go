@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -28,13 +29,13 @@ func TestSeriesOverDays(t *testing.T) {
 					k = newest - uint32(r.IntN(289)) // late, but within retention
 				}
 				by, ms := convops.ResolvedBy(r.IntN(3)), r.Int64N(1000)
-				s.add(k, by, ms)
+				s.add(k, by, ms, 0)
 				c := plain[k]
 				c.AddEvent(by, ms)
 				plain[k] = c
 			}
 			if r.IntN(5) == 0 {
-				if empty := s.trim(horizon); empty != (s.buckets() == 0) {
+				if empty := s.trim(horizon, 0); empty != (s.buckets() == 0) {
 					t.Fatalf("trim said empty=%v with %d buckets", empty, s.buckets())
 				}
 				for b := range plain {
@@ -108,11 +109,11 @@ func TestSeriesSearch(t *testing.T) {
 // the wrap.
 func TestCountsWrap(t *testing.T) {
 	var s series
-	s.add(10, convops.ByCCP, 5)
+	s.add(10, convops.ByCCP, 5, 0)
 	s.head.count[convops.ByCCP] = 1<<32 - 2 // as if four billion events had passed
-	s.add(11, convops.ByCCP, 5)
-	s.add(11, convops.ByCCP, 5)
-	s.add(11, convops.ByCCP, 5)
+	s.add(11, convops.ByCCP, 5, 0)
+	s.add(11, convops.ByCCP, 5, 0)
+	s.add(11, convops.ByCCP, 5, 0)
 	got := make([]convops.Counters, 1)
 	s.sums([]convops.Span{{First: 11, End: 12}}, got)
 	if got[0].Count[convops.ByCCP] != 3 || got[0].Handling[convops.ByCCP] != 15 {
@@ -124,10 +125,10 @@ func TestCountsWrap(t *testing.T) {
 func TestTrimGivesBackMemory(t *testing.T) {
 	var s series
 	for b := range uint32(288) {
-		s.add(1000+b, convops.BySystem, 1)
+		s.add(1000+b, convops.BySystem, 1, 0)
 	}
 	before := cap(s.entries)
-	s.trim(1000 + 280)
+	s.trim(1000+280, 0)
 	if s.buckets() != 8 || cap(s.entries) >= before/4 {
 		t.Errorf("after trim: %d buckets, capacity %d (was %d)", s.buckets(), cap(s.entries), before)
 	}
@@ -135,5 +136,35 @@ func TestTrimGivesBackMemory(t *testing.T) {
 	s.sums([]convops.Span{{First: 0, End: 2000}}, got)
 	if got[0].Total() != 8 {
 		t.Errorf("total after trim %d, want 8", got[0].Total())
+	}
+}
+
+// TestHeldEntriesAreNotChanged: a shallow copy of a series held by a
+// snapshot keeps seeing its entries as they were while the series takes
+// late events, new buckets and a trim.
+func TestHeldEntriesAreNotChanged(t *testing.T) {
+	var s series
+	for b := range uint32(50) {
+		s.add(1000+2*b, convops.ByCCP, int64(b), 0)
+	}
+	const epoch = 7
+	copied := s // what a snapshot's shallow copy holds
+	want := make([]convops.Counters, 1)
+	copied.sums([]convops.Span{{First: 0, End: 5000}}, want)
+	wantEntries := append([]entry(nil), copied.entries...)
+
+	s.add(1003, convops.BySystem, 9, epoch) // late: changes entries in place
+	s.add(2000, convops.ByConsumer, 9, epoch)
+	s.add(2001, convops.ByConsumer, 9, epoch)
+	s.trim(1050, epoch)
+	s.add(1060, convops.BySystem, 9, epoch)
+
+	got := make([]convops.Counters, 1)
+	copied.sums([]convops.Span{{First: 0, End: 5000}}, got)
+	if got[0] != want[0] || fmt.Sprint(copied.entries) != fmt.Sprint(wantEntries) {
+		t.Errorf("the held copy changed: %+v, was %+v", got[0], want[0])
+	}
+	if s.cloned != epoch {
+		t.Errorf("the series did not copy its entries before changing them")
 	}
 }

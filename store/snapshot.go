@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/convops/convops"
@@ -23,10 +25,14 @@ import (
 // It is consistent without stopping the fold: when a snapshot begins, the
 // fold notes every account and dedupe shard there is; from then on, before
 // it changes one that the snapshot has not taken yet, it hands the snapshot
-// a copy (encoded, for an account; its slots, for a shard). The writer takes
-// the others itself, one at a time, holding an account's read lock or the
-// fold's lock only while it copies it. A query never waits for a snapshot;
-// the fold waits at most for the copy of one account or one shard.
+// a copy. An account's copy is shallow: its lists and its series, not their
+// entries, which it shares with the account until the snapshot has written
+// it; while it does, the fold copies a series' entries before it changes
+// them in place (appending changes nothing the snapshot sees). A shard's
+// copy is its slots. The writer takes the others itself, one at a time,
+// holding an account's lock for the length of a shallow copy, or the fold's
+// for the length of writing one shard. The fold waits at most for one such
+// copy, a query for one shallow copy.
 //
 // The file holds the state as it is in memory, little-endian and
 // fixed-size, so that loading is mostly reading: a header, the dedupe index
@@ -68,9 +74,29 @@ type Snapshot struct {
 	dedupeHor uint32
 
 	mu       sync.Mutex // guards the two below
-	captured map[*account][]byte
+	captured map[*account]*account
 	shards   map[int]shardCopy
+
+	// longestHold is the longest the snapshot held a lock the fold or a
+	// query waits for (ns): what a snapshot costs the others.
+	longestHold atomic.Int64
 }
+
+// held notes that a lock the snapshot held since began is released now.
+func (sn *Snapshot) held(began time.Time) {
+	d := int64(time.Since(began))
+	for {
+		old := sn.longestHold.Load()
+		if d <= old || sn.longestHold.CompareAndSwap(old, d) {
+			return
+		}
+	}
+}
+
+// LongestHold is the longest the snapshot has held the fold's lock or an
+// account's, to copy what it writes: the longest it made an ingest or a
+// query wait.
+func (sn *Snapshot) LongestHold() time.Duration { return time.Duration(sn.longestHold.Load()) }
 
 // shardCopy is a dedupe shard as of the snapshot.
 type shardCopy struct {
@@ -84,12 +110,14 @@ type shardCopy struct {
 func (s *Store) BeginSnapshot(h SnapshotHeader) (*Snapshot, error) {
 	s.fold.Lock()
 	defer s.fold.Unlock()
+	began := time.Now()
 	if s.snap != nil {
 		return nil, errors.New("a snapshot is being taken")
 	}
 	s.epoch++
 	sn := &Snapshot{s: s, epoch: s.epoch, header: h, horizon: s.horizon,
-		captured: make(map[*account][]byte), shards: make(map[int]shardCopy)}
+		captured: make(map[*account]*account), shards: make(map[int]shardCopy)}
+	defer sn.held(began)
 	sn.header.Clock = s.clock
 	s.mu.RLock()
 	for _, a := range s.accounts {
@@ -109,16 +137,29 @@ func (s *Store) BeginSnapshot(h SnapshotHeader) (*Snapshot, error) {
 	return sn, nil
 }
 
-// End ends the snapshot; the fold stops handing it copies.
+// End ends the snapshot; the fold stops handing it copies, and no account
+// shares its entries with it any more.
 func (sn *Snapshot) End() {
 	sn.s.fold.Lock()
-	defer sn.s.fold.Unlock()
 	if sn.s.snap == sn {
 		sn.s.snap, sn.s.dedupe.snap = nil, nil
+	}
+	sn.s.fold.Unlock()
+	for _, a := range sn.accounts {
+		sn.release(a)
 	}
 	sn.mu.Lock()
 	sn.captured, sn.shards = nil, nil
 	sn.mu.Unlock()
+}
+
+// release ends the sharing of a's entries with the snapshot.
+func (sn *Snapshot) release(a *account) {
+	a.mu.Lock()
+	if a.heldBy == sn.epoch {
+		a.heldBy = 0
+	}
+	a.mu.Unlock()
 }
 
 // Header says which message of the log the snapshot covers.
@@ -129,14 +170,30 @@ func (sn *Snapshot) Header() SnapshotHeader { return sn.header }
 // Locks of the fold and of a should be held.
 func (s *Store) captureAccount(a *account) {
 	sn := s.snap
-	if sn == nil || a.listed != sn.epoch || a.snapped.Load() == sn.epoch {
+	if sn == nil || a.listed != sn.epoch || a.snapped == sn.epoch {
 		return
 	}
-	buf := appendAccount(nil, a)
-	a.snapped.Store(sn.epoch)
+	began := time.Now()
+	cp := a.shallowCopy(sn.epoch)
+	sn.held(began) // the fold waited for it
 	sn.mu.Lock()
-	sn.captured[a] = buf
+	sn.captured[a] = cp
 	sn.mu.Unlock()
+}
+
+// shallowCopy copies a's lists and series, not their entries, which the
+// copy shares with a until the snapshot of epoch releases a.
+// Lock of a should be held.
+func (a *account) shallowCopy(epoch uint32) *account {
+	cp := &account{id: a.id, swept: a.swept, total: a.total}
+	cp.skills = idList[skill]{ids: slices.Clone(a.skills.ids), items: slices.Clone(a.skills.items), sorted: len(a.skills.ids)}
+	for i := range cp.skills.items {
+		sk := &cp.skills.items[i]
+		sk.agents = idList[series]{ids: slices.Clone(sk.agents.ids), items: slices.Clone(sk.agents.items), sorted: len(sk.agents.ids)}
+	}
+	cp.agents = idList[series]{ids: slices.Clone(a.agents.ids), items: slices.Clone(a.agents.items), sorted: len(a.agents.ids)}
+	a.snapped, a.heldBy = epoch, epoch
+	return cp
 }
 
 // takeShard keeps a copy of a dedupe shard the fold is about to change.
@@ -176,44 +233,51 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	}
 	sw.u32(dedupeShards)
 	d := sn.s.dedupe
+	var scratch []dedupeSlot // one shard at a time, copied while the fold waits
 	for i := range d.shards {
 		c, ok := sn.takenShard(i)
 		if !ok {
+			// Not changed since the snapshot began: copied while the fold
+			// waits (one shard is a small part of the index), and written
+			// after: a write may wait for the disk, the fold must not.
 			sn.s.fold.Lock()
+			began := time.Now()
 			sh := &d.shards[i]
 			if sh.snapped != sn.epoch {
-				c = shardCopy{slots: slices.Clone(sh.slots), used: sh.used}
+				scratch = append(scratch[:0], sh.slots...)
+				c = shardCopy{slots: scratch, used: sh.used}
 				sh.snapped = sn.epoch
 				ok = true
 			}
 			sn.s.fold.Unlock()
-			if !ok { // handed over by the fold in between
-				c, _ = sn.takenShard(i)
+			sn.held(began)
+			if !ok {
+				c, _ = sn.takenShard(i) // handed over by the fold in between
 			}
 		}
-		sw.u32(uint32(len(c.slots)))
-		sw.u32(uint32(c.used))
-		sw.slots(c.slots)
+		sw.shard(c.slots, c.used)
 	}
 
 	// The accounts.
 	sw.u32(uint32(len(sn.accounts)))
+	var buf []byte
 	for _, a := range sn.accounts {
-		a.mu.RLock()
-		var buf []byte
-		if a.snapped.Load() != sn.epoch {
-			buf = appendAccount(nil, a)
-			a.snapped.Store(sn.epoch)
+		a.mu.Lock()
+		began := time.Now()
+		var cp *account
+		if a.snapped != sn.epoch {
+			cp = a.shallowCopy(sn.epoch)
 		}
-		a.mu.RUnlock()
-		if buf == nil {
+		a.mu.Unlock()
+		sn.held(began)
+		if cp == nil {
 			sn.mu.Lock()
-			buf = sn.captured[a]
+			cp = sn.captured[a]
 			delete(sn.captured, a)
 			sn.mu.Unlock()
 		}
-		sw.u32(uint32(len(buf)))
-		sw.bytes(buf)
+		buf = sw.account(cp, buf)
+		sn.release(a)
 	}
 	return sw.finish()
 }
@@ -227,9 +291,16 @@ func (sn *Snapshot) takenShard(i int) (shardCopy, bool) {
 	return c, ok
 }
 
-// appendAccount encodes an account: its id, the horizon it was swept to,
-// its series, its skills with their agents, its agents.
-func appendAccount(b []byte, a *account) []byte {
+// account writes an account, after its length: its id, the horizon it was
+// swept to, its series, its skills with their agents, its agents. It is
+// encoded into buf a few series at a time: one account may be most of the
+// store, and a buffer as large would stall the process that allocates it.
+// It returns buf for the next account.
+func (sw *snapshotWriter) account(a *account, buf []byte) []byte {
+	size := accountSize(a)
+	sw.u32(uint32(size))
+	start := sw.n
+	b := buf[:0]
 	b = binary.LittleEndian.AppendUint16(b, uint16(len(a.id)))
 	b = append(b, a.id...)
 	b = binary.LittleEndian.AppendUint32(b, a.swept)
@@ -239,19 +310,50 @@ func appendAccount(b []byte, a *account) []byte {
 		sk := &a.skills.items[i]
 		b = binary.LittleEndian.AppendUint64(b, uint64(id))
 		b = appendSeries(b, &sk.total)
-		b = appendSeriesList(b, &sk.agents)
+		b = sw.seriesList(b, &sk.agents)
 	}
-	return appendSeriesList(b, &a.agents)
+	b = sw.seriesList(b, &a.agents)
+	sw.bytes(b)
+	if sw.err == nil && sw.n-start != int64(size) {
+		sw.err = fmt.Errorf("store: account %q encoded in %d bytes, not the %d its length says", a.id, sw.n-start, size)
+	}
+	return b[:0]
 }
 
-func appendSeriesList(b []byte, l *idList[series]) []byte {
+// seriesList appends a list of series to b, handing b to the writer
+// whenever it holds a megabyte.
+func (sw *snapshotWriter) seriesList(b []byte, l *idList[series]) []byte {
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(l.ids)))
 	for i, id := range l.ids {
 		b = binary.LittleEndian.AppendUint64(b, uint64(id))
 		b = appendSeries(b, &l.items[i])
+		if len(b) >= 1<<20 {
+			sw.bytes(b)
+			b = b[:0]
+		}
 	}
 	return b
 }
+
+// accountSize is the length of the encoding of a that account writes.
+func accountSize(a *account) int {
+	n := 2 + len(a.id) + 4 + seriesSize(&a.total) + 4
+	for i := range a.skills.items {
+		sk := &a.skills.items[i]
+		n += 8 + seriesSize(&sk.total) + listSize(&sk.agents)
+	}
+	return n + listSize(&a.agents)
+}
+
+func listSize(l *idList[series]) int {
+	n := 4
+	for i := range l.items {
+		n += 8 + seriesSize(&l.items[i])
+	}
+	return n
+}
+
+func seriesSize(s *series) int { return entryBytes + 4 + len(s.entries)*entryBytes }
 
 func appendSeries(b []byte, s *series) []byte {
 	b = appendEntries(b, unsafe.Slice(&s.head, 1))
@@ -332,6 +434,12 @@ func (sw *snapshotWriter) u64(v uint64) {
 }
 
 func (sw *snapshotWriter) i64(v int64) { sw.u64(uint64(v)) }
+
+func (sw *snapshotWriter) shard(slots []dedupeSlot, used int) {
+	sw.u32(uint32(len(slots)))
+	sw.u32(uint32(used))
+	sw.slots(slots)
+}
 
 func (sw *snapshotWriter) slots(slots []dedupeSlot) {
 	if len(slots) == 0 {
@@ -641,7 +749,7 @@ func (sr *snapshotReader) u16() uint16 {
 	return binary.LittleEndian.Uint16(sr.tmp[:2])
 }
 
-// account reads what appendAccount wrote, checking ids and order.
+// account reads what snapshotWriter.account wrote, checking ids and order.
 func (sr *snapshotReader) account() *account {
 	id := string(sr.bytes(int(sr.u16())))
 	a := &account{id: id}

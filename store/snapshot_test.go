@@ -66,19 +66,28 @@ func TestSnapshotIsTheStateWhenItBegan(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The fold goes on while the snapshot is written: in the middle of
-		// it here, as the writer takes accounts and shards one by one.
+		// The fold goes on while the snapshot is written: before it, and at
+		// the same time as the writer takes accounts and shards one by one.
 		var file bytes.Buffer
 		for _, b := range batches[split : split+20] {
 			mustApply(t, live, b)
 		}
-		if _, err := sn.WriteTo(&file); err != nil {
-			t.Fatal(err)
-		}
+		written := make(chan error)
+		go func() {
+			_, err := sn.WriteTo(&file)
+			written <- err
+		}()
 		for _, b := range batches[split+20:] {
 			mustApply(t, live, b)
+			live.Query(convops.Query{Account: b.Account, Timeframe: 1440, Agents: convops.IDFilter{Given: true, All: true}}, convops.Layout(b.Now, 1440, 0))
+		}
+		if err := <-written; err != nil {
+			t.Fatal(err)
 		}
 		sn.End()
+		if sn.LongestHold() <= 0 {
+			t.Errorf("seed %d: the snapshot says it held no lock to copy what it wrote", seed)
+		}
 
 		loaded, h, err := store.LoadSnapshot(bytes.NewReader(file.Bytes()), int64(file.Len()), store.Options{})
 		if err != nil {

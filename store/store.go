@@ -108,9 +108,10 @@ type account struct {
 	sink      uint32 // see locate
 	// listed is the epoch of the last snapshot begun while the account
 	// existed (guarded by the fold's lock); snapped that of the last one
-	// that has its state as of its beginning.
-	listed  uint32
-	snapped atomic.Uint32
+	// that has copied it as it was when it began; heldBy that snapshot's,
+	// while it still reads the entries the copy shares with the account
+	// (guarded by mu).
+	listed, snapped, heldBy uint32
 }
 
 // skill is the series of one skill and of each agent within it.
@@ -425,14 +426,15 @@ func (a *account) locate(events []convops.Event, where []seriesAt) []seriesAt {
 // sorted parts of the lists do not move while a batch is folded).
 // Lock of a should be held.
 func (a *account) add(b uint32, e *convops.Event, w seriesAt) {
-	a.total.add(b, e.ResolvedBy, e.HandlingTimeMs)
+	held := a.heldBy
+	a.total.add(b, e.ResolvedBy, e.HandlingTimeMs, held)
 	var sk *skill
 	if w.skill >= 0 {
 		sk = &a.skills.items[w.skill]
 	} else {
 		sk, _ = a.skills.getOrAdd(e.SkillID)
 	}
-	sk.total.add(b, e.ResolvedBy, e.HandlingTimeMs)
+	sk.total.add(b, e.ResolvedBy, e.HandlingTimeMs, held)
 	if !e.HasAgent {
 		return
 	}
@@ -447,14 +449,14 @@ func (a *account) add(b uint32, e *convops.Event, w seriesAt) {
 			a.unsettled = append(a.unsettled, e.SkillID)
 		}
 	}
-	inSkill.add(b, e.ResolvedBy, e.HandlingTimeMs)
+	inSkill.add(b, e.ResolvedBy, e.HandlingTimeMs, held)
 	var agent *series
 	if w.agent >= 0 {
 		agent = &a.agents.items[w.agent]
 	} else {
 		agent, _ = a.agents.getOrAdd(e.AgentID)
 	}
-	agent.add(b, e.ResolvedBy, e.HandlingTimeMs)
+	agent.add(b, e.ResolvedBy, e.HandlingTimeMs, held)
 }
 
 // settle merges the ids added by a batch into the sorted lists that queries
@@ -512,12 +514,13 @@ func (s *Store) sweep(a *account) {
 		return
 	}
 	h := s.horizon
-	a.total.trim(h)
-	keep := func(sr *series) bool { return !sr.trim(h) }
+	held := a.heldBy
+	a.total.trim(h, held)
+	keep := func(sr *series) bool { return !sr.trim(h, held) }
 	a.agents.keepIf(keep)
 	a.skills.keepIf(func(sk *skill) bool {
 		sk.agents.keepIf(keep)
-		return !sk.total.trim(h)
+		return !sk.total.trim(h, held)
 	})
 }
 

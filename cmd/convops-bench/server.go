@@ -38,6 +38,8 @@ type serverProcess struct {
 	cmd    *exec.Cmd
 	url    string
 	exited chan error
+	// snapshots receives the "snapshot written" lines of the server's log.
+	snapshots chan string
 }
 
 var _ bench.Server = (*serverProcess)(nil)
@@ -56,6 +58,7 @@ func (s *serverProcess) start(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	}
 	s.exited = make(chan error, 1)
+	s.snapshots = make(chan string, 16)
 	addr := make(chan string, 1)
 	ready := make(chan time.Duration, 1)
 	go func() {
@@ -68,8 +71,16 @@ func (s *serverProcess) start(ctx context.Context) (time.Duration, error) {
 				addr <- field(line, "addr")
 			case strings.Contains(line, `msg="convops ready"`):
 				ready <- time.Since(started)
+			case strings.Contains(line, `msg="snapshot written"`):
+				select {
+				case s.snapshots <- line:
+				default:
+				}
 			case strings.Contains(line, "level=ERROR") || strings.Contains(line, "level=WARN"):
 				s.logger.Warn("server: " + line)
+			case strings.Contains(line, `msg="snapshot loaded"`) || strings.Contains(line, `msg="event log replayed"`) ||
+				strings.Contains(line, `msg="snapshot written"`):
+				s.logger.Info("server: " + line)
 			}
 		}
 	}()
@@ -116,13 +127,49 @@ func (s *serverProcess) stop() error {
 	return nil
 }
 
+// kill kills the server (SIGKILL) and waits for it.
+func (s *serverProcess) kill() {
+	if s.cmd == nil {
+		return
+	}
+	s.cmd.Process.Kill()
+	<-s.exited
+	s.cmd = nil
+}
+
 func (s *serverProcess) URL() string { return s.url }
 
-func (s *serverProcess) Restart(ctx context.Context) (time.Duration, error) {
-	if err := s.stop(); err != nil {
+func (s *serverProcess) Restart(ctx context.Context, crash bool) (time.Duration, error) {
+	if crash {
+		s.kill()
+	} else if err := s.stop(); err != nil {
 		return 0, err
 	}
 	return s.start(ctx)
+}
+
+// Snapshot asks for a snapshot (SIGUSR1) and waits for the server to say it
+// is written.
+func (s *serverProcess) Snapshot(ctx context.Context) (bench.SnapshotInfo, error) {
+	for len(s.snapshots) > 0 {
+		<-s.snapshots // written before this was asked
+	}
+	info := bench.SnapshotInfo{Began: time.Now()}
+	if err := s.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		return info, err
+	}
+	select {
+	case line := <-s.snapshots:
+		info.Ended = time.Now()
+		info.Bytes, _ = strconv.ParseInt(field(line, "bytes"), 10, 64)
+		info.Took, _ = time.ParseDuration(field(line, "took"))
+		info.LongestHold, _ = time.ParseDuration(field(line, "longestLockHeld"))
+		return info, nil
+	case <-time.After(10 * time.Minute):
+		return info, errors.New("no snapshot written within 10 minutes")
+	case <-ctx.Done():
+		return info, ctx.Err()
+	}
 }
 
 // Memory reads the process's resident set from /proc and its live heap

@@ -176,6 +176,17 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 	c.addr = ln.Addr()
 	c.mu.Unlock()
 
+	// The snapshot loads while the event log opens.
+	st := store.New(store.Options{MaxSkillsPerAccount: c.MaxSkillsPerAccount, MaxAgentsPerAccount: c.MaxAgentsPerAccount})
+	snapshotPath := filepath.Join(c.DataDir, "snapshot.bin")
+	var preload *node.Preload
+	if c.SnapshotInterval == 0 {
+		snapshotPath = ""
+		os.Remove(filepath.Join(c.DataDir, "snapshot.bin")) // an old one would miss what comes next
+	} else {
+		preload = node.PreloadSnapshot(snapshotPath, st)
+	}
+
 	log, err := eventlog.Open(ctx, eventlog.Options{
 		DataDir:      c.DataDir,
 		URL:          c.NATSURL,
@@ -190,14 +201,8 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 	}
 	defer log.Close()
 
-	st := store.New(store.Options{MaxSkillsPerAccount: c.MaxSkillsPerAccount, MaxAgentsPerAccount: c.MaxAgentsPerAccount})
 	metrics := telemetry.New()
 	metrics.WatchStore(st)
-	snapshotPath := filepath.Join(c.DataDir, "snapshot.bin")
-	if c.SnapshotInterval == 0 {
-		snapshotPath = ""
-		os.Remove(filepath.Join(c.DataDir, "snapshot.bin")) // an old one would miss what comes next
-	}
 	n := node.New(log, st, node.Options{
 		Logger:           c.logger,
 		MarkPath:         filepath.Join(c.DataDir, "log-mark.json"),
@@ -207,6 +212,7 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 		SnapshotPath:     snapshotPath,
 		SnapshotInterval: c.SnapshotInterval,
 		SnapshotEvents:   c.SnapshotEvents,
+		Preload:          preload,
 	})
 	defer n.Close()
 
