@@ -18,6 +18,8 @@ const (
 	ETooMany        = "too_many"         // 429
 	EUnavailable    = "unavailable"      // 503
 	EInternal       = "internal"         // 500: never for bad input
+	ETimeout        = "timeout"          // 408: the body came too slowly
+	EMisdirected    = "misdirected"      // 421: a host this server does not answer for
 )
 
 // Error is the one error type of the service. Message is a sentence a person can

@@ -138,8 +138,15 @@ func parseIDs(param, s string) (IDFilter, error) {
 		f.All = true
 		return f, nil
 	}
-	ids := make([]int64, 0, strings.Count(s, ",")+1)
-	for i, item := range strings.Split(s, ",") {
+	// Items are counted as they are read, repeats included: a list of
+	// millions of copies of one id is refused at the limit, not parsed.
+	ids := make([]int64, 0, min(strings.Count(s, ",")+1, MaxIDs))
+	i := -1
+	for item := range strings.SplitSeq(s, ",") {
+		i++
+		if i == MaxIDs {
+			return f, ParamErrorf(param, "%s lists more than %d ids; at most %d are allowed", param, MaxIDs, MaxIDs)
+		}
 		item = strings.TrimSpace(item)
 		if item == "" {
 			return f, ParamErrorf(param, "%s has an empty item at position %d: give 'all' or ids separated by single commas", param, i+1)

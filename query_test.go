@@ -22,7 +22,8 @@ func TestParseQuery(t *testing.T) {
 	for i := range manyIDs {
 		manyIDs[i] = strconv.Itoa(i)
 	}
-	repeated := strings.Repeat("7,", convops.MaxIDs+5) + "7"
+	repeated := strings.Repeat("7,", convops.MaxIDs-1) + "7"     // MaxIDs items, one id
+	tooManyRepeats := strings.Repeat("1,", convops.MaxIDs) + "1" // one item more
 
 	cases := []struct {
 		name    string
@@ -59,6 +60,7 @@ func TestParseQuery(t *testing.T) {
 				}
 			}},
 		{name: "repeated ids count once", params: p("timeframe", "60", "v", "1", "agentIds", repeated)},
+		{name: "items past the limit, repeats included", params: p("timeframe", "60", "v", "1", "skillIds", tooManyRepeats), param: "skillIds"},
 		{name: "int64 extremes", params: p("timeframe", "60", "v", "1", "agentIds", "9223372036854775807,-9223372036854775808")},
 
 		{name: "bad account", account: "a b", params: p("timeframe", "60", "v", "1"), param: "accountID"},

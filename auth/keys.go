@@ -119,9 +119,12 @@ func HashToken(token string) string {
 // Keyring checks requests against the keys of a keys file. Replace swaps the
 // keys atomically, so a reload never drops a request.
 type Keyring struct {
-	publicURL *url.URL
-	now       func() time.Time // the real clock: OAuth timestamps and nonces
-	nonces    *nonceStore
+	publicURL       *url.URL
+	now             func() time.Time // the real clock: OAuth timestamps and nonces
+	requireBodyHash bool
+
+	noncesMu sync.RWMutex // guards nonces
+	nonces   NonceStore
 
 	mu     sync.RWMutex // guards bearer and oauth
 	bearer []bearerKey
@@ -140,13 +143,22 @@ type Options struct {
 	PublicURL string
 	// Now is the real clock (never the frozen data clock); time.Now when nil.
 	Now func() time.Time
+	// Nonces remembers the nonces of signed requests; a MemoryNonces when
+	// nil. SetNonces replaces it.
+	Nonces NonceStore
+	// RequireBodyHash refuses an OAuth request of a key with the write
+	// scope whose body (other than a form) is not covered by oauth_body_hash.
+	RequireBodyHash bool
 }
 
 // NewKeyring returns a keyring holding the keys of f.
 func NewKeyring(f *File, opts Options) (*Keyring, error) {
-	k := &Keyring{now: opts.Now, nonces: newNonceStore()}
+	k := &Keyring{now: opts.Now, nonces: opts.Nonces, requireBodyHash: opts.RequireBodyHash}
 	if k.now == nil {
 		k.now = time.Now
+	}
+	if k.nonces == nil {
+		k.nonces = NewMemoryNonces(k.now)
 	}
 	if opts.PublicURL != "" {
 		u, err := url.Parse(opts.PublicURL)
@@ -157,6 +169,15 @@ func NewKeyring(f *File, opts Options) (*Keyring, error) {
 	}
 	k.Replace(f)
 	return k, nil
+}
+
+// SetNonces replaces the keyring's nonce store: the server starts with one
+// that refuses every signed request until the event log is open, then hands
+// over the log's.
+func (k *Keyring) SetNonces(n NonceStore) {
+	k.noncesMu.Lock()
+	k.nonces = n
+	k.noncesMu.Unlock()
 }
 
 // Replace swaps in the keys of f.
@@ -199,7 +220,7 @@ func (k *Keyring) Authenticate(r *http.Request, account, scope string) error {
 		key = k.bearerKey(strings.TrimSpace(value))
 	case strings.EqualFold(scheme, "OAuth"):
 		var err error
-		if key, err = k.oauthKey(r, value); err != nil {
+		if key, err = k.oauthKey(r, value, account); err != nil {
 			return err
 		}
 	default:
@@ -216,9 +237,11 @@ func (k *Keyring) Authenticate(r *http.Request, account, scope string) error {
 	return nil
 }
 
-// oauthKey verifies an OAuth 1.0a request and returns its key. The nonce is
-// recorded only once the signature and timestamp are good.
-func (k *Keyring) oauthKey(r *http.Request, header string) (*Key, error) {
+// oauthKey verifies an OAuth 1.0a request for account and returns its key.
+// The key must exist and cover the account before the body is read (for a
+// signed form); the nonce is recorded only once the signature and timestamp
+// are good.
+func (k *Keyring) oauthKey(r *http.Request, header, account string) (*Key, error) {
 	p, ok := parseOAuthHeader(header)
 	if !ok {
 		return nil, &convops.Error{Code: convops.EUnauthorized, Message: "the OAuth Authorization header cannot be read"}
@@ -226,17 +249,32 @@ func (k *Keyring) oauthKey(r *http.Request, header string) (*Key, error) {
 	k.mu.RLock()
 	key := k.oauth[p["oauth_consumer_key"]+"\x00"+p["oauth_token"]]
 	k.mu.RUnlock()
-	if key == nil {
+	if key == nil || !key.allowsAccount(account) {
 		return nil, errBadCredentials
 	}
 	now := k.now()
 	if err := verifyOAuth(r, p, key.OAuth1, k.publicURL, now); err != nil {
+		var read *bodyReadError
+		if errors.As(err, &read) {
+			return nil, read.err // the caller says what went wrong with the body
+		}
 		return nil, &convops.Error{Code: convops.EUnauthorized, Message: "OAuth 1.0a check failed: " + err.Error()}
 	}
-	if err := k.nonces.use(key.OAuth1.ConsumerKey, key.OAuth1.Token, p["oauth_nonce"], now); errors.Is(err, errNonceCap) {
+	if k.requireBodyHash && slices.Contains(key.Scopes, convops.ScopeWrite) && p["oauth_body_hash"] == "" && hasUnsignedBody(r, isSignedForm(r)) {
+		return nil, &convops.Error{Code: convops.EUnauthorized,
+			Message: "OAuth 1.0a check failed: this server requires keys with the write scope to sign their bodies: send oauth_body_hash"}
+	}
+	k.noncesMu.RLock()
+	nonces := k.nonces
+	k.noncesMu.RUnlock()
+	fresh, err := nonces.Use(r.Context(), nonceDigest(key.OAuth1.ConsumerKey, key.OAuth1.Token, p["oauth_nonce"]))
+	switch {
+	case errors.Is(err, errNonceCap):
 		return nil, &convops.Error{Code: convops.EUnavailable, Message: "too many signed requests in the last 10 minutes; retry shortly"}
-	} else if err != nil {
-		return nil, &convops.Error{Code: convops.EUnauthorized, Message: "OAuth 1.0a check failed: " + err.Error()}
+	case err != nil:
+		return nil, &convops.Error{Code: convops.EUnavailable, Message: "signed requests cannot be checked for replays now (the nonce store does not answer); retry shortly"}
+	case !fresh:
+		return nil, &convops.Error{Code: convops.EUnauthorized, Message: "OAuth 1.0a check failed: " + errReplayed.Error()}
 	}
 	return key, nil
 }

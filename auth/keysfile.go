@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,12 +14,19 @@ import (
 
 // WriteFile writes a keys file atomically with mode 0600: a temporary file in
 // the same directory, synced, then renamed over the old one, so a running
-// server reloading on SIGHUP reads either the old file or the new one.
+// server reloading on SIGHUP reads either the old file or the new one. A
+// path that is a symbolic link is written through: its target is replaced,
+// and the link stays. Writers that read the file first hold LockFile.
 func WriteFile(path string, f *File) error {
 	if err := f.validate(); err != nil {
 		return err
 	}
-	data, err := json.MarshalIndent(f, "", "  ")
+	path, err := resolve(path)
+	if err != nil {
+		return err
+	}
+	var data []byte
+	data, err = json.MarshalIndent(f, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -92,4 +100,41 @@ func CreateDefaultFile(path string) (token string, err error) {
 		return "", err
 	}
 	return token, nil
+}
+
+// resolve returns the file a keys path names: the path itself, or the
+// target of the symbolic links it goes through.
+func resolve(path string) (string, error) {
+	info, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) || (err == nil && info.Mode()&os.ModeSymlink == 0) {
+		return path, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("keys file: %w", err)
+	}
+	target, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return "", fmt.Errorf("keys file %s is a symbolic link whose target cannot be reached: %w", path, err)
+	}
+	return target, nil
+}
+
+// LockFile takes the lock of a keys file (flock of a sibling file, named
+// after the link's target when path is a link): writers that read the file,
+// change it and write it back hold it, so that two at once lose nothing.
+// It waits for the lock.
+func LockFile(path string) (unlock func(), err error) {
+	target, err := resolve(path)
+	if err != nil {
+		return nil, err
+	}
+	lf, err := os.OpenFile(target+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock keys file: %w", err)
+	}
+	if err := flock(lf); err != nil {
+		lf.Close()
+		return nil, fmt.Errorf("lock keys file: %w", err)
+	}
+	return func() { lf.Close() }, nil // closing releases the lock
 }

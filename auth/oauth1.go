@@ -2,11 +2,15 @@ package auth
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha1"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net"
@@ -26,10 +30,13 @@ const (
 	// NonceWindow is how long a nonce is remembered; it is longer than twice
 	// MaxClockSkew, so a replay is refused as stale or as a repeated nonce.
 	NonceWindow = 10 * time.Minute
-	// MaxNonces bounds the nonce store. Nonces are stored only for requests
-	// whose signature is valid, so only key holders can fill it.
+	// MaxNonces bounds the in-memory nonce store. Nonces are stored only
+	// for requests whose signature is valid, so only key holders can fill it.
 	MaxNonces = 1 << 20
-	// maxSignedBody bounds a form body read for its signature.
+	// MaxNonceBytes bounds an oauth_nonce; only its digest is stored.
+	MaxNonceBytes = 128
+	// maxSignedBody bounds a form body read for its signature (the server
+	// bounds bodies further before they reach it).
 	maxSignedBody = 16 << 20
 )
 
@@ -38,6 +45,14 @@ var (
 	errReplayed = errors.New("oauth_nonce was already used")
 	errNonceCap = errors.New("too many recent nonces")
 )
+
+// bodyReadError is a failure to read the body the signature covers: the
+// caller tells the client what kind (too large, too slow, cut), not this
+// package.
+type bodyReadError struct{ err error }
+
+func (e *bodyReadError) Error() string { return "read the request body: " + e.err.Error() }
+func (e *bodyReadError) Unwrap() error { return e.err }
 
 // oauthParams are the parameters of an "Authorization: OAuth …" header.
 type oauthParams map[string]string
@@ -102,10 +117,10 @@ func signatureBase(r *http.Request, header oauthParams, publicURL *url.URL) (str
 		return "", err
 	}
 	add(query)
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/x-www-form-urlencoded" && r.Body != nil {
+	if isSignedForm(r) {
 		body, err := io.ReadAll(io.LimitReader(r.Body, maxSignedBody+1))
 		if err != nil {
-			return "", err
+			return "", &bodyReadError{err}
 		}
 		if len(body) > maxSignedBody {
 			return "", errors.New("form body too large")
@@ -134,6 +149,13 @@ func signatureBase(r *http.Request, header oauthParams, publicURL *url.URL) (str
 		norm[i] = p.k + "=" + p.v
 	}
 	return strings.ToUpper(r.Method) + "&" + percentEncode(baseStringURI(r, publicURL)) + "&" + percentEncode(strings.Join(norm, "&")), nil
+}
+
+// isSignedForm says whether r's body is a form, whose parameters the
+// signature covers.
+func isSignedForm(r *http.Request) bool {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return mt == "application/x-www-form-urlencoded" && r.Body != nil && r.Body != http.NoBody
 }
 
 // baseStringURI is scheme://host[:port]/path of RFC 5849 3.4.1.2: the URL the
@@ -187,14 +209,44 @@ func verifyOAuth(r *http.Request, p oauthParams, c *OAuth1Credentials, publicURL
 	if p["oauth_nonce"] == "" {
 		return errors.New("oauth_nonce is missing")
 	}
-	return nil
+	if len(p["oauth_nonce"]) > MaxNonceBytes {
+		return fmt.Errorf("oauth_nonce is longer than %d bytes", MaxNonceBytes)
+	}
+	return checkBodyHash(r, p, isSignedForm(r))
 }
 
-// nonceStore remembers nonces for NonceWindow. It is bounded: expired entries
-// are dropped as time passes, and when MaxNonces recent ones are held, new
-// requests are refused until some expire.
-type nonceStore struct {
-	mu      sync.Mutex // guards all fields
+// NonceStore remembers the nonces of signed requests for NonceWindow, by
+// a digest of the key and the nonce. The server keeps them in the event
+// log's NATS, so that a restart and every node of one log see them.
+type NonceStore interface {
+	// Use records digest; fresh is false when it was recorded within
+	// NonceWindow. An error means the store cannot tell (the request is
+	// refused with 503).
+	Use(ctx context.Context, digest string) (fresh bool, err error)
+}
+
+// ErrNoncesFull is returned by a NonceStore holding as many nonces as it may.
+var ErrNoncesFull = errNonceCap
+
+// nonceDigest is the fixed-size name of a nonce of a key: the hex of the
+// first 128 bits of a SHA-256, whatever the nonce's length.
+func nonceDigest(consumerKey, token, nonce string) string {
+	h := sha256.New()
+	for _, s := range []string{consumerKey, token, nonce} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// MemoryNonces is a NonceStore of one process: what a restart forgets. It
+// is bounded: expired entries are dropped as time passes, and when
+// MaxNonces recent ones are held, new requests are refused until some
+// expire.
+type MemoryNonces struct {
+	now func() time.Time
+
+	mu      sync.Mutex // guards all below
 	seen    map[string]time.Time
 	order   []nonceEntry // in the order they were added, for expiry
 	refused int          // requests refused because the store was full
@@ -205,14 +257,17 @@ type nonceEntry struct {
 	at  time.Time
 }
 
-func newNonceStore() *nonceStore {
-	return &nonceStore{seen: make(map[string]time.Time)}
+// NewMemoryNonces returns an empty MemoryNonces on the clock now (time.Now
+// when nil).
+func NewMemoryNonces(now func() time.Time) *MemoryNonces {
+	if now == nil {
+		now = time.Now
+	}
+	return &MemoryNonces{now: now, seen: make(map[string]time.Time)}
 }
 
-// use records a nonce of a consumer key and token; it fails if the nonce was
-// used within NonceWindow.
-func (s *nonceStore) use(consumerKey, token, nonce string, now time.Time) error {
-	key := consumerKey + "\x00" + token + "\x00" + nonce
+func (s *MemoryNonces) Use(_ context.Context, digest string) (bool, error) {
+	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// Expire from the front; entries are appended in time order.
@@ -224,14 +279,14 @@ func (s *nonceStore) use(consumerKey, token, nonce string, now time.Time) error 
 		i++
 	}
 	s.order = s.order[i:]
-	if at, ok := s.seen[key]; ok && now.Sub(at) <= NonceWindow {
-		return errReplayed
+	if at, ok := s.seen[digest]; ok && now.Sub(at) <= NonceWindow {
+		return false, nil
 	}
 	if len(s.seen) >= MaxNonces {
 		s.refused++
-		return errNonceCap
+		return false, errNonceCap
 	}
-	s.seen[key] = now
-	s.order = append(s.order, nonceEntry{key: key, at: now})
-	return nil
+	s.seen[digest] = now
+	s.order = append(s.order, nonceEntry{key: digest, at: now})
+	return true, nil
 }

@@ -83,6 +83,8 @@ type Log struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
 	clock  jetstream.Stream // clock probes; nil with the embedded server
+	// replicas of the log's stream, and of the nonce bucket
+	replicas int
 
 	// Message ids are this node's random id and a counter: unique across nodes
 	// and restarts, so the fold can tell its own node's messages apart.
@@ -107,7 +109,7 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 	if opts.MinFreeBytes == 0 {
 		opts.MinFreeBytes = DefaultMinFreeBytes
 	}
-	l := &Log{logger: opts.Logger, nodeID: nuid.Next()}
+	l := &Log{logger: opts.Logger, nodeID: nuid.Next(), replicas: opts.Replicas}
 	if opts.URL == "" && opts.MinFreeBytes > 0 {
 		l.disk = diskGuard{dir: opts.DataDir, minFree: opts.MinFreeBytes}
 	}

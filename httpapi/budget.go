@@ -45,6 +45,12 @@ func (b *byteBudget) release(n int64) { b.used.Add(-n) }
 type held struct {
 	budget *byteBudget
 	bytes  int64
+	// raw is the request's body as the server gave it, for drainBody:
+	// bytes discarded are neither held nor limited.
+	raw io.ReadCloser
+	// bodyCut says the body is not worth waiting for (it came too
+	// slowly): the answer closes the connection instead of draining it.
+	bodyCut bool
 }
 
 // take adds n bytes to what the request holds; false when the budget has
@@ -127,8 +133,14 @@ func drainBody(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := r.Body
-	if b, ok := body.(*budgetBody); ok {
-		body = b.ReadCloser // discarded bytes are not held
+	if h, ok := r.Context().Value(heldKey{}).(*held); ok {
+		if h.bodyCut {
+			w.Header().Set("Connection", "close")
+			return
+		}
+		if h.raw != nil {
+			body = h.raw
+		}
 	}
 	if r.ContentLength > drainLimit {
 		w.Header().Set("Connection", "close")
@@ -149,7 +161,7 @@ func drainBody(w http.ResponseWriter, r *http.Request) {
 // part its Content-Length announces at once, so that a request too large
 // for the room left is refused before a byte is read.
 func (s *Server) withBudget(w http.ResponseWriter, r *http.Request) (*http.Request, *held, error) {
-	h := &held{budget: s.budget}
+	h := &held{budget: s.budget, raw: r.Body}
 	r = r.WithContext(context.WithValue(r.Context(), heldKey{}, h))
 	if r.Body == nil || r.Body == http.NoBody {
 		return r, h, nil

@@ -22,6 +22,8 @@ var statusOf = map[string]int{
 	convops.ETooMany:        http.StatusTooManyRequests,
 	convops.EUnavailable:    http.StatusServiceUnavailable,
 	convops.EInternal:       http.StatusInternalServerError,
+	convops.ETimeout:        http.StatusRequestTimeout,
+	convops.EMisdirected:    http.StatusMisdirectedRequest,
 }
 
 // errorBody is the JSON body of every non-2xx answer.

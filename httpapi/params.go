@@ -3,7 +3,6 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"mime"
 	"net/http"
 	"net/url"
@@ -23,7 +22,7 @@ func queryParams(r *http.Request) (map[string]string, error) {
 	if r.Method != http.MethodPost {
 		return fromURL, nil
 	}
-	body, err := readBody(nil, r)
+	body, err := readBody(r)
 	if err != nil {
 		return nil, err
 	}
@@ -107,25 +106,15 @@ func jsonParams(body []byte) (map[string]string, error) {
 // readBody reads a request body of at most convops.MaxBodyBytes, into one
 // buffer of the size its Content-Length announces (a buffer grown by
 // doubling would hold half as much again, in garbage).
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+func readBody(r *http.Request) ([]byte, error) {
 	var buf bytes.Buffer
 	if r.ContentLength > 0 && r.ContentLength <= convops.MaxBodyBytes {
 		buf.Grow(int(r.ContentLength) + bytes.MinRead)
 	}
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, convops.MaxBodyBytes))
-	body := buf.Bytes()
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		return nil, &convops.Error{Code: convops.ETooLarge, Parameter: "body",
-			Message: "the body is larger than 16 MiB: send fewer events per request"}
-	case isBudget(err):
-		return nil, errBudget
-	case err != nil:
-		// The network's own words name sockets; they are not the client's.
-		return nil, convops.ParamErrorf("body", "the body could not be read to its end: the connection was cut, or it came too slowly")
+	if _, err := buf.ReadFrom(r.Body); err != nil {
+		return nil, bodyError(r, err)
 	}
-	return body, nil
+	return buf.Bytes(), nil
 }
 
 // ingestFormat tells a JSON body from an NDJSON one by its Content-Type. A

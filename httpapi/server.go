@@ -6,6 +6,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -40,6 +41,10 @@ type Options struct {
 	// PublicURL is the scheme and host clients use ("https://convops.example.com:8443");
 	// domain discovery answers with its host. Empty: the request's Host.
 	PublicURL string
+	// AllowedHosts are the hosts (without port) the server answers for
+	// when PublicURL is empty (see AllowedHosts); a request for another
+	// gets 421. Empty: any host.
+	AllowedHosts []string
 	// IngestTimeout bounds how long an ingest waits for the log and the fold.
 	IngestTimeout time.Duration
 	// MaxInflightPerAccount caps the requests of one account served at once
@@ -139,12 +144,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, &convops.Error{Code: convops.EHeaderTooLarge, Message: "the request headers are larger than 64 KiB"})
 		return
 	}
+	if err := s.cleanRequest(w, r); err == errAnswered {
+		return
+	} else if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if r.ContentLength > bodyLimit(r) {
+		s.error(w, r, tooLarge(bodyLimit(r)))
+		return
+	}
 	r, held, err := s.withBudget(w, r)
 	defer held.done()
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
+	s.limitBody(w, r)
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -185,17 +201,31 @@ func (s *Server) authorized(scope string, h http.HandlerFunc) http.HandlerFunc {
 		}
 		if s.opts.Auth != nil {
 			if err := s.opts.Auth.Authenticate(r, account, scope); err != nil {
+				var ce *convops.Error
+				if !errors.As(err, &ce) {
+					err = bodyError(r, err) // the signed form could not be read
+				}
 				s.error(w, r, err)
 				return
 			}
 		}
-		if !s.limiter.acquire(account) {
-			s.error(w, r, convops.Errorf(convops.ETooMany, "too many requests of account %s are in flight (at most %d at once); retry in a second", account, s.opts.MaxInflightPerAccount))
+		// Reads and writes have slots of their own: a read key cannot hold
+		// off the account's writers.
+		slot := scope + "\x00" + account
+		if !s.limiter.acquire(slot) {
+			s.error(w, r, convops.Errorf(convops.ETooMany, "too many %s requests of account %s are in flight (at most %d at once); retry in a second", scopeWord(scope), account, s.opts.MaxInflightPerAccount))
 			return
 		}
-		defer s.limiter.release(account)
+		defer s.limiter.release(slot)
 		h(w, r)
 	}
+}
+
+func scopeWord(scope string) string {
+	if scope == convops.ScopeWrite {
+		return "ingest"
+	}
+	return "query"
 }
 
 func (s *Server) nowMs() int64 { return s.opts.Now().UnixMilli() }
@@ -246,7 +276,7 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	body, err := readBody(w, r)
+	body, err := readBody(r)
 	if err != nil {
 		s.error(w, r, err)
 		return

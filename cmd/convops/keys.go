@@ -109,15 +109,22 @@ func (c *KeysCommand) add(args []string) error {
 		name = "key-" + hex.EncodeToString(b)
 	}
 
+	if err := os.MkdirAll(filepath.Dir(c.path()), 0o700); err != nil {
+		return err
+	}
+	// Read, change and write under the file's lock: two commands at once
+	// would otherwise each write the file they read, and one key be lost.
+	unlock, err := auth.LockFile(c.path())
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	f, err := c.load()
 	if err != nil {
 		return err
 	}
 	if slices.ContainsFunc(f.Keys, func(k auth.Key) bool { return k.Name == name }) {
 		return fmt.Errorf("a key named %q exists; revoke it first or choose another --name", name)
-	}
-	if err := os.MkdirAll(filepath.Dir(c.path()), 0o700); err != nil {
-		return err
 	}
 	var key auth.Key
 	var token string
@@ -182,6 +189,11 @@ func (c *KeysCommand) revoke(args []string) error {
 	if name == "" || len(rest) > 0 {
 		return errors.New("usage: convops keys revoke NAME")
 	}
+	unlock, err := auth.LockFile(c.path())
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	f, err := c.load()
 	if err != nil {
 		return err

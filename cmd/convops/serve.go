@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -50,6 +51,8 @@ type ServeCommand struct {
 	MaxInflightBytes      int64
 	SnapshotInterval      time.Duration
 	SnapshotEvents        int
+	AllowedHosts          string
+	RequireBodyHash       bool
 
 	// Clock is the server's real clock (time.Now when nil): tests set it to
 	// play a machine whose clock is wrong.
@@ -90,8 +93,15 @@ func (c *ServeCommand) ParseFlags(args []string) error {
 	fs.Int64Var(&c.MaxInflightBytes, "max-inflight-bytes", httpapi.DefaultMaxInflightBytes, "request data (bodies, decoded events, answers being built) the server holds at once, in bytes; past it requests get 429")
 	fs.IntVar(&c.MaxSkillsPerAccount, "max-skills-per-account", store.DefaultMaxSkillsPerAccount, "distinct skill ids with data in the last 24 hours that one account may have; a batch that would pass it is refused")
 	fs.IntVar(&c.MaxAgentsPerAccount, "max-agents-per-account", store.DefaultMaxAgentsPerAccount, "distinct agent ids with data in the last 24 hours that one account may have; a batch that would pass it is refused")
+	fs.StringVar(&c.AllowedHosts, "allowed-hosts", "", "comma-separated `hosts` the server answers for besides its listen address's (without --public-url, other Host headers get 421)")
+	fs.BoolVar(&c.RequireBodyHash, "require-body-hash", false, "refuse OAuth requests of keys with the write scope whose body is not signed with oauth_body_hash")
 	if err := c.main.parseWithEnv(fs, args); err != nil {
 		return err
+	}
+	for _, h := range splitList(c.AllowedHosts) {
+		if strings.ContainsAny(h, "/ ") || h == "" {
+			return fmt.Errorf("--allowed-hosts: %q is not a host name (give names or addresses, without scheme or path)", h)
+		}
 	}
 	if c.SnapshotInterval < 0 || c.SnapshotEvents < 1 {
 		return errors.New("--snapshot-interval must be 0 (no snapshots) or more, and --snapshot-events at least 1")
@@ -200,6 +210,12 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 		return err
 	}
 	defer log.Close()
+	nonces, err := log.Nonces(ctx, auth.NonceWindow)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	keyring.SetNonces(logNonces{nonces})
 
 	metrics := telemetry.New()
 	metrics.WatchStore(st)
@@ -223,6 +239,7 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 			Now:                   now,
 			Logger:                c.logger,
 			PublicURL:             c.PublicURL,
+			AllowedHosts:          httpapi.AllowedHosts(ln.Addr(), splitList(c.AllowedHosts)),
 			MaxInflightPerAccount: c.MaxInflightPerAccount,
 			MaxInflightBytes:      c.MaxInflightBytes,
 			Metrics:               metrics.Handler(),
@@ -307,7 +324,26 @@ func (c *ServeCommand) openKeys() (*auth.Keyring, error) {
 	if err != nil {
 		return nil, err
 	}
-	return auth.NewKeyring(f, auth.Options{PublicURL: c.PublicURL})
+	// Signed requests wait for the log's nonce bucket (SetNonces).
+	return auth.NewKeyring(f, auth.Options{PublicURL: c.PublicURL, RequireBodyHash: c.RequireBodyHash, Nonces: noNoncesYet{}})
+}
+
+// noNoncesYet refuses signed requests (503) until the event log is open.
+type noNoncesYet struct{}
+
+func (noNoncesYet) Use(context.Context, string) (bool, error) {
+	return false, errors.New("the event log is not open yet")
+}
+
+// logNonces keeps the nonces of signed requests in the event log's NATS.
+type logNonces struct{ n *eventlog.Nonces }
+
+func (l logNonces) Use(ctx context.Context, digest string) (bool, error) {
+	fresh, err := l.n.Use(ctx, digest)
+	if errors.Is(err, eventlog.ErrNoncesFull) {
+		err = auth.ErrNoncesFull
+	}
+	return fresh, err
 }
 
 // reloadKeysOnSIGHUP re-reads the keys file on SIGHUP. A file that cannot be
