@@ -241,7 +241,7 @@ func TestSignatureBaseRFC5849(t *testing.T) {
 	if !ok {
 		t.Fatal("header not parsed")
 	}
-	got, err := signatureBase(req, p, nil)
+	got, err := signatureBase(req, p, nil, isSignedForm(req, convops.ScopeRead))
 	if err != nil {
 		t.Fatal(err)
 	}

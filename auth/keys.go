@@ -220,7 +220,7 @@ func (k *Keyring) Authenticate(r *http.Request, account, scope string) error {
 		key = k.bearerKey(strings.TrimSpace(value))
 	case strings.EqualFold(scheme, "OAuth"):
 		var err error
-		if key, err = k.oauthKey(r, value, account); err != nil {
+		if key, err = k.oauthKey(r, value, account, scope); err != nil {
 			return err
 		}
 	default:
@@ -241,7 +241,7 @@ func (k *Keyring) Authenticate(r *http.Request, account, scope string) error {
 // The key must exist and cover the account before the body is read (for a
 // signed form); the nonce is recorded only once the signature and timestamp
 // are good.
-func (k *Keyring) oauthKey(r *http.Request, header, account string) (*Key, error) {
+func (k *Keyring) oauthKey(r *http.Request, header, account, scope string) (*Key, error) {
 	p, ok := parseOAuthHeader(header)
 	if !ok {
 		return nil, &convops.Error{Code: convops.EUnauthorized, Message: "the OAuth Authorization header cannot be read"}
@@ -253,14 +253,14 @@ func (k *Keyring) oauthKey(r *http.Request, header, account string) (*Key, error
 		return nil, errBadCredentials
 	}
 	now := k.now()
-	if err := verifyOAuth(r, p, key.OAuth1, k.publicURL, now); err != nil {
+	if err := verifyOAuth(r, p, key.OAuth1, k.publicURL, now, scope); err != nil {
 		var read *bodyReadError
 		if errors.As(err, &read) {
 			return nil, read.err // the caller says what went wrong with the body
 		}
 		return nil, &convops.Error{Code: convops.EUnauthorized, Message: "OAuth 1.0a check failed: " + err.Error()}
 	}
-	if k.requireBodyHash && slices.Contains(key.Scopes, convops.ScopeWrite) && p["oauth_body_hash"] == "" && hasUnsignedBody(r, isSignedForm(r)) {
+	if k.requireBodyHash && slices.Contains(key.Scopes, convops.ScopeWrite) && p["oauth_body_hash"] == "" && hasUnsignedBody(r, isSignedForm(r, scope)) {
 		return nil, &convops.Error{Code: convops.EUnauthorized,
 			Message: "OAuth 1.0a check failed: this server requires keys with the write scope to sign their bodies: send oauth_body_hash"}
 	}

@@ -21,6 +21,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/convops/convops"
 )
 
 // OAuth 1.0a limits (RFC 5849 leaves them to the server).
@@ -35,9 +37,9 @@ const (
 	MaxNonces = 1 << 20
 	// MaxNonceBytes bounds an oauth_nonce; only its digest is stored.
 	MaxNonceBytes = 128
-	// maxSignedBody bounds a form body read for its signature (the server
-	// bounds bodies further before they reach it).
-	maxSignedBody = 16 << 20
+	// maxSignedBody bounds a form body read for its signature: a query's
+	// parameters, which fit in far less.
+	maxSignedBody = 1 << 20
 )
 
 var (
@@ -102,7 +104,7 @@ func percentEncode(s string) string {
 // signatureBase builds the signature base string of RFC 5849 3.4.1: the method,
 // the base string URI, and the normalised parameters of the query string, a
 // form body, and the OAuth header (without realm and oauth_signature).
-func signatureBase(r *http.Request, header oauthParams, publicURL *url.URL) (string, error) {
+func signatureBase(r *http.Request, header oauthParams, publicURL *url.URL, form bool) (string, error) {
 	type pair struct{ k, v string }
 	var pairs []pair
 	add := func(values url.Values) {
@@ -117,7 +119,7 @@ func signatureBase(r *http.Request, header oauthParams, publicURL *url.URL) (str
 		return "", err
 	}
 	add(query)
-	if isSignedForm(r) {
+	if form {
 		body, err := io.ReadAll(io.LimitReader(r.Body, maxSignedBody+1))
 		if err != nil {
 			return "", &bodyReadError{err}
@@ -151,11 +153,13 @@ func signatureBase(r *http.Request, header oauthParams, publicURL *url.URL) (str
 	return strings.ToUpper(r.Method) + "&" + percentEncode(baseStringURI(r, publicURL)) + "&" + percentEncode(strings.Join(norm, "&")), nil
 }
 
-// isSignedForm says whether r's body is a form, whose parameters the
-// signature covers.
-func isSignedForm(r *http.Request) bool {
+// isSignedForm says whether r's body is a form whose parameters the
+// signature covers: only a query's. An ingest body is never a form, whatever
+// its Content-Type says: signed as one, its events would be covered only
+// through a decoding that many bodies share ("a b" and "a%20b").
+func isSignedForm(r *http.Request, scope string) bool {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	return mt == "application/x-www-form-urlencoded" && r.Body != nil && r.Body != http.NoBody
+	return scope == convops.ScopeRead && mt == "application/x-www-form-urlencoded" && r.Body != nil && r.Body != http.NoBody
 }
 
 // baseStringURI is scheme://host[:port]/path of RFC 5849 3.4.1.2: the URL the
@@ -184,14 +188,14 @@ func sign(base string, c *OAuth1Credentials) string {
 }
 
 // verifyOAuth checks an OAuth 1.0a request against key; now is the real clock.
-func verifyOAuth(r *http.Request, p oauthParams, c *OAuth1Credentials, publicURL *url.URL, now time.Time) error {
+func verifyOAuth(r *http.Request, p oauthParams, c *OAuth1Credentials, publicURL *url.URL, now time.Time, scope string) error {
 	if p["oauth_signature_method"] != "HMAC-SHA1" {
 		return errors.New("oauth_signature_method must be HMAC-SHA1")
 	}
 	if v, ok := p["oauth_version"]; ok && v != "1.0" {
 		return errors.New("oauth_version must be 1.0")
 	}
-	base, err := signatureBase(r, p, publicURL)
+	base, err := signatureBase(r, p, publicURL, isSignedForm(r, scope))
 	if err != nil {
 		return err
 	}
@@ -212,7 +216,7 @@ func verifyOAuth(r *http.Request, p oauthParams, c *OAuth1Credentials, publicURL
 	if len(p["oauth_nonce"]) > MaxNonceBytes {
 		return fmt.Errorf("oauth_nonce is longer than %d bytes", MaxNonceBytes)
 	}
-	return checkBodyHash(r, p, isSignedForm(r))
+	return checkBodyHash(r, p, isSignedForm(r, scope))
 }
 
 // NonceStore remembers the nonces of signed requests for NonceWindow, by

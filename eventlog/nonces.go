@@ -30,13 +30,16 @@ type Nonces struct {
 }
 
 // Nonces opens (creating it when missing) the nonce bucket, whose entries
-// expire after window.
+// expire after window and half as long again (15 minutes for the 10 of
+// OAuth): nodes whose clocks differ by up to that margin (the clock guard
+// refuses more than a minute) cannot take a request whose nonce another
+// node has forgotten.
 func (l *Log) Nonces(ctx context.Context, window time.Duration) (*Nonces, error) {
 	kv, err := l.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      NonceBucket,
 		Description: "convops: digests of the nonces of signed requests, for the timestamp window",
 		History:     1,
-		TTL:         window,
+		TTL:         window + window/2,
 		MaxBytes:    maxNonceBytes,
 		Storage:     jetstream.FileStorage,
 		Replicas:    l.replicas,

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"time"
@@ -19,10 +20,10 @@ const MaxQueryBodyBytes = 1 << 20
 // A body must arrive at MinBodyRate or faster, after a first
 // bodyGrace: a client that trickles its body holds a connection, an
 // in-flight slot and the room its Content-Length reserved, and is cut at a
-// deadline that follows the size it announced (a 16 MiB ingest: 74 s; a
-// query body: at most 14 s).
+// deadline that follows the size it announced (a 16 MiB ingest: 266 s, a
+// link of 0.5 Mbit/s; a query body: at most 26 s).
 const (
-	MinBodyRate = 256 << 10 // bytes per second
+	MinBodyRate = 64 << 10 // bytes per second
 	bodyGrace   = 10 * time.Second
 )
 
@@ -51,9 +52,26 @@ func (s *Server) limitBody(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	limit := bodyLimit(r)
-	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	rc := http.NewResponseController(w)
 	// Past the deadline a read fails; bodyError turns that into a 408.
-	http.NewResponseController(w).SetReadDeadline(bodyDeadline(r, limit, time.Now()))
+	rc.SetReadDeadline(bodyDeadline(r, limit, time.Now()))
+	r.Body = &deadlineBody{ReadCloser: http.MaxBytesReader(w, r.Body, limit), rc: rc}
+}
+
+// deadlineBody lifts the body's deadline once the body has been read: the
+// server then watches the connection for the client going away, and the
+// deadline, left in place, would read as that while a slow answer is made.
+type deadlineBody struct {
+	io.ReadCloser
+	rc *http.ResponseController
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
 }
 
 func tooLarge(limit int64) error {

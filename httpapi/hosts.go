@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path"
 	"slices"
@@ -26,7 +27,7 @@ var unguardedPaths = []string{"/healthz", "/readyz", "/metrics"}
 // that an OAuth signature is always over the path that is served.
 func (s *Server) cleanRequest(w http.ResponseWriter, r *http.Request) error {
 	if p := cleanPath(r.URL.Path); p != r.URL.Path {
-		to := p
+		to := (&url.URL{Path: p}).EscapedPath()
 		if r.URL.RawQuery != "" {
 			to += "?" + r.URL.RawQuery
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -239,7 +241,7 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 			Now:                   now,
 			Logger:                c.logger,
 			PublicURL:             c.PublicURL,
-			AllowedHosts:          httpapi.AllowedHosts(ln.Addr(), splitList(c.AllowedHosts)),
+			AllowedHosts:          httpapi.AllowedHosts(ln.Addr(), append(splitList(c.AllowedHosts), c.certificateHosts()...)),
 			MaxInflightPerAccount: c.MaxInflightPerAccount,
 			MaxInflightBytes:      c.MaxInflightBytes,
 			Metrics:               metrics.Handler(),
@@ -304,6 +306,27 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 	n.Close()
 	c.logger.Info("stopped")
 	return failed
+}
+
+// certificateHosts are the names and addresses the TLS certificate is for:
+// the hosts its clients use.
+func (c *ServeCommand) certificateHosts() []string {
+	if c.TLSCert == "" {
+		return nil
+	}
+	pair, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+	if err != nil || len(pair.Certificate) == 0 {
+		return nil // ServeTLS says why
+	}
+	cert, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return nil
+	}
+	hosts := slices.Clone(cert.DNSNames)
+	for _, ip := range cert.IPAddresses {
+		hosts = append(hosts, ip.String())
+	}
+	return hosts
 }
 
 // openKeys reads the keys file, creating it with one all-accounts key when it
