@@ -64,7 +64,7 @@ func (b *hashedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// hasBody says whether r has a body that is not a signed form: one that
+// hasUnsignedBody says whether r has a body that is not a signed form: one that
 // only oauth_body_hash can cover.
 func hasUnsignedBody(r *http.Request, form bool) bool {
 	return !form && r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0

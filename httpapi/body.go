@@ -3,7 +3,6 @@ package httpapi
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"time"
@@ -47,31 +46,16 @@ func bodyLimit(r *http.Request) int64 {
 
 // limitBody bounds r's body by size (bodyLimit) and by time
 // (bodyDeadline). A Content-Length past the size is refused before.
-func (s *Server) limitBody(w http.ResponseWriter, r *http.Request) {
+func limitBody(w http.ResponseWriter, r *http.Request) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return
 	}
 	limit := bodyLimit(r)
-	rc := http.NewResponseController(w)
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	// Past the deadline a read fails; bodyError turns that into a 408.
-	rc.SetReadDeadline(bodyDeadline(r, limit, time.Now()))
-	r.Body = &deadlineBody{ReadCloser: http.MaxBytesReader(w, r.Body, limit), rc: rc}
-}
-
-// deadlineBody lifts the body's deadline once the body has been read: the
-// server then watches the connection for the client going away, and the
-// deadline, left in place, would read as that while a slow answer is made.
-type deadlineBody struct {
-	io.ReadCloser
-	rc *http.ResponseController
-}
-
-func (b *deadlineBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err == io.EOF {
-		b.rc.SetReadDeadline(time.Time{})
-	}
-	return n, err
+	// Once the body is read, net/http lifts the deadline itself to watch
+	// for the client going away.
+	http.NewResponseController(w).SetReadDeadline(bodyDeadline(r, limit, time.Now()))
 }
 
 func tooLarge(limit int64) error {

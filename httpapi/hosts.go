@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -47,7 +48,7 @@ func (s *Server) cleanRequest(w http.ResponseWriter, r *http.Request) error {
 }
 
 // errAnswered says the request was answered already.
-var errAnswered = fmt.Errorf("answered")
+var errAnswered = errors.New("answered")
 
 // hostName is the lower-case host of a Host header, without its port or
 // an IPv6 address's brackets.

@@ -103,7 +103,7 @@ func jsonParams(body []byte) (map[string]string, error) {
 	return params, nil
 }
 
-// readBody reads a request body of at most convops.MaxBodyBytes, into one
+// readBody reads a request body, bounded by limitBody, into one
 // buffer of the size its Content-Length announces (a buffer grown by
 // doubling would hold half as much again, in garbage).
 func readBody(r *http.Request) ([]byte, error) {

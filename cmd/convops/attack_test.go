@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/convops/convops/auth"
-	"github.com/nats-io/nats-server/v2/server"
 )
 
 // The attacks of the threat model, each against a running server.
@@ -216,17 +215,9 @@ func TestNonceReplayAcrossRestartAndNodes(t *testing.T) {
 	}
 
 	// Two nodes on one NATS server.
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server did not start")
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	a := startServer(t, "--data-dir", t.TempDir(), "--keys", keys, "--now", attackNow, "--nats-url", ns.ClientURL())
-	b := startServer(t, "--data-dir", t.TempDir(), "--keys", keys, "--now", attackNow, "--nats-url", ns.ClientURL())
+	natsURL := startNATS(t)
+	a := startServer(t, "--data-dir", t.TempDir(), "--keys", keys, "--now", attackNow, "--nats-url", natsURL)
+	b := startServer(t, "--data-dir", t.TempDir(), "--keys", keys, "--now", attackNow, "--nats-url", natsURL)
 	// Signed for a's address, sent to b with a's Host: what a proxy in
 	// front of both would do.
 	onA := oauthHeader("GET", a.url+path, nil, "nonce-two-nodes", nil)

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats-server/v2/server"
 )
 
 // clockEvents are n events of three accounts resolved in the hour before at.
@@ -69,19 +67,11 @@ func TestWrongClockForgetsNothing(t *testing.T) {
 // expire nothing. Another runs on a machine whose clock is a day ahead: it
 // refuses writes with a 503 naming the clock, and queries still work.
 func TestClockAheadOnExternalNATS(t *testing.T) {
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server did not start")
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	natsURL := startNATS(t)
 	now := time.Now().UTC().Truncate(time.Second)
 	day := 26 * time.Hour
 	args := func(at time.Time) []string {
-		return []string{"--data-dir", t.TempDir(), "--nats-url", ns.ClientURL(), "--now", at.Format(time.RFC3339)}
+		return []string{"--data-dir", t.TempDir(), "--nats-url", natsURL, "--now", at.Format(time.RFC3339)}
 	}
 	a := startServer(t, args(now)...)
 	mistyped := startServer(t, args(now.Add(day))...)

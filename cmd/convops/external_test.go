@@ -12,7 +12,10 @@ import (
 // TestExternalNATS runs two convops nodes on one external NATS JetStream
 // server (--nats-url): an event ingested on one is counted on the other, and
 // a node restarted against the same server rebuilds the same answer.
-func TestExternalNATS(t *testing.T) {
+// startNATS runs a real nats-server with JetStream on loopback for the
+// test and returns its URL.
+func startNATS(t *testing.T) string {
+	t.Helper()
 	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
 	if err != nil {
 		t.Fatal(err)
@@ -22,7 +25,11 @@ func TestExternalNATS(t *testing.T) {
 		t.Fatal("nats server did not start")
 	}
 	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	url := ns.ClientURL()
+	return ns.ClientURL()
+}
+
+func TestExternalNATS(t *testing.T) {
+	url := startNATS(t)
 
 	args := func() []string {
 		return []string{"--data-dir", t.TempDir(), "--nats-url", url, "--now", "2026-11-27T13:29:17Z"}
