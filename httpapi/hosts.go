@@ -27,6 +27,10 @@ var unguardedPaths = []string{"/healthz", "/readyz", "/metrics"}
 // redirected (308, JSON, the same method and body) rather than served, so
 // that an OAuth signature is always over the path that is served.
 func (s *Server) cleanRequest(w http.ResponseWriter, r *http.Request) error {
+	if r.Method == http.MethodConnect {
+		// Its target is a host, not a path: nothing here is reached by it.
+		return convops.Errorf(convops.EMethod, "CONNECT is not served: convops is not a proxy")
+	}
 	if p := cleanPath(r.URL.Path); p != r.URL.Path {
 		to := (&url.URL{Path: p}).EscapedPath()
 		if r.URL.RawQuery != "" {

@@ -394,6 +394,10 @@ func TestUncleanPathsAnswerJSON(t *testing.T) {
 			t.Errorf("%s: %d %v %s", path, status, header, body)
 		}
 	}
+	// CONNECT's target is a host, which has no clean path to redirect to.
+	if status, header, body := rawRequest(t, addr, "CONNECT "+addr+" HTTP/1.1\r\nHost: "+addr+"\r\n\r\n"); status != 405 || header.Get("Content-Type") != "application/json" {
+		t.Errorf("CONNECT: %d %v %s", status, header, body)
+	}
 }
 
 // TestRepeatedIDsAreCounted: a query body of a million copies of one id is
