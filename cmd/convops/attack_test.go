@@ -322,15 +322,28 @@ func TestSlowReadersDoNotBlockWriters(t *testing.T) {
 		status int
 		body   string
 	}
-	answers := make(chan answer, 2)
-	for range 2 {
+	answers := make(chan answer, 8)
+	slowRequest := func() {
 		go func() {
 			status, _, body := rawRequest(t, addr, slow)
 			answers <- answer{status, body}
 		}()
 	}
-	// Both slow requests hold the read slots: a third read is refused...
-	checkFor(t, 5*time.Second, func() bool {
+	slowRequest()
+	slowRequest()
+	// Both slow requests hold the read slots: a third read is refused. A
+	// slow request that came while a probe held a slot was refused in its
+	// place; another is sent.
+	checkFor(t, 30*time.Second, func() bool {
+		select {
+		case a := <-answers:
+			if a.status != 429 {
+				t.Fatalf("a trickled body answered before its deadline: %d %s", a.status, a.body)
+			}
+			slowRequest()
+			return false
+		default:
+		}
 		status, _ := s.do(t, "GET", "/operations/api/account/123/msgconversation?timeframe=60&v=1", "read-token", "")
 		return status == 429
 	})
