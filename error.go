@@ -30,7 +30,27 @@ type Error struct {
 	Parameter string
 	// Items lists per-event problems of an ingest request (at most MaxReportedErrors).
 	Items []ItemError
+	// Events is how many events a refused ingest request carried, when
+	// they were counted (for the server's metrics).
+	Events int
+	// Cause names, for the server's metrics, why a 429 or 503 was given
+	// (one of the Cause constants); it is not part of the answer.
+	Cause string
 }
+
+// Causes of 429 and 503 answers, the values of the cause label of
+// convops_http_refused_total.
+const (
+	CauseInflight = "inflight" // the account's in-flight slots are taken
+	CauseMemory   = "memory"   // --max-inflight-bytes is reached
+	CauseStreams  = "streams"  // too many metric streams are open
+	CauseStarting = "starting" // the event log is being replayed
+	CauseClock    = "clock"    // the clock cannot be trusted
+	CauseStorage  = "storage"  // the event log's disk or limit is full
+	CauseLog      = "log"      // the event log did not confirm, or gave back damage
+	CauseNonces   = "nonces"   // the nonce store is full or does not answer
+	CauseStopping = "stopping" // the server is stopping
+)
 
 // ItemError is the problem of one event of an ingest batch.
 type ItemError struct {

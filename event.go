@@ -67,6 +67,7 @@ func DecodeEvents(body []byte, ndjson bool, now int64) ([]Event, error) {
 			Parameter: "events",
 			Message:   fmt.Sprintf("%d of %d events are invalid; nothing was stored: fix them and send the request again", d.v.invalid, d.count),
 			Items:     d.v.problems,
+			Events:    d.count,
 		}
 	}
 	if d.events == nil {

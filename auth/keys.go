@@ -270,9 +270,9 @@ func (k *Keyring) oauthKey(r *http.Request, header, account, scope string) (*Key
 	fresh, err := nonces.Use(r.Context(), nonceDigest(key.OAuth1.ConsumerKey, key.OAuth1.Token, p["oauth_nonce"]))
 	switch {
 	case errors.Is(err, errNonceCap):
-		return nil, &convops.Error{Code: convops.EUnavailable, Message: "too many signed requests in the last 10 minutes; retry shortly"}
+		return nil, &convops.Error{Code: convops.EUnavailable, Cause: convops.CauseNonces, Message: "too many signed requests in the last 10 minutes; retry shortly"}
 	case err != nil:
-		return nil, &convops.Error{Code: convops.EUnavailable, Message: "signed requests cannot be checked for replays now (the nonce store does not answer); retry shortly"}
+		return nil, &convops.Error{Code: convops.EUnavailable, Cause: convops.CauseNonces, Message: "signed requests cannot be checked for replays now (the nonce store does not answer); retry shortly"}
 	case !fresh:
 		return nil, &convops.Error{Code: convops.EUnauthorized, Message: "OAuth 1.0a check failed: " + errReplayed.Error()}
 	}

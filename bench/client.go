@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"runtime"
 	"runtime/debug"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,25 +39,10 @@ func get(ctx context.Context, client *http.Client, url, token string, buf *bytes
 func encodeBatch(buf []byte, events []convops.Event) []byte {
 	buf = append(buf, '[')
 	for i := range events {
-		e := &events[i]
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = append(buf, `{"conversationId":`...)
-		buf = strconv.AppendQuote(buf, e.ConversationID)
-		buf = append(buf, `,"skillId":`...)
-		buf = strconv.AppendInt(buf, e.SkillID, 10)
-		if e.HasAgent {
-			buf = append(buf, `,"agentId":`...)
-			buf = strconv.AppendInt(buf, e.AgentID, 10)
-		}
-		buf = append(buf, `,"resolvedBy":"`...)
-		buf = append(buf, e.ResolvedBy.String()...)
-		buf = append(buf, `","resolvedAt":`...)
-		buf = strconv.AppendInt(buf, e.ResolvedAt, 10)
-		buf = append(buf, `,"handlingTimeMs":`...)
-		buf = strconv.AppendInt(buf, e.HandlingTimeMs, 10)
-		buf = append(buf, '}')
+		buf = convops.AppendEventJSON(buf, &events[i])
 	}
 	return append(buf, ']')
 }

@@ -332,6 +332,7 @@ type State struct {
 	// snapshot of the old one must not be taken for it.
 	Created  int64
 	Msgs     uint64 // messages held
+	Bytes    uint64 // bytes held
 	FirstSeq uint64
 	LastSeq  uint64
 	// Deleted counts messages missing between FirstSeq and LastSeq. convops
@@ -346,7 +347,7 @@ func (l *Log) State(ctx context.Context) (State, error) {
 	if err != nil {
 		return State{}, fmt.Errorf("read stream state: %w", err)
 	}
-	return State{Created: info.Created.UnixNano(), Msgs: info.State.Msgs, FirstSeq: info.State.FirstSeq, LastSeq: info.State.LastSeq,
+	return State{Created: info.Created.UnixNano(), Msgs: info.State.Msgs, Bytes: info.State.Bytes, FirstSeq: info.State.FirstSeq, LastSeq: info.State.LastSeq,
 		Deleted: info.State.NumDeleted}, nil
 }
 

@@ -80,7 +80,7 @@ func heldOf(r *http.Request) *held {
 }
 
 // errBudget is the answer to a request for which the budget has no room.
-var errBudget = &convops.Error{Code: convops.ETooMany,
+var errBudget = &convops.Error{Code: convops.ETooMany, Cause: convops.CauseMemory,
 	Message: "the server holds as much request data as it allows at once (--max-inflight-bytes); retry in a second"}
 
 // budgetBody is a request body whose every byte read counts against the

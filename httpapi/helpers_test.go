@@ -21,6 +21,7 @@ import (
 // fold, the store) behind the HTTP API, with a data clock the test sets.
 type testServer struct {
 	*httptest.Server
+	api   *httpapi.Server
 	clock atomic.Int64 // epoch ms
 }
 
@@ -54,7 +55,8 @@ func newTestServer(t testing.TB, opts ...func(*httpapi.Options)) *testServer {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	ts.Server = httptest.NewServer(httpapi.New(o))
+	ts.api = httpapi.New(o)
+	ts.Server = httptest.NewServer(ts.api)
 	t.Cleanup(func() {
 		ts.Close()
 		cancel()

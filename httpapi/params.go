@@ -10,6 +10,16 @@ import (
 	"github.com/convops/convops"
 )
 
+// parseQuery reads and validates the query of a request for the path's
+// account: the query API's and the stream's.
+func parseQuery(r *http.Request) (convops.Query, error) {
+	params, err := queryParams(r)
+	if err != nil {
+		return convops.Query{}, err
+	}
+	return convops.ParseQuery(r.PathValue("accountID"), params)
+}
+
 // queryParams collects the parameters of a query request: from the query
 // string for GET; for POST from the body (a JSON object, or a form), falling
 // back to the query string for a parameter the body does not give. Only given

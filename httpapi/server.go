@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -20,6 +21,9 @@ type Backend interface {
 	Query(q convops.Query, now int64) (convops.Result, error)
 	// AnswerSize bounds the memory the answer of q takes, before it is built.
 	AnswerSize(q convops.Query, now int64) int64
+	// Version changes whenever data is added to the account; watchers of
+	// its metrics recompute only when it, or their window, has moved.
+	Version(account string) uint64
 	IsReady() bool
 }
 
@@ -54,6 +58,19 @@ type Options struct {
 	// MaxInflightBytes caps the memory requests in flight hold together:
 	// bodies, decoded events, answers (DefaultMaxInflightBytes when zero).
 	MaxInflightBytes int64
+	// MaxStreams caps the metric streams open at once (default 1024), and
+	// MaxStreamsPerAccount those of one account (default 100).
+	MaxStreams           int
+	MaxStreamsPerAccount int
+	// StreamKeepAlive is how often a quiet stream sends a comment line
+	// (default 10 s; the contract asks for at least every 15 s).
+	StreamKeepAlive time.Duration
+	// Observer is told of every answer, for the metrics; nil tells no one.
+	Observer Observer
+	// Dashboard serves the wallboard's files under /dashboard/, without
+	// credentials (its API calls carry the key the user enters); nil leaves
+	// the path unserved.
+	Dashboard http.Handler
 	// Metrics serves GET /metrics (Prometheus's text format), without
 	// credentials; nil leaves the path unserved.
 	Metrics http.Handler
@@ -61,10 +78,12 @@ type Options struct {
 
 // Server is the HTTP handler of convops.
 type Server struct {
-	opts    Options
-	mux     *http.ServeMux
-	limiter *inflightLimiter
-	budget  *byteBudget
+	opts     Options
+	mux      *http.ServeMux
+	limiter  *inflightLimiter
+	budget   *byteBudget
+	observer Observer
+	watches  *watchHub
 }
 
 // New returns a Server with its routes registered.
@@ -87,14 +106,26 @@ func New(opts Options) *Server {
 	if opts.MaxInflightBytes <= 0 {
 		opts.MaxInflightBytes = DefaultMaxInflightBytes
 	}
+	if opts.MaxStreams <= 0 {
+		opts.MaxStreams = 1024
+	}
+	if opts.MaxStreamsPerAccount <= 0 {
+		opts.MaxStreamsPerAccount = 100
+	}
 	s := &Server{opts: opts, mux: http.NewServeMux(), limiter: newInflightLimiter(opts.MaxInflightPerAccount, opts.MaxInflight),
-		budget: &byteBudget{limit: opts.MaxInflightBytes}}
+		budget: &byteBudget{limit: opts.MaxInflightBytes}, observer: opts.Observer}
+	if s.observer == nil {
+		s.observer = noObserver{}
+	}
+	s.watches = newWatchHub(s)
 
 	const query = "/operations/api/account/{accountID}/msgconversation"
 	const ingest = "/ingest/account/{accountID}/events"
 	s.handle("GET "+query, s.authorized(convops.ScopeRead, s.handleQuery))
 	s.handle("POST "+query, s.authorized(convops.ScopeRead, s.handleQuery))
 	s.handle(query, s.methodNotAllowed("GET, HEAD, POST"))
+	s.handle("GET "+query+"/stream", s.authenticated(convops.ScopeRead, s.handleStream))
+	s.handle(query+"/stream", s.methodNotAllowed("GET, HEAD"))
 	s.handle("POST "+ingest, s.authorized(convops.ScopeWrite, s.handleIngest))
 	s.handle(ingest, s.methodNotAllowed("POST"))
 
@@ -112,6 +143,17 @@ func New(opts Options) *Server {
 	if opts.Metrics != nil {
 		s.handle("GET /metrics", opts.Metrics.ServeHTTP)
 		s.handle("/metrics", s.methodNotAllowed("GET, HEAD"))
+	}
+	s.handle("GET /openapi.json", s.handleOpenAPI)
+	s.handle("/openapi.json", s.methodNotAllowed("GET, HEAD"))
+	if opts.Dashboard != nil {
+		s.handle("GET /dashboard/", opts.Dashboard.ServeHTTP)
+		s.handle("GET /dashboard", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Location", "/dashboard/")
+			body, _ := json.Marshal(errorBody{Code: http.StatusPermanentRedirect, Message: "the wallboard is at /dashboard/"})
+			writeJSON(w, http.StatusPermanentRedirect, body)
+		})
+		s.handle("/dashboard/", s.methodNotAllowed("GET, HEAD"))
 	}
 	s.handle("/", func(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, convops.Errorf(convops.ENotFound, "there is no %s; the query API is GET or POST /operations/api/account/{accountID}/msgconversation", r.URL.Path))
@@ -138,7 +180,12 @@ const MaxHeaderBytes = 64 << 10
 
 // ServeHTTP serves a request; a panic in a handler becomes a JSON 500 and a
 // log line, never a dropped connection.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	began := time.Now()
+	rec := &recorder{ResponseWriter: rw}
+	var w http.ResponseWriter = rec
+	// r is the request as last replaced below: the one the mux routed.
+	defer func() { s.observe(rec, r, began) }()
 	if headerBytes(r.Header) > MaxHeaderBytes {
 		w.Header().Set("Connection", "close")
 		s.error(w, r, &convops.Error{Code: convops.EHeaderTooLarge, Message: "the request headers are larger than 64 KiB"})
@@ -176,6 +223,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // error answers r with the JSON form of err, after reading what is left of
 // its body (see drainBody).
 func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
+	s.observeError(err)
 	drainBody(w, r)
 	writeError(w, s.opts.Logger, err)
 }
@@ -193,6 +241,24 @@ func (s *Server) methodNotAllowed(allow string) http.HandlerFunc {
 // says whether an account has data. Slots are taken only by authenticated
 // requests, so a stranger cannot use up an account's share.
 func (s *Server) authorized(scope string, h http.HandlerFunc) http.HandlerFunc {
+	return s.authenticated(scope, func(w http.ResponseWriter, r *http.Request) {
+		account := r.PathValue("accountID")
+		// Reads and writes have slots of their own: a read key cannot hold
+		// off the account's writers.
+		slot := scope + "\x00" + account
+		if !s.limiter.acquire(slot) {
+			s.error(w, r, &convops.Error{Code: convops.ETooMany, Cause: convops.CauseInflight, Message: fmt.Sprintf(
+				"too many %s requests of account %s are in flight (at most %d at once); retry in a second", scopeWord(scope), account, s.opts.MaxInflightPerAccount)})
+			return
+		}
+		defer s.limiter.release(slot)
+		h(w, r)
+	})
+}
+
+// authenticated validates the path's account and checks credentials before
+// h; it takes no in-flight slot (see authorized).
+func (s *Server) authenticated(scope string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		account := r.PathValue("accountID")
 		if err := convops.ValidateAccountID(account); err != nil {
@@ -209,14 +275,6 @@ func (s *Server) authorized(scope string, h http.HandlerFunc) http.HandlerFunc {
 				return
 			}
 		}
-		// Reads and writes have slots of their own: a read key cannot hold
-		// off the account's writers.
-		slot := scope + "\x00" + account
-		if !s.limiter.acquire(slot) {
-			s.error(w, r, convops.Errorf(convops.ETooMany, "too many %s requests of account %s are in flight (at most %d at once); retry in a second", scopeWord(scope), account, s.opts.MaxInflightPerAccount))
-			return
-		}
-		defer s.limiter.release(slot)
 		h(w, r)
 	}
 }
@@ -236,19 +294,14 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	if !s.opts.Backend.IsReady() {
-		s.error(w, r, convops.Errorf(convops.EUnavailable, "not ready: the server is replaying its event log"))
+		s.error(w, r, &convops.Error{Code: convops.EUnavailable, Cause: convops.CauseStarting, Message: "not ready: the server is replaying its event log"})
 		return
 	}
 	writeJSON(w, http.StatusOK, []byte(`{"status":"ready"}`))
 }
 
 func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
-	params, err := queryParams(r)
-	if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	q, err := convops.ParseQuery(r.PathValue("accountID"), params)
+	q, err := parseQuery(r)
 	if err != nil {
 		s.error(w, r, err)
 		return
@@ -284,6 +337,10 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 	now := s.nowMs()
 	events, err := convops.DecodeEvents(body, ndjson, now)
 	if err != nil {
+		var e *convops.Error
+		if errors.As(err, &e) && e.Events > 0 {
+			s.observer.EventsRefused("invalid", e.Events)
+		}
 		s.error(w, r, err)
 		return
 	}
@@ -292,9 +349,16 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	out, err := s.opts.Backend.Ingest(ctx, r.PathValue("accountID"), now, events)
 	if err != nil {
+		switch convops.ErrorCode(err) {
+		case convops.EInvalid:
+			s.observer.EventsRefused("bounds", len(events))
+		case convops.EUnavailable:
+			s.observer.EventsRefused("unavailable", len(events))
+		}
 		s.error(w, r, err)
 		return
 	}
+	s.observer.Ingested(out.Accepted, out.Duplicates)
 	resp, _ := json.Marshal(out)
 	writeJSON(w, http.StatusOK, resp)
 }

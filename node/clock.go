@@ -75,11 +75,11 @@ func (g *clockGuard) check() error {
 	g.mu.Unlock()
 	switch {
 	case jump > MaxClockDrift || jump < -MaxClockDrift:
-		return &convops.Error{Code: convops.EUnavailable, Message: fmt.Sprintf(
+		return &convops.Error{Code: convops.EUnavailable, Cause: convops.CauseClock, Message: fmt.Sprintf(
 			"this server's clock jumped by %s while it ran (against its monotonic clock): writes are refused until the clock is back, "+
 				"or the server is restarted with a correct clock; queries still work", jump.Round(time.Second))}
 	case skew > MaxClockDrift || skew < -MaxClockDrift:
-		return &convops.Error{Code: convops.EUnavailable, Message: fmt.Sprintf(
+		return &convops.Error{Code: convops.EUnavailable, Cause: convops.CauseClock, Message: fmt.Sprintf(
 			"this server's clock is %s off the clock of the event log's NATS servers: writes are refused until the clocks agree "+
 				"within %s; queries still work", (-skew).Round(time.Second), MaxClockDrift)}
 	}

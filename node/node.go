@@ -435,16 +435,17 @@ func (n *Node) finish(msgID string, out convops.Outcome, err error) {
 
 // errUnreadable is the answer to an ingest whose message the fold could not
 // read back from the log.
-var errUnreadable = &convops.Error{Code: convops.EUnavailable,
+var errUnreadable = &convops.Error{Code: convops.EUnavailable, Cause: convops.CauseLog,
 	Message: "the event log gave back the request's events damaged, so none of them was stored; send the request again"}
 
 // errIncomplete is the answer to an ingest whose messages the fold could not
 // apply whole.
-var errIncomplete = &convops.Error{Code: convops.EUnavailable,
+var errIncomplete = &convops.Error{Code: convops.EUnavailable, Cause: convops.CauseLog,
 	Message: "the request's events did not all reach the event log, so none of them was stored; send the request again"}
 
 // ErrNotReady is returned by Ingest before the log has been replayed.
-var ErrNotReady = convops.Errorf(convops.EUnavailable, "the server is starting: it is replaying its event log; try again in a moment")
+var ErrNotReady = &convops.Error{Code: convops.EUnavailable, Cause: convops.CauseStarting,
+	Message: "the server is starting: it is replaying its event log; try again in a moment"}
 
 // Ingest appends validated events of one account to the log and returns once
 // they are durable and applied to this node's store, with how many were new.
@@ -512,9 +513,9 @@ func (n *Node) unavailable(err error) error {
 	}
 	n.logger.Warn("ingest failed; answered 503", "err", err)
 	if errors.Is(err, eventlog.ErrStorageFull) {
-		return &convops.Error{Code: convops.EUnavailable, Message: "the event log cannot store more events: its disk is full or its storage limit is reached; queries still work"}
+		return &convops.Error{Code: convops.EUnavailable, Cause: convops.CauseStorage, Message: "the event log cannot store more events: its disk is full or its storage limit is reached; queries still work"}
 	}
-	return &convops.Error{Code: convops.EUnavailable, Message: "the event log did not confirm the events in time; nothing is lost by sending the same events again"}
+	return &convops.Error{Code: convops.EUnavailable, Cause: convops.CauseLog, Message: "the event log did not confirm the events in time; nothing is lost by sending the same events again"}
 }
 
 // AnswerSize bounds the memory the answer of q at now takes.
@@ -524,6 +525,45 @@ func (n *Node) AnswerSize(q convops.Query, now int64) int64 {
 
 // Stats describes what the node's store holds.
 func (n *Node) Stats() store.Stats { return n.store.Stats() }
+
+// FoldStats is how far the fold is behind the event log, and what the log
+// holds.
+type FoldStats struct {
+	Applied     uint64    // sequence of the last message applied
+	AppliedTime time.Time // the log's time of that message (zero before any)
+	LastSeq     uint64    // sequence of the log's last message
+	LogMessages uint64    // messages the log holds
+	LogBytes    uint64    // bytes the log holds
+}
+
+// Lag is how many messages of the log the fold has yet to apply.
+func (f FoldStats) Lag() uint64 {
+	if f.LastSeq > f.Applied {
+		return f.LastSeq - f.Applied
+	}
+	return 0
+}
+
+// FoldStats reads the log's state (a round trip to NATS) and the fold's
+// position.
+func (n *Node) FoldStats(ctx context.Context) (FoldStats, error) {
+	// The fold's position is read first: read after, it could be ahead of
+	// the log state read before it.
+	f := FoldStats{Applied: n.applied.Load()}
+	if t := n.appliedTime.Load(); t > 0 {
+		f.AppliedTime = time.UnixMilli(t)
+	}
+	st, err := n.log.State(ctx)
+	if err != nil {
+		return f, err
+	}
+	f.LastSeq, f.LogMessages, f.LogBytes = st.LastSeq, st.Msgs, st.Bytes
+	return f, nil
+}
+
+// Version changes whenever the fold adds data to the account (see
+// store.Store.Version).
+func (n *Node) Version(account string) uint64 { return n.store.Version(account) }
 
 // Query answers q at now (epoch ms).
 func (n *Node) Query(q convops.Query, now int64) (convops.Result, error) {

@@ -54,16 +54,7 @@ var hourWeights = [24]float64{
 // Generate returns the events, in order of resolvedAt.
 func Generate(o Options) []convops.Event {
 	r := rand.New(rand.NewPCG(o.Seed, 0x636f6e766f7073))
-
-	// Each agent serves 1..MaxSkillsPerAgent distinct skills.
-	agentSkills := make([][]int64, o.Agents)
-	for a := range agentSkills {
-		n := 1 + r.IntN(max(1, o.MaxSkillsPerAgent))
-		for _, s := range r.Perm(o.Skills)[:min(n, o.Skills)] {
-			agentSkills[a] = append(agentSkills[a], int64(s+1))
-		}
-	}
-
+	skills := assignSkills(r, o)
 	times := resolutionTimes(r, o)
 	events := make([]convops.Event, o.Events)
 	for i := range events {
@@ -71,32 +62,109 @@ func Generate(o Options) []convops.Event {
 		e.EventID = fmt.Sprintf("%s-%d", o.Prefix, i)
 		e.ConversationID = e.EventID
 		e.ResolvedAt = times[i]
-		switch p := r.IntN(100); {
-		case p < o.CCPPercent:
-			e.ResolvedBy = convops.ByCCP
-		case p < o.CCPPercent+o.ConsumerPercent:
-			e.ResolvedBy = convops.ByConsumer
-		default:
-			e.ResolvedBy = convops.BySystem
-		}
-		// Only the system closes a conversation nobody was assigned to: take
-		// NoAgentPercent of all events from the system's share.
-		systemPercent := max(1, 100-o.CCPPercent-o.ConsumerPercent)
-		if e.ResolvedBy == convops.BySystem && r.IntN(100) < o.NoAgentPercent*100/systemPercent {
-			e.SkillID = int64(1 + r.IntN(o.Skills))
-			if r.IntN(10) == 0 {
-				e.SkillID = convops.NoSkill
-			}
-		} else {
-			a := r.IntN(o.Agents)
-			e.AgentID, e.HasAgent = int64(1000+a), true
-			e.SkillID = agentSkills[a][r.IntN(len(agentSkills[a]))]
-		}
-		// Handling times: log-normal around 8 minutes, capped at 4 hours.
-		ms := math.Exp(r.NormFloat64()*0.8+math.Log(8*60*1000)) + 5000
-		e.HandlingTimeMs = int64(min(ms, 4*3600*1000))
+		resolve(r, o, skills, e)
 	}
 	return events
+}
+
+// assignSkills gives each agent 1..MaxSkillsPerAgent distinct skills.
+func assignSkills(r *rand.Rand, o Options) [][]int64 {
+	agentSkills := make([][]int64, o.Agents)
+	for a := range agentSkills {
+		n := 1 + r.IntN(max(1, o.MaxSkillsPerAgent))
+		for _, s := range r.Perm(o.Skills)[:min(n, o.Skills)] {
+			agentSkills[a] = append(agentSkills[a], int64(s+1))
+		}
+	}
+	return agentSkills
+}
+
+// resolve draws who resolved e, its agent and skill, and its handling time.
+func resolve(r *rand.Rand, o Options, agentSkills [][]int64, e *convops.Event) {
+	switch p := r.IntN(100); {
+	case p < o.CCPPercent:
+		e.ResolvedBy = convops.ByCCP
+	case p < o.CCPPercent+o.ConsumerPercent:
+		e.ResolvedBy = convops.ByConsumer
+	default:
+		e.ResolvedBy = convops.BySystem
+	}
+	// Only the system closes a conversation nobody was assigned to: take
+	// NoAgentPercent of all events from the system's share.
+	systemPercent := max(1, 100-o.CCPPercent-o.ConsumerPercent)
+	if e.ResolvedBy == convops.BySystem && r.IntN(100) < o.NoAgentPercent*100/systemPercent {
+		e.SkillID = int64(1 + r.IntN(o.Skills))
+		if r.IntN(10) == 0 {
+			e.SkillID = convops.NoSkill
+		}
+	} else {
+		a := r.IntN(o.Agents)
+		e.AgentID, e.HasAgent = int64(1000+a), true
+		e.SkillID = agentSkills[a][r.IntN(len(agentSkills[a]))]
+	}
+	// Handling times: log-normal around 8 minutes, capped at 4 hours.
+	ms := math.Exp(r.NormFloat64()*0.8+math.Log(8*60*1000)) + 5000
+	e.HandlingTimeMs = int64(min(ms, 4*3600*1000))
+}
+
+// Live makes the traffic of one account as it happens, stretch by stretch,
+// with the agents and skills Generate gives for the same options: a demo
+// backfills a day with Generate, then goes on with Live.
+type Live struct {
+	o      Options
+	r      *rand.Rand
+	skills [][]int64
+}
+
+// NewLive returns the live traffic of o's account (o.Events, Start and End
+// are not used).
+func NewLive(o Options) *Live {
+	r := rand.New(rand.NewPCG(o.Seed, 0x636f6e766f7073))
+	return &Live{o: o, r: r, skills: assignSkills(r, o)}
+}
+
+// Between returns the conversations resolved in [start, end) (epoch ms): on
+// average perHour an hour over the day, more at the busy hours, fewer at
+// night. Their ids are named by o.Prefix and start, so that stretches never
+// share one.
+func (l *Live) Between(start, end int64, perHour float64) []convops.Event {
+	if end <= start {
+		return nil
+	}
+	mean := perHour * float64(end-start) / 3600e3 * hourWeights[(start/3600e3)%24] / meanHourWeight
+	n := poisson(l.r, mean)
+	events := make([]convops.Event, n)
+	for i := range events {
+		e := &events[i]
+		e.EventID = fmt.Sprintf("%s-%d-%d", l.o.Prefix, start, i)
+		e.ConversationID = e.EventID
+		e.ResolvedAt = start + l.r.Int64N(end-start)
+		resolve(l.r, l.o, l.skills, e)
+	}
+	sort.Slice(events, func(a, b int) bool { return events[a].ResolvedAt < events[b].ResolvedAt })
+	return events
+}
+
+// meanHourWeight is the mean of hourWeights.
+var meanHourWeight = func() float64 {
+	sum := 0.0
+	for _, w := range hourWeights {
+		sum += w
+	}
+	return sum / float64(len(hourWeights))
+}()
+
+// poisson draws a Poisson-distributed count of the given mean.
+func poisson(r *rand.Rand, mean float64) int {
+	if mean > 50 { // a normal approximation is close enough, and quick
+		return max(0, int(math.Round(mean+math.Sqrt(mean)*r.NormFloat64())))
+	}
+	limit, k, p := math.Exp(-mean), 0, r.Float64()
+	for p > limit {
+		k++
+		p *= r.Float64()
+	}
+	return k
 }
 
 // resolutionTimes draws o.Events times in [Start, End) on the daily curve,

@@ -72,6 +72,10 @@ type Store struct {
 	// snapshots begun, which tells them apart. Guarded by fold.
 	snap  *Snapshot
 	epoch uint32
+	// changes counts the batches that added data, over all accounts
+	// (guarded by fold); an account's version is its value then, so that a
+	// version never repeats, even for an account dropped and made again.
+	changes uint64
 }
 
 // New returns an empty store.
@@ -112,6 +116,10 @@ type account struct {
 	// while it still reads the entries the copy shares with the account
 	// (guarded by mu).
 	listed, snapped, heldBy uint32
+	// version is the store's change count when a batch last added to the
+	// account (guarded by mu): watchers of the account compare it to tell
+	// whether their answer may have changed.
+	version uint64
 }
 
 // skill is the series of one skill and of each agent within it.
@@ -210,9 +218,26 @@ func (s *Store) Apply(b convops.Batch) (convops.Outcome, error) {
 		}
 	}
 	a.settle()
+	if out.Accepted > 0 {
+		s.changes++
+		a.version = s.changes
+	}
 	s.release(a)
 	s.publishDedupeStats()
 	return out, nil
+}
+
+// Version returns a number that changes whenever a batch adds data to the
+// account (0 when the store holds nothing of it). Answers about the account
+// can only have changed, for a window that has not moved, when it has.
+func (s *Store) Version(account string) uint64 {
+	a := s.account(account, false)
+	if a == nil {
+		return 0
+	}
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.version
 }
 
 // publishDedupeStats copies the size of the dedupe index, which belongs to

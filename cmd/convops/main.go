@@ -1,7 +1,11 @@
 // Command convops runs the convops server and its tools.
 //
 //	convops serve [flags]             run the server
+//	convops demo [flags]              run a server with a simulated account, fed live
+//	convops query [flags]             ask a server for an account's metrics
+//	convops ingest [flags] FILE|-     send events from a file
 //	convops keys add|list|revoke      manage API keys
+//	convops --version                 say which build this is
 //
 // The benchmark is a command of its own, convops-bench, so that this binary
 // links no database driver.
@@ -52,7 +56,11 @@ const usage = `convops serves real-time messaging-conversation metrics.
 
 Usage:
   convops serve [flags]            run the server (convops serve -h lists the flags)
+  convops demo [flags]             run a server with a simulated account fed live, and show its wallboard
+  convops query [flags]            ask a server for an account's metrics (convops query -h)
+  convops ingest [flags] FILE|-    send events from a JSON or NDJSON file (convops ingest -h)
   convops keys add|list|revoke     manage API keys (convops keys for help)
+  convops --version                say which build this is
 `
 
 // Run runs the subcommand named by args[0].
@@ -70,6 +78,15 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return cmd.Run(ctx)
 	case "keys":
 		return (&KeysCommand{main: m}).Run(args[1:])
+	case "demo":
+		return (&DemoCommand{main: m}).Run(ctx, args[1:])
+	case "query":
+		return (&QueryCommand{main: m}).Run(ctx, args[1:])
+	case "ingest":
+		return (&IngestCommand{main: m}).Run(ctx, args[1:])
+	case "version", "--version", "-version", "-v":
+		fmt.Fprintln(m.Stdout, versionString())
+		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(m.Stdout, usage)
 		return nil

@@ -25,7 +25,10 @@ import (
 	"github.com/convops/convops/node"
 	"github.com/convops/convops/store"
 	"github.com/convops/convops/telemetry"
+	"github.com/convops/convops/web"
 )
+
+var _ httpapi.Backend = (*node.Node)(nil)
 
 // defaultGCPercent is the collector's GOGC unless the environment sets one.
 const defaultGCPercent = 50
@@ -55,6 +58,8 @@ type ServeCommand struct {
 	SnapshotEvents        int
 	AllowedHosts          string
 	RequireBodyHash       bool
+	MaxStreams            int
+	MaxStreamsPerAccount  int
 
 	// Clock is the server's real clock (time.Now when nil): tests set it to
 	// play a machine whose clock is wrong.
@@ -97,6 +102,8 @@ func (c *ServeCommand) ParseFlags(args []string) error {
 	fs.IntVar(&c.MaxAgentsPerAccount, "max-agents-per-account", store.DefaultMaxAgentsPerAccount, "distinct agent ids with data in the last 24 hours that one account may have; a batch that would pass it is refused")
 	fs.StringVar(&c.AllowedHosts, "allowed-hosts", "", "comma-separated `hosts` the server answers for besides its listen address's (without --public-url, other Host headers get 421)")
 	fs.BoolVar(&c.RequireBodyHash, "require-body-hash", false, "refuse OAuth requests of keys with the write scope whose body is not signed with oauth_body_hash")
+	fs.IntVar(&c.MaxStreams, "max-streams", 1024, "metric streams (Server-Sent Events) open at once; past it 429")
+	fs.IntVar(&c.MaxStreamsPerAccount, "max-streams-per-account", 100, "metric streams of one account open at once; past it 429")
 	if err := c.main.parseWithEnv(fs, args); err != nil {
 		return err
 	}
@@ -116,6 +123,9 @@ func (c *ServeCommand) ParseFlags(args []string) error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if c.MaxStreams < 1 || c.MaxStreamsPerAccount < 1 {
+		return errors.New("--max-streams and --max-streams-per-account must be at least 1")
 	}
 	if c.MaxInflightPerAccount < 1 {
 		return errors.New("--max-inflight-per-account must be at least 1")
@@ -234,18 +244,26 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 	})
 	defer n.Close()
 
+	metrics.WatchNode(n)
+	var api *httpapi.Server
+	observer := metrics.WatchHTTP(func() httpapi.StreamStats { return api.StreamStats() })
+	api = httpapi.New(httpapi.Options{
+		Backend:               n,
+		Auth:                  keyring,
+		Now:                   now,
+		Logger:                c.logger,
+		PublicURL:             c.PublicURL,
+		AllowedHosts:          httpapi.AllowedHosts(ln.Addr(), append(splitList(c.AllowedHosts), c.certificateHosts()...)),
+		MaxInflightPerAccount: c.MaxInflightPerAccount,
+		MaxInflightBytes:      c.MaxInflightBytes,
+		MaxStreams:            c.MaxStreams,
+		MaxStreamsPerAccount:  c.MaxStreamsPerAccount,
+		Metrics:               metrics.Handler(),
+		Observer:              observer,
+		Dashboard:             web.Dashboard(),
+	})
 	srv := &http.Server{
-		Handler: httpapi.New(httpapi.Options{
-			Backend:               n,
-			Auth:                  keyring,
-			Now:                   now,
-			Logger:                c.logger,
-			PublicURL:             c.PublicURL,
-			AllowedHosts:          httpapi.AllowedHosts(ln.Addr(), append(splitList(c.AllowedHosts), c.certificateHosts()...)),
-			MaxInflightPerAccount: c.MaxInflightPerAccount,
-			MaxInflightBytes:      c.MaxInflightBytes,
-			Metrics:               metrics.Handler(),
-		}),
+		Handler:           api,
 		ReadHeaderTimeout: c.ReadHeaderTimeout,
 		ReadTimeout:       2 * time.Minute,
 		WriteTimeout:      2 * time.Minute,
@@ -256,6 +274,8 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 		MaxHeaderBytes: 1 << 20,
 		ErrorLog:       slog.NewLogLogger(c.logger.Handler(), slog.LevelWarn),
 	}
+	// Metric streams never finish on their own: a graceful stop ends them.
+	srv.RegisterOnShutdown(api.CloseStreams)
 	serveErr := make(chan error, 1)
 	go func() {
 		if c.TLSCert != "" {

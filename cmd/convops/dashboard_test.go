@@ -1,0 +1,282 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// chromium finds a Chromium to drive. Without one the test is skipped,
+// unless CONVOPS_REQUIRE_BROWSER is set (CI sets it, after installing
+// Debian's chromium), so that it can never be skipped unnoticed there.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CONVOPS_REQUIRE_BROWSER") != "" {
+		t.Fatal("no chromium on PATH, and CONVOPS_REQUIRE_BROWSER is set")
+	}
+	t.Skip("no chromium on PATH (apt-get install chromium); the wallboard is not tested")
+	return ""
+}
+
+// pageState is what the wallboard shows.
+type pageState struct {
+	Status string            `json:"status"`
+	Tiles  map[string]string `json:"tiles"` // id → text shown
+	Raw    map[string]string `json:"raw"`   // id → the API's value
+	Skills [][]string        `json:"skills"`
+	Agents [][]string        `json:"agents"`
+	Bars   int               `json:"bars"`
+	Remote []string          `json:"remote"` // resources loaded from another origin
+}
+
+const readPage = `(() => {
+  const tiles = {}, raw = {};
+  for (const id of ["total-ccp", "total-consumer", "total-system", "total-resolved", "avg-handling"]) {
+    const el = document.getElementById(id);
+    tiles[id] = el.textContent; raw[id] = el.dataset.value || "";
+  }
+  const rows = (id) => Array.from(document.querySelectorAll("#" + id + " tbody tr")).map((tr) => Array.from(tr.children).map((td) => td.textContent));
+  return {
+    status: document.getElementById("status").dataset.state,
+    tiles, raw, skills: rows("skills"), agents: rows("agents"),
+    bars: document.querySelectorAll("#chart svg g > rect").length,
+    remote: performance.getEntriesByType("resource").map((e) => e.name).filter((n) => !n.startsWith(location.origin)),
+  };
+})()`
+
+// TestDashboardInChromium drives the wallboard in headless Chromium against
+// a server with known data: the numbers on the page are the API's, they
+// change when events are ingested, the tables sort, and screenshots at
+// 1280×800 and 390×844 are written to the test's temp dir (or to
+// $CONVOPS_SCREENSHOTS, to keep them).
+func TestDashboardInChromium(t *testing.T) {
+	browser := chromium(t)
+	s := startServer(t, "--data-dir", t.TempDir(), "--now", "2026-11-27T13:29:17Z")
+	post := func(events string) {
+		t.Helper()
+		if status, body := s.do(t, "POST", "/ingest/account/wall/events", testToken, events); status != 200 {
+			t.Fatalf("ingest: %d %s", status, body)
+		}
+	}
+	var b strings.Builder
+	b.WriteString("[")
+	for i := range 300 {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		by := []string{"CCP", "CCP", "CONSUMER", "SYSTEM"}[i%4]
+		agent := ""
+		if i%7 != 0 {
+			agent = fmt.Sprintf(`"agentId":%d,`, 100+i%12)
+		}
+		at := time.Date(2026, 11, 27, 13, 29, 0, 0, time.UTC).Add(-time.Duration(i*4) * time.Minute)
+		fmt.Fprintf(&b, `{"conversationId":"w%d","skillId":%d,%s"resolvedBy":"%s","resolvedAt":"%s","handlingTimeMs":%d}`,
+			i, 1+i%5, agent, by, at.Format(time.RFC3339), 60000+i*1700)
+	}
+	b.WriteString("]")
+	post(b.String())
+
+	// The page asks for the last 24 hours in 1-hour intervals, every skill
+	// and every agent.
+	const params = "v=1&timeframe=1440&interval=60&skillIds=all&agentIds=all"
+	want := func() wallAnswer {
+		_, body := s.do(t, "GET", "/operations/api/account/wall/msgconversation?"+params, testToken, "")
+		var a wallAnswer
+		if err := json.Unmarshal([]byte(body), &a); err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1280, 800))
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	browserCtx, cancel := chromedp.NewContext(allocCtx)
+	defer cancel()
+	// The first action starts the browser, which lives as long as the
+	// context of that action: that one has no timeout, the others do.
+	if err := chromedp.Do(browserCtx, chromedp.EmulateViewport(1280, 800)); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	ctx, cancelTimeout := context.WithTimeout(browserCtx, 2*time.Minute)
+	defer cancelTimeout()
+
+	page := s.url + "/dashboard/#" + url.Values{"account": {"wall"}, "token": {testToken}}.Encode()
+	if err := chromedp.Do(ctx, chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS("#board"))); err != nil {
+		t.Fatalf("open the wallboard: %v", err)
+	}
+	read := func() pageState {
+		t.Helper()
+		st, err := chromedp.Run(ctx, chromedp.Evaluate[pageState](readPage))
+		if err != nil {
+			t.Fatalf("read the page: %v", err)
+		}
+		return st
+	}
+	// showing waits until the page shows a's numbers.
+	showing := func(a wallAnswer) pageState {
+		t.Helper()
+		var st pageState
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			st = read()
+			if st.Status == "live" && st.Raw["total-resolved"] == strconv.FormatInt(a.totals().Total, 10) {
+				return st
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the page shows %+v, want %d resolved", st, a.totals().Total)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+
+	a := want()
+	st := showing(a)
+	checkPage(t, st, a)
+	if len(st.Remote) > 0 {
+		t.Errorf("the page loaded resources from elsewhere: %v", st.Remote)
+	}
+	// The fragment's token is kept in the browser and taken out of the address.
+	href, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href`))
+	kept, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`localStorage.getItem("convops.wallboard")`))
+	if strings.Contains(href, testToken) || !strings.Contains(kept, testToken) {
+		t.Errorf("address %q, storage %q: the token belongs in storage only", href, kept)
+	}
+	shoot(t, ctx, "wallboard-1280x800.png", 1280, 800)
+
+	// Events ingested: the page follows.
+	post(`[{"conversationId":"new-1","skillId":2,"agentId":105,"resolvedBy":"SYSTEM","resolvedAt":"2026-11-27T13:29:10Z","handlingTimeMs":5000},
+	       {"conversationId":"new-2","skillId":9,"agentId":200,"resolvedBy":"CONSUMER","resolvedAt":"2026-11-27T13:28:10Z","handlingTimeMs":1000}]`)
+	a2 := want()
+	if a2.totals().Total != a.totals().Total+2 {
+		t.Fatalf("the API's total went from %d to %d", a.totals().Total, a2.totals().Total)
+	}
+	st = showing(a2)
+	checkPage(t, st, a2)
+
+	// The skills table sorts by a column on a click, and back.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#skills th:first-child`))); err != nil {
+		t.Fatal(err)
+	}
+	st = read()
+	for i := 1; i < len(st.Skills); i++ {
+		if skillOrder(st.Skills[i-1][0]) > skillOrder(st.Skills[i][0]) {
+			t.Errorf("after a click on Skill, rows are not in ascending order: %v", st.Skills)
+			break
+		}
+	}
+
+	// A phone.
+	shoot(t, ctx, "wallboard-390x844.png", 390, 844)
+	overflow, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`))
+	if err != nil || overflow {
+		t.Error("the page is wider than a 390-pixel phone")
+	}
+}
+
+func skillOrder(text string) int {
+	if text == "unassigned" {
+		return -1
+	}
+	n, _ := strconv.Atoi(text)
+	return n
+}
+
+// shoot writes a screenshot of the viewport at w×h.
+func shoot(t *testing.T, ctx context.Context, name string, w, h int64) {
+	t.Helper()
+	// The chart is drawn again 150 ms after a resize.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(w, h), chromedp.Sleep(500*time.Millisecond)); err != nil {
+		t.Fatalf("resize: %v", err)
+	}
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	dir := os.Getenv("CONVOPS_SCREENSHOTS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot %s (%d bytes)", path, len(png))
+}
+
+// wallAnswer is the part of the API's answer the page shows.
+type wallAnswer struct {
+	Skills struct {
+		PerSkill map[string]struct {
+			Totals metrics `json:"metricsTotals"`
+		} `json:"metricsPerSkill"`
+		Totals metrics `json:"metricsTotals"`
+	} `json:"skillsMetricsPerAgent"`
+	Agents struct {
+		PerAgent map[string]metrics `json:"metricsPerAgent"`
+	} `json:"agentsMetrics"`
+	Intervals []json.RawMessage `json:"metricsByIntervals"`
+}
+
+func (a *wallAnswer) totals() metrics { return a.Skills.Totals }
+
+// checkPage compares what the page shows with the API's answer.
+func checkPage(t *testing.T, st pageState, a wallAnswer) {
+	t.Helper()
+	m := a.totals()
+	for id, want := range map[string]int64{"total-ccp": m.ByCCP, "total-consumer": m.ByConsumer, "total-system": m.BySystem, "total-resolved": m.Total} {
+		if st.Tiles[id] != commas(want) || st.Raw[id] != strconv.FormatInt(want, 10) {
+			t.Errorf("%s shows %q (value %q), want %s", id, st.Tiles[id], st.Raw[id], commas(want))
+		}
+	}
+	if got, _ := strconv.ParseFloat(st.Raw["avg-handling"], 64); got != m.AvgTime || st.Tiles["avg-handling"] != formatMs(m.AvgTime) {
+		t.Errorf("average handling time shows %q (value %q), want %s (%v)", st.Tiles["avg-handling"], st.Raw["avg-handling"], formatMs(m.AvgTime), m.AvgTime)
+	}
+	if len(st.Skills) != len(a.Skills.PerSkill) || len(st.Agents) != len(a.Agents.PerAgent) {
+		t.Errorf("tables of %d skills and %d agents, want %d and %d", len(st.Skills), len(st.Agents), len(a.Skills.PerSkill), len(a.Agents.PerAgent))
+	}
+	for _, row := range st.Skills {
+		id := row[0]
+		if id == "unassigned" {
+			id = "-1"
+		}
+		s, ok := a.Skills.PerSkill[id]
+		if !ok || row[1] != commas(s.Totals.Total) || row[2] != commas(s.Totals.ByCCP) || row[5] != formatMs(s.Totals.AvgTime) {
+			t.Errorf("skill row %v, the API says %+v", row, s.Totals)
+		}
+	}
+	for _, row := range st.Agents {
+		ag, ok := a.Agents.PerAgent[row[0]]
+		if !ok || row[1] != commas(ag.Total) || row[3] != commas(ag.ByConsumer) || row[4] != commas(ag.BySystem) {
+			t.Errorf("agent row %v, the API says %+v", row, ag)
+		}
+	}
+	if st.Bars == 0 {
+		t.Error("the chart has no bars")
+	}
+}
+
+// commas writes n with thousands separators, as the page does.
+func commas(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}

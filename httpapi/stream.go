@@ -1,0 +1,414 @@
+package httpapi
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/convops/convops"
+)
+
+// Timings of metric streams.
+const (
+	// streamEvery is the most often a watch computes its answer and a
+	// stream sends one.
+	streamEvery = time.Second
+	// pollEvery is how often a watch looks for a change (a look is a read of
+	// the account's version): a change after a quiet second reaches the
+	// streams within this.
+	pollEvery = 100 * time.Millisecond
+	// keepAliveEvery is how often a quiet stream sends a comment line, so
+	// that proxies and clients see it is alive (the contract says at least
+	// every 15 s); Options.StreamKeepAlive overrides it.
+	keepAliveEvery = 10 * time.Second
+	// streamWriteTimeout bounds each write to a stream's client: one that
+	// stops reading is dropped, it does not pile answers up.
+	streamWriteTimeout = 30 * time.Second
+)
+
+// watchHub shares the work of metric streams. The streams of one account
+// with the same parameters share one watch, which recomputes the answer at
+// most once a second, and only when the account's data changed or the
+// window moved, and hands the same bytes to each of them.
+//
+// Locking: mu guards every field below it, and the subs and last of every
+// watch.
+type watchHub struct {
+	s        *Server
+	computed atomic.Uint64 // answers computed, over all watches
+
+	mu         sync.Mutex
+	watches    map[string]*watch
+	perAccount map[string]int // streams open, by account
+	streams    int
+	// retained is what the watches' answers hold (see retainedSize), at
+	// most half of --max-inflight-bytes: streams of many distinct large
+	// queries are refused before they hold more.
+	retained int64
+	closed   bool
+	done     chan struct{} // closed by close: every stream ends
+}
+
+// watch is the shared computation of the streams of one query.
+type watch struct {
+	key  string
+	q    convops.Query
+	stop chan struct{} // closed when its last stream leaves
+
+	subs map[*watcher]struct{}
+	last []byte // the answer last computed, framed as an event
+
+	// Fields of the watch's goroutine: what the last answer was computed
+	// from.
+	version uint64
+	span    convops.Span
+}
+
+// watcher is one stream's mailbox: it holds the newest answer not yet sent,
+// so a stream that falls behind skips to the newest.
+type watcher struct {
+	w    *watch
+	next chan []byte
+}
+
+// offer replaces what the mailbox holds with b. Hub lock should be held.
+func (wr *watcher) offer(b []byte) {
+	select {
+	case <-wr.next:
+	default:
+	}
+	wr.next <- b
+}
+
+func newWatchHub(s *Server) *watchHub {
+	return &watchHub{s: s, watches: make(map[string]*watch), perAccount: make(map[string]int), done: make(chan struct{})}
+}
+
+// watchKey names the answer of q, whatever the order its ids were given in.
+func watchKey(q convops.Query) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\x00%d\x00%d", q.Account, q.Timeframe, q.Interval)
+	for _, f := range []convops.IDFilter{q.Skills, q.Agents} {
+		switch {
+		case !f.Given:
+			b.WriteString("\x00-")
+		case f.All:
+			b.WriteString("\x00all")
+		default:
+			b.WriteByte(0)
+			for i, id := range f.IDs {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				b.WriteString(strconv.FormatInt(id, 10))
+			}
+		}
+	}
+	return b.String()
+}
+
+// errStopping is the answer to a stream asked for while the server stops.
+var errStopping = &convops.Error{Code: convops.EUnavailable, Cause: convops.CauseStopping,
+	Message: "the server is stopping; connect again in a moment"}
+
+// subscribe opens a stream of q's answer; its mailbox holds the current
+// answer at once.
+func (h *watchHub) subscribe(q convops.Query) (*watcher, error) {
+	key := watchKey(q)
+	h.mu.Lock()
+	if err := h.reserve(q.Account); err != nil {
+		h.mu.Unlock()
+		return nil, err
+	}
+	if wt := h.watches[key]; wt != nil {
+		defer h.mu.Unlock()
+		return wt.join(), nil
+	}
+	h.mu.Unlock()
+
+	// The first answer is computed by the stream that asks for it, outside
+	// the lock, so that its errors are the stream's; it takes one of the
+	// account's read slots meanwhile, as a query would, so that a wall of
+	// screens opening at once cannot compute more at once than that.
+	var b []byte
+	var err error
+	now := h.s.nowMs()
+	version := h.s.opts.Backend.Version(q.Account)
+	slot := convops.ScopeRead + "\x00" + q.Account
+	if h.s.limiter.acquire(slot) {
+		b, err = h.compute(q, now)
+		h.s.limiter.release(slot)
+	} else {
+		err = &convops.Error{Code: convops.ETooMany, Cause: convops.CauseInflight, Message: fmt.Sprintf(
+			"too many query requests of account %s are in flight (at most %d at once); retry in a second", q.Account, h.s.opts.MaxInflightPerAccount)}
+	}
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err == nil && h.closed {
+		err = errStopping // the server began to stop meanwhile
+	}
+	if err != nil {
+		h.unreserve(q.Account)
+		return nil, err
+	}
+	wt := h.watches[key]
+	if wt == nil {
+		if h.retained+retainedSize(b) > h.s.opts.MaxInflightBytes/2 {
+			h.unreserve(q.Account)
+			return nil, &convops.Error{Code: convops.ETooMany, Cause: convops.CauseMemory, Message: fmt.Sprintf(
+				"the metric streams open hold as much memory as they may (half of --max-inflight-bytes); "+
+					"this one's answer is %d bytes: ask for fewer skills, agents or intervals, or retry later", len(b))}
+		}
+		h.retained += retainedSize(b)
+		wt = &watch{key: key, q: q, stop: make(chan struct{}), subs: make(map[*watcher]struct{}), last: b,
+			version: version, span: convops.Layout(now, q.Timeframe, 0).Whole}
+		h.watches[key] = wt
+		go h.run(wt)
+	}
+	return wt.join(), nil
+}
+
+// join adds a stream to the watch. Hub lock should be held.
+func (wt *watch) join() *watcher {
+	wr := &watcher{w: wt, next: make(chan []byte, 1)}
+	wt.subs[wr] = struct{}{}
+	wr.next <- wt.last
+	return wr
+}
+
+// reserve counts a stream of account, or says why it cannot be opened. Hub
+// lock should be held.
+func (h *watchHub) reserve(account string) error {
+	switch {
+	case h.closed:
+		return errStopping
+	case h.streams >= h.s.opts.MaxStreams:
+		return &convops.Error{Code: convops.ETooMany, Cause: convops.CauseStreams, Message: fmt.Sprintf(
+			"the server has as many metric streams open as it allows (%d); retry later", h.s.opts.MaxStreams)}
+	case h.perAccount[account] >= h.s.opts.MaxStreamsPerAccount:
+		return &convops.Error{Code: convops.ETooMany, Cause: convops.CauseStreams, Message: fmt.Sprintf(
+			"account %s has as many metric streams open as it may (%d); close one, or retry later", account, h.s.opts.MaxStreamsPerAccount)}
+	}
+	h.streams++
+	h.perAccount[account]++
+	return nil
+}
+
+// unreserve undoes reserve. Hub lock should be held.
+func (h *watchHub) unreserve(account string) {
+	h.streams--
+	if h.perAccount[account]--; h.perAccount[account] <= 0 {
+		delete(h.perAccount, account)
+	}
+}
+
+// leave closes a stream; the watch stops with its last stream.
+func (h *watchHub) leave(wr *watcher) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	wt := wr.w
+	delete(wt.subs, wr)
+	h.unreserve(wt.q.Account)
+	if len(wt.subs) == 0 {
+		h.retained -= retainedSize(wt.last)
+		delete(h.watches, wt.key)
+		close(wt.stop)
+	}
+}
+
+// close ends every stream (the server is stopping) and refuses new ones.
+func (h *watchHub) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.closed {
+		h.closed = true
+		close(h.done)
+	}
+}
+
+// retainedSize is what a watch's answer of b costs while the watch holds
+// it: the answer, and the one before it, which slow streams may still be
+// writing.
+func retainedSize(b []byte) int64 { return 2 * int64(len(b)) }
+
+// compute builds q's answer at now, within the request-memory budget,
+// framed as a metrics event: framed once, sent to every stream.
+func (h *watchHub) compute(q convops.Query, now int64) ([]byte, error) {
+	size := h.s.opts.Backend.AnswerSize(q, now)
+	if !h.s.budget.acquire(size) {
+		return nil, errBudget
+	}
+	defer h.s.budget.release(size)
+	res, err := h.s.opts.Backend.Query(q, now)
+	if err != nil {
+		return nil, err
+	}
+	h.computed.Add(1)
+	return sseEvent("metrics", convops.AppendResult(nil, &q, &res)), nil
+}
+
+// run looks for a change every pollEvery until the watch stops, computes
+// the answer when the account's data or the window has moved (at most once
+// a second), and hands a changed answer to every stream of the watch.
+func (h *watchHub) run(wt *watch) {
+	tick := time.NewTicker(pollEvery)
+	defer tick.Stop()
+	h.mu.Lock()
+	prev := wt.last
+	h.mu.Unlock()
+	computed := time.Now()
+	for {
+		select {
+		case <-wt.stop:
+			return
+		case <-tick.C:
+		}
+		if time.Since(computed) < streamEvery {
+			continue
+		}
+		now := h.s.nowMs()
+		version := h.s.opts.Backend.Version(wt.q.Account)
+		span := convops.Layout(now, wt.q.Timeframe, 0).Whole
+		if version == wt.version && span == wt.span {
+			continue
+		}
+		b, err := h.compute(wt.q, now)
+		if err != nil {
+			continue // no room in the budget: the next tick tries again
+		}
+		computed = time.Now()
+		wt.version, wt.span = version, span
+		if bytes.Equal(b, prev) {
+			continue
+		}
+		prev = b
+		h.mu.Lock()
+		h.retained += retainedSize(b) - retainedSize(wt.last)
+		wt.last = b
+		for wr := range wt.subs {
+			wr.offer(b)
+		}
+		h.mu.Unlock()
+	}
+}
+
+// StreamStats counts the metric streams.
+type StreamStats struct {
+	Streams  int    // streams open
+	Watches  int    // distinct answers they watch (each computed once)
+	Computed uint64 // answers computed since the server started
+	Bytes    int64  // memory the watches' answers hold (see retainedSize)
+}
+
+// StreamStats returns the counts of the metric streams.
+func (s *Server) StreamStats() StreamStats {
+	h := s.watches
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return StreamStats{Streams: h.streams, Watches: len(h.watches), Computed: h.computed.Load(), Bytes: h.retained}
+}
+
+// CloseStreams ends every metric stream and refuses new ones: a graceful
+// stop calls it, since a stream would otherwise never finish.
+func (s *Server) CloseStreams() { s.watches.close() }
+
+// handleStream serves GET …/msgconversation/stream: the query's answer as
+// Server-Sent Events, at once and whenever it changes, at most once a
+// second. Parameter errors are answered as the query's, before the stream
+// starts. A stream holds no in-flight slot of its account (it would hold it
+// for hours); streams are counted apart (MaxStreams, MaxStreamsPerAccount).
+func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
+	q, err := parseQuery(r)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	// The parameters are in the query string; a body (which would hold its
+	// reservation of the request-memory budget for the stream's whole life)
+	// is refused, and the reservation given back.
+	if r.ContentLength != 0 {
+		s.error(w, r, convops.Errorf(convops.EInvalid, "a stream takes its parameters in the query string; send no body"))
+		return
+	}
+	heldOf(r).done()
+	wr, err := s.watches.subscribe(q)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	defer s.watches.leave(wr)
+	if rec := recorderOf(w); rec != nil {
+		rec.stream = true
+	}
+
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no") // proxies that buffer answers: pass this one on as it comes
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
+	rc := http.NewResponseController(w)
+	send := func(b []byte) bool {
+		rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+		if _, err := w.Write(b); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	// A client told how long to wait before it reconnects.
+	if !send([]byte("retry: 2000\n\n")) {
+		return
+	}
+
+	every := s.opts.StreamKeepAlive
+	if every <= 0 {
+		every = keepAliveEvery
+	}
+	keepAlive := time.NewTicker(every)
+	defer keepAlive.Stop()
+	next := wr.next // nil while the stream waits out its second
+	var gate <-chan time.Time
+	for {
+		select {
+		case b := <-next:
+			if !send(b) {
+				return
+			}
+			keepAlive.Reset(every)
+			next, gate = nil, time.After(streamEvery)
+		case <-gate:
+			next, gate = wr.next, nil
+		case <-keepAlive.C:
+			if !send([]byte(": keep-alive\n\n")) {
+				return
+			}
+		case <-r.Context().Done():
+			return
+		case <-s.watches.done:
+			return
+		}
+	}
+}
+
+// sseEvent frames data as one Server-Sent Event: each of its lines a data
+// line (a JSON answer has none but the one).
+func sseEvent(name string, data []byte) []byte {
+	b := make([]byte, 0, len(data)+32)
+	b = append(b, "event: "...)
+	b = append(b, name...)
+	b = append(b, '\n')
+	for line := range bytes.SplitSeq(data, []byte{'\n'}) {
+		b = append(b, "data: "...)
+		b = append(b, bytes.TrimSuffix(line, []byte{'\r'})...)
+		b = append(b, '\n')
+	}
+	return append(b, '\n')
+}
