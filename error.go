@@ -50,6 +50,7 @@ const (
 	CauseLog      = "log"      // the event log did not confirm, or gave back damage
 	CauseNonces   = "nonces"   // the nonce store is full or does not answer
 	CauseStopping = "stopping" // the server is stopping
+	CauseShard    = "shard"    // no node of the account's shard answered
 )
 
 // ItemError is the problem of one event of an ingest batch.

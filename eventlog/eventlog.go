@@ -30,8 +30,12 @@ import (
 	"github.com/convops/convops"
 )
 
-// Names of the stream and its subjects. Each account publishes to
-// SubjectPrefix + accountID; account ids are valid subject tokens.
+// Names of the stream and its subjects. An account's batches go to
+// Subject(accountID): the bits of its convops.ShardSlot, then the id
+// (account ids are valid subject tokens), so that a node of one shard reads
+// only its shard's messages. Logs written before shards existed hold
+// SubjectPrefix + accountID; a node of one shard reads every message while
+// such messages are in the log (see Open).
 const (
 	StreamName    = "CONVOPS_EVENTS"
 	SubjectPrefix = "convops.events."
@@ -43,8 +47,16 @@ type Options struct {
 	DataDir string
 	// URL of an external NATS server or cluster; empty runs one in-process.
 	URL string
-	// Replicas of the stream on an external cluster (1 when zero).
+	// Replicas of the stream when Open creates it on an external cluster;
+	// zero picks min(3, servers in the cluster). A stream that exists is
+	// used as it is.
 	Replicas int
+	// Credentials and TLS for an external server: a NATS credentials file
+	// (user JWT and seed), a CA bundle to verify the servers with, and a
+	// client certificate and key; empty leaves each out.
+	Creds, TLSCA, TLSCert, TLSKey string
+	// Shard is the part of the accounts Follow delivers (all by default).
+	Shard convops.Shard
 	// MaxAge is how long the stream keeps a message: the 24-hour window plus a
 	// margin, so that replay always sees every event still in retention and the
 	// dedupe key of every event that might be sent again.
@@ -85,6 +97,10 @@ type Log struct {
 	clock  jetstream.Stream // clock probes; nil with the embedded server
 	// replicas of the log's stream, and of the nonce bucket
 	replicas int
+	// filter selects the subjects Follow reads (shardFilter), or all.
+	filter string
+	// autoReplicas: the replica count was not asked for, but counted.
+	autoReplicas bool
 
 	// Message ids are this node's random id and a counter: unique across nodes
 	// and restarts, so the fold can tell its own node's messages apart.
@@ -100,16 +116,13 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 	if opts.MaxAge == 0 {
 		opts.MaxAge = DefaultMaxAge
 	}
-	if opts.Replicas == 0 {
-		opts.Replicas = 1
-	}
 	if opts.StartTimeout == 0 {
 		opts.StartTimeout = 30 * time.Second
 	}
 	if opts.MinFreeBytes == 0 {
 		opts.MinFreeBytes = DefaultMinFreeBytes
 	}
-	l := &Log{logger: opts.Logger, nodeID: nuid.Next(), replicas: opts.Replicas}
+	l := &Log{logger: opts.Logger, nodeID: nuid.Next(), filter: shardFilter(opts.Shard)}
 	if opts.URL == "" && opts.MinFreeBytes > 0 {
 		l.disk = diskGuard{dir: opts.DataDir, minFree: opts.MinFreeBytes}
 	}
@@ -145,17 +158,27 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 		}
 		l.nc, err = nats.Connect("", nats.InProcessServer(l.ns), nats.Name("convops"))
 	} else {
-		l.nc, err = nats.Connect(opts.URL, nats.Name("convops"), nats.MaxReconnects(-1))
+		l.nc, err = nats.Connect(opts.URL, externalOptions(opts)...)
 	}
 	if err != nil {
 		l.Close()
 		return nil, fmt.Errorf("connect to nats: %w", err)
 	}
-	if l.js, err = jetstream.New(l.nc); err != nil {
+	// An acknowledgement not back within ackWait fails its future (and
+	// frees its place among the pending ones): Publish sends the message
+	// again.
+	if l.js, err = jetstream.New(l.nc, jetstream.WithPublishAsyncTimeout(ackWait)); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("open jetstream: %w", err)
 	}
 
+	if l.ns != nil {
+		l.replicas = 1
+	} else if l.replicas, err = wantedReplicas(opts.Replicas, l.nc); err != nil {
+		l.Close()
+		return nil, err
+	}
+	l.autoReplicas = opts.Replicas == 0
 	cfg := jetstream.StreamConfig{
 		Name:        StreamName,
 		Description: "convops conversation-resolved events",
@@ -164,7 +187,7 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 		Retention:   jetstream.LimitsPolicy,
 		Discard:     jetstream.DiscardOld,
 		MaxAge:      opts.MaxAge,
-		Replicas:    opts.Replicas,
+		Replicas:    l.replicas,
 		Duplicates:  min(2*time.Minute, opts.MaxAge),
 	}
 	// A new R3 stream on an external cluster needs a meta leader; retry for a
@@ -174,7 +197,11 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 		attempts = 30
 	}
 	for attempt := 1; ; attempt++ {
-		l.stream, err = l.js.CreateOrUpdateStream(ctx, cfg)
+		if l.ns != nil {
+			l.stream, err = l.js.CreateOrUpdateStream(ctx, cfg)
+		} else {
+			l.stream, err = l.openExternalStream(ctx, cfg)
+		}
 		if err == nil || attempt == attempts || ctx.Err() != nil {
 			break
 		}
@@ -186,6 +213,21 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 	if err != nil {
 		l.Close()
 		return nil, fmt.Errorf("create stream %s: %w", StreamName, err)
+	}
+	if l.filter != "" {
+		// Messages of a log written before shards, whose subjects carry no
+		// slot: while any are held, this node reads every message (the
+		// fold keeps its own accounts) rather than miss them.
+		info, err := l.stream.Info(ctx, jetstream.WithSubjectFilter(SubjectPrefix+"*"))
+		if err != nil {
+			l.Close()
+			return nil, fmt.Errorf("read stream %s: %w", StreamName, err)
+		}
+		if len(info.State.Subjects) > 0 {
+			l.logger.Warn("the event log holds messages written before shards; this node reads the whole log until they expire (26 hours after they were written)",
+				"subjects", len(info.State.Subjects))
+			l.filter = ""
+		}
 	}
 	if l.ns == nil {
 		// A small stream in memory whose timestamps tell each node the time
@@ -254,8 +296,14 @@ func (l *Log) Close() {
 type Message struct {
 	ID   string // Nats-Msg-Id: unique per message
 	Data []byte
-	subj string
+	// Forwarded marks a message logged for an account of another shard,
+	// whose answer a node of that shard gives (Delivery.Forwarded).
+	Forwarded bool
+	subj      string
 }
+
+// forwardedHeader marks a forwarded message.
+const forwardedHeader = "Convops-Forwarded"
 
 // Encode turns a request's batch into messages under the server's payload
 // limit. A batch too large for one message is split into parts that carry
@@ -285,7 +333,7 @@ func (l *Log) Encode(b convops.Batch) []Message {
 		msgs = append(msgs, Message{
 			ID:   l.nodeID + "-" + strconv.FormatUint(l.counter.Add(1), 10),
 			Data: encodeBatch(nil, part, p),
-			subj: SubjectPrefix + b.Account,
+			subj: Subject(b.Account),
 		})
 		start = end
 	}
@@ -294,36 +342,81 @@ func (l *Log) Encode(b convops.Batch) []Message {
 
 // Publish appends messages to the log and returns once every one of them is
 // acknowledged by JetStream (stored as the package comment describes).
+//
+// A message not acknowledged within ackWait, or refused because the
+// stream has no leader for now, is sent again, with the ones after it, under
+// the same ids (which
+// JetStream stores once), until ctx is done: on a cluster that is losing
+// the server that leads the stream, the request then succeeds as soon as a
+// new leader is elected instead of failing after its whole time.
 func (l *Log) Publish(ctx context.Context, msgs []Message) error {
 	if err := l.disk.check(); err != nil {
 		return err
 	}
-	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
-	for _, m := range msgs {
+	publish := func(m Message) (jetstream.PubAckFuture, error) {
 		nm := nats.NewMsg(m.subj)
 		nm.Data = m.Data
 		nm.Header.Set(jetstream.MsgIDHeader, m.ID)
+		if m.Forwarded {
+			nm.Header.Set(forwardedHeader, "1")
+		}
 		f, err := l.js.PublishMsgAsync(nm, jetstream.WithExpectStream(StreamName))
 		if err != nil {
-			return fmt.Errorf("publish to event log: %w", err)
+			return nil, fmt.Errorf("publish to event log: %w", err)
+		}
+		return f, nil
+	}
+	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
+	for _, m := range msgs {
+		f, err := publish(m)
+		if err != nil {
+			return err
 		}
 		futures = append(futures, f)
 	}
-	for _, f := range futures {
+	for i := 0; i < len(futures); {
 		select {
-		case <-f.Ok():
-		case err := <-f.Err():
+		case <-futures[i].Ok():
+			i++
+			continue
+		case err := <-futures[i].Err():
 			var apiErr *jetstream.APIError
-			if errors.As(err, &apiErr) && (apiErr.ErrorCode == 10023 || apiErr.ErrorCode == 10047) { // insufficient (storage) resources
-				return fmt.Errorf("%w: %v", ErrStorageFull, err)
+			if errors.As(err, &apiErr) {
+				if apiErr.ErrorCode == 10023 || apiErr.ErrorCode == 10047 { // insufficient (storage) resources
+					return fmt.Errorf("%w: %v", ErrStorageFull, err)
+				}
+				return fmt.Errorf("publish to event log: %w", err)
 			}
-			return fmt.Errorf("publish to event log: %w", err)
+			// No acknowledgement in time (ErrAsyncPublishTimeout), no
+			// leader to answer, or the connection is changing servers:
+			// wait a moment and send again.
+			select {
+			case <-time.After(retryWait):
+			case <-ctx.Done():
+				return fmt.Errorf("publish to event log: %w (before that: %v)", ctx.Err(), err)
+			}
 		case <-ctx.Done():
 			return fmt.Errorf("publish to event log: %w", ctx.Err())
+		}
+		// The parts of a request are folded in order: the ones after this
+		// one go again too, behind it.
+		for j := i; j < len(msgs); j++ {
+			f, err := publish(msgs[j])
+			if err != nil {
+				return err
+			}
+			futures[j] = f
 		}
 	}
 	return nil
 }
+
+// ackWait is how long a message may go unacknowledged before it is sent
+// again; retryWait is the pause after a refusal that may pass.
+const (
+	ackWait   = 2 * time.Second
+	retryWait = 100 * time.Millisecond
+)
 
 // State describes the stream.
 type State struct {
@@ -356,9 +449,11 @@ type Delivery struct {
 	Seq     uint64 // stream sequence
 	Pending uint64 // messages after this one when it was delivered
 	MsgID   string // Nats-Msg-Id, set by the node that logged it
-	Time    int64  // when the log stored it (epoch ms): the log's own clock
-	Part    Part
-	Batch   convops.Batch
+	// Forwarded: logged by a node of another shard (Message.Forwarded)
+	Forwarded bool
+	Time      int64 // when the log stored it (epoch ms): the log's own clock
+	Part      Part
+	Batch     convops.Batch
 }
 
 // ApplyFunc receives each message of the log in order. err is non-nil (and
@@ -367,19 +462,29 @@ type Delivery struct {
 // message); their strings stay valid.
 type ApplyFunc func(d Delivery, err error)
 
-// Follow delivers the messages of the log from sequence from on (from the
-// first when from is 0 or 1) to apply, one at a time and in order, until ctx
-// is done.
-func (l *Log) Follow(ctx context.Context, from uint64, apply ApplyFunc) error {
+// Follow delivers the messages of the log's shard from sequence from on
+// (from the first when from is 0 or 1) to apply, one at a time and in order,
+// until ctx is done. started, when not nil, is told first how many messages
+// of the shard there are to deliver at that moment.
+func (l *Log) Follow(ctx context.Context, from uint64, apply ApplyFunc, started func(pending uint64)) error {
 	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
+	if l.filter != "" {
+		cfg.FilterSubjects = []string{l.filter}
+	}
 	if from > 1 {
-		cfg = jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from}
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from
 	}
 	cons, err := l.stream.OrderedConsumer(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("create log consumer: %w", err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(1000))
+	if started != nil {
+		started(cons.CachedInfo().NumPending)
+	}
+	// Heartbeats every second: a consumer whose server went away is
+	// noticed after two missed ones and made again on another server (the
+	// default, 5 s, stalls the fold 10 s when the stream's leader is lost).
+	it, err := cons.Messages(jetstream.PullMaxMessages(1000), jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(time.Second))
 	if err != nil {
 		return fmt.Errorf("follow event log: %w", err)
 	}
@@ -400,7 +505,8 @@ func (l *Log) Follow(ctx context.Context, from uint64, apply ApplyFunc) error {
 			l.logger.Error("event log message without metadata", "err", err)
 			continue
 		}
-		d := Delivery{Seq: meta.Sequence.Stream, Pending: meta.NumPending, MsgID: msg.Headers().Get(jetstream.MsgIDHeader), Time: meta.Timestamp.UnixMilli()}
+		d := Delivery{Seq: meta.Sequence.Stream, Pending: meta.NumPending, MsgID: msg.Headers().Get(jetstream.MsgIDHeader), Time: meta.Timestamp.UnixMilli(),
+			Forwarded: msg.Headers().Get(forwardedHeader) != ""}
 		d.Batch, d.Part, err = decodeBatch(msg.Data(), events)
 		if cap(d.Batch.Events) > cap(events) {
 			events = d.Batch.Events
@@ -410,4 +516,35 @@ func (l *Log) Follow(ctx context.Context, from uint64, apply ApplyFunc) error {
 		// buffer would keep the message.
 		clear(d.Batch.Events)
 	}
+}
+
+// slotBits is how many bits of a slot its subject carries (ShardSlots is
+// 1 << slotBits).
+const slotBits = 10
+
+// Subject is the subject of an account's batches: the bits of its slot,
+// lowest first, one token each, then its id. Shard i of 2^k is then the
+// subjects that begin with the k lowest bits of i: one filter, which
+// JetStream serves as fast as none (several filters are read far slower).
+func Subject(account string) string {
+	slot := convops.ShardSlot(account)
+	b := make([]byte, 0, len(SubjectPrefix)+2*slotBits+len(account))
+	b = append(b, SubjectPrefix...)
+	for i := range slotBits {
+		b = append(b, byte('0'+(slot>>i)&1), '.')
+	}
+	return string(append(b, account...))
+}
+
+// shardFilter is the subject filter of shard's messages; empty reads every
+// subject.
+func shardFilter(shard convops.Shard) string {
+	if !shard.Sharded() {
+		return ""
+	}
+	b := []byte(SubjectPrefix)
+	for i := 0; 1<<i < shard.Count; i++ {
+		b = append(b, byte('0'+(shard.Index>>i)&1), '.')
+	}
+	return string(append(b, '>'))
 }

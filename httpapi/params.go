@@ -11,13 +11,15 @@ import (
 )
 
 // parseQuery reads and validates the query of a request for the path's
-// account: the query API's and the stream's.
-func parseQuery(r *http.Request) (convops.Query, error) {
+// account: the query API's and the stream's. The parameters as given come
+// with it, for a node of another shard to read them as this one did.
+func parseQuery(r *http.Request) (convops.Query, map[string]string, error) {
 	params, err := queryParams(r)
 	if err != nil {
-		return convops.Query{}, err
+		return convops.Query{}, nil, err
 	}
-	return convops.ParseQuery(r.PathValue("accountID"), params)
+	q, err := convops.ParseQuery(r.PathValue("accountID"), params)
+	return q, params, err
 }
 
 // queryParams collects the parameters of a query request: from the query

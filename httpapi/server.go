@@ -71,6 +71,12 @@ type Options struct {
 	// credentials (its API calls carry the key the user enters); nil leaves
 	// the path unserved.
 	Dashboard http.Handler
+	// Shard is the part of the accounts this node holds (all by default);
+	// requests for the others go to Peers, which must then be set, and
+	// wait for its answer at most ForwardTimeout (10 s when zero).
+	Shard          convops.Shard
+	Peers          Peers
+	ForwardTimeout time.Duration
 	// Metrics serves GET /metrics (Prometheus's text format), without
 	// credentials; nil leaves the path unserved.
 	Metrics http.Handler
@@ -105,6 +111,9 @@ func New(opts Options) *Server {
 	}
 	if opts.MaxInflightBytes <= 0 {
 		opts.MaxInflightBytes = DefaultMaxInflightBytes
+	}
+	if opts.ForwardTimeout <= 0 {
+		opts.ForwardTimeout = 10 * time.Second
 	}
 	if opts.MaxStreams <= 0 {
 		opts.MaxStreams = 1024
@@ -247,8 +256,7 @@ func (s *Server) authorized(scope string, h http.HandlerFunc) http.HandlerFunc {
 		// off the account's writers.
 		slot := scope + "\x00" + account
 		if !s.limiter.acquire(slot) {
-			s.error(w, r, &convops.Error{Code: convops.ETooMany, Cause: convops.CauseInflight, Message: fmt.Sprintf(
-				"too many %s requests of account %s are in flight (at most %d at once); retry in a second", scopeWord(scope), account, s.opts.MaxInflightPerAccount)})
+			s.error(w, r, s.tooMany(scope, account))
 			return
 		}
 		defer s.limiter.release(slot)
@@ -300,27 +308,43 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, []byte(`{"status":"ready"}`))
 }
 
+// tooMany is the refusal of a request past the account's in-flight slots.
+func (s *Server) tooMany(scope, account string) error {
+	return &convops.Error{Code: convops.ETooMany, Cause: convops.CauseInflight, Message: fmt.Sprintf(
+		"too many %s requests of account %s are in flight (at most %d at once); retry in a second", scopeWord(scope), account, s.opts.MaxInflightPerAccount)}
+}
+
 func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
-	q, err := parseQuery(r)
+	q, params, err := parseQuery(r)
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
-	now := s.nowMs()
-	// The answer counts against the budget before it is built.
-	if !heldOf(r).take(s.opts.Backend.AnswerSize(q, now)) {
-		s.error(w, r, errBudget)
+	if !s.opts.Shard.Holds(q.Account) {
+		s.forward(w, r, q.Account, params)
 		return
+	}
+	if err := s.writeAnswer(w, q, heldOf(r).take); err != nil {
+		s.error(w, r, err)
+	}
+}
+
+// writeAnswer answers q; the memory of the answer is taken from the
+// budget by take before it is built.
+func (s *Server) writeAnswer(w http.ResponseWriter, q convops.Query, take func(int64) bool) error {
+	now := s.nowMs()
+	if !take(s.opts.Backend.AnswerSize(q, now)) {
+		return errBudget
 	}
 	res, err := s.opts.Backend.Query(q, now)
 	if err != nil {
-		s.error(w, r, err)
-		return
+		return err
 	}
 	// The answer is streamed: headers first, then the JSON in 64 KiB pieces.
 	// A client that goes away mid-answer ends the writing at once.
 	writeJSONHeader(w, http.StatusOK)
 	convops.WriteResult(w, &q, &res)
+	return nil
 }
 
 func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
@@ -348,6 +372,11 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.IngestTimeout)
 	defer cancel()
 	out, err := s.opts.Backend.Ingest(ctx, r.PathValue("accountID"), now, events)
+	if err != nil && r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+		// The client went away: no one reads an answer. Its events may be
+		// stored; sending them again counts none twice.
+		return
+	}
 	if err != nil {
 		switch convops.ErrorCode(err) {
 		case convops.EInvalid:

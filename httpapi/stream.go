@@ -56,9 +56,10 @@ type watchHub struct {
 
 // watch is the shared computation of the streams of one query.
 type watch struct {
-	key  string
-	q    convops.Query
-	stop chan struct{} // closed when its last stream leaves
+	key    string
+	q      convops.Query
+	params map[string]string // as given, for a node of another shard
+	stop   chan struct{}     // closed when its last stream leaves
 
 	subs map[*watcher]struct{}
 	last []byte // the answer last computed, framed as an event
@@ -118,7 +119,7 @@ var errStopping = &convops.Error{Code: convops.EUnavailable, Cause: convops.Caus
 
 // subscribe opens a stream of q's answer; its mailbox holds the current
 // answer at once.
-func (h *watchHub) subscribe(q convops.Query) (*watcher, error) {
+func (h *watchHub) subscribe(q convops.Query, params map[string]string) (*watcher, error) {
 	key := watchKey(q)
 	h.mu.Lock()
 	if err := h.reserve(q.Account); err != nil {
@@ -141,11 +142,10 @@ func (h *watchHub) subscribe(q convops.Query) (*watcher, error) {
 	version := h.s.opts.Backend.Version(q.Account)
 	slot := convops.ScopeRead + "\x00" + q.Account
 	if h.s.limiter.acquire(slot) {
-		b, err = h.compute(q, now)
+		b, err = h.compute(q, params, now)
 		h.s.limiter.release(slot)
 	} else {
-		err = &convops.Error{Code: convops.ETooMany, Cause: convops.CauseInflight, Message: fmt.Sprintf(
-			"too many query requests of account %s are in flight (at most %d at once); retry in a second", q.Account, h.s.opts.MaxInflightPerAccount)}
+		err = h.s.tooMany(convops.ScopeRead, q.Account)
 	}
 
 	h.mu.Lock()
@@ -166,7 +166,7 @@ func (h *watchHub) subscribe(q convops.Query) (*watcher, error) {
 					"this one's answer is %d bytes: ask for fewer skills, agents or intervals, or retry later", len(b))}
 		}
 		h.retained += retainedSize(b)
-		wt = &watch{key: key, q: q, stop: make(chan struct{}), subs: make(map[*watcher]struct{}), last: b,
+		wt = &watch{key: key, q: q, params: params, stop: make(chan struct{}), subs: make(map[*watcher]struct{}), last: b,
 			version: version, span: convops.Layout(now, q.Timeframe, 0).Whole}
 		h.watches[key] = wt
 		go h.run(wt)
@@ -239,7 +239,10 @@ func retainedSize(b []byte) int64 { return 2 * int64(len(b)) }
 
 // compute builds q's answer at now, within the request-memory budget,
 // framed as a metrics event: framed once, sent to every stream.
-func (h *watchHub) compute(q convops.Query, now int64) ([]byte, error) {
+func (h *watchHub) compute(q convops.Query, params map[string]string, now int64) ([]byte, error) {
+	if !h.s.opts.Shard.Holds(q.Account) {
+		return h.computeElsewhere(q, params)
+	}
 	size := h.s.opts.Backend.AnswerSize(q, now)
 	if !h.s.budget.acquire(size) {
 		return nil, errBudget
@@ -275,14 +278,16 @@ func (h *watchHub) run(wt *watch) {
 		now := h.s.nowMs()
 		version := h.s.opts.Backend.Version(wt.q.Account)
 		span := convops.Layout(now, wt.q.Timeframe, 0).Whole
-		if version == wt.version && span == wt.span {
+		// Another shard's data cannot be watched from here: its answer is
+		// asked for each time.
+		if version == wt.version && span == wt.span && h.s.opts.Shard.Holds(wt.q.Account) {
 			continue
 		}
-		b, err := h.compute(wt.q, now)
-		if err != nil {
-			continue // no room in the budget: the next tick tries again
-		}
+		b, err := h.compute(wt.q, wt.params, now)
 		computed = time.Now()
+		if err != nil {
+			continue // no room in the budget, or no node of the shard: the next second tries again
+		}
 		wt.version, wt.span = version, span
 		if bytes.Equal(b, prev) {
 			continue
@@ -324,7 +329,7 @@ func (s *Server) CloseStreams() { s.watches.close() }
 // starts. A stream holds no in-flight slot of its account (it would hold it
 // for hours); streams are counted apart (MaxStreams, MaxStreamsPerAccount).
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
-	q, err := parseQuery(r)
+	q, params, err := parseQuery(r)
 	if err != nil {
 		s.error(w, r, err)
 		return
@@ -337,7 +342,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	heldOf(r).done()
-	wr, err := s.watches.subscribe(q)
+	wr, err := s.watches.subscribe(q, params)
 	if err != nil {
 		s.error(w, r, err)
 		return

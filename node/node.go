@@ -39,10 +39,18 @@ type Node struct {
 	snaps  snapshots
 	poke   chan struct{} // SnapshotNow's call to snapshotWhenAsked
 
-	// waiters holds the ingest requests of this node waiting for their
-	// messages to be applied, by message id. Guarded by mu.
+	// waiters holds the ingest requests waiting for their messages to be
+	// applied, by message id: this node's, and other nodes' that asked
+	// through Await. Guarded by mu.
 	mu      sync.Mutex
 	waiters map[string]*waiter
+	// recent keeps the answers of other nodes' messages that no one waited
+	// for yet, for an Await that comes after the fold (sharded nodes only).
+	// Guarded by mu.
+	recent recentOutcomes
+	// pending is how many messages of the node's shard were left to apply
+	// at the last delivery.
+	pending atomic.Uint64
 
 	// partial holds the parts of requests logged in several messages until
 	// the last one arrives, by request id. Guarded by foldMu.
@@ -68,6 +76,8 @@ type partialRequest struct {
 	count  int           // parts in all
 	msgIDs []string      // of the parts so far
 	since  int64         // log time of the first part
+	// forwarded: logged by a node of another shard, which awaits it
+	forwarded bool
 }
 
 // DefaultPartTimeout is how long, in the log's own time, the parts of a
@@ -109,6 +119,19 @@ type Options struct {
 	// Preload is the snapshot at SnapshotPath already being loaded into
 	// the node's store (PreloadSnapshot); nil loads it at Start.
 	Preload *Preload
+	// Shard is the part of the accounts the node folds (the log's: see
+	// eventlog.Options.Shard). An ingest for an account of another shard
+	// is logged here and answered once Peers says a node of that shard
+	// applied it.
+	Shard convops.Shard
+	Peers Peers
+}
+
+// Peers reaches the nodes of other shards.
+type Peers interface {
+	// Await returns the fold's answer to the messages ids of account, once
+	// a node of the account's shard has applied them all.
+	Await(ctx context.Context, account string, ids []string) (convops.Outcome, error)
 }
 
 // New returns a node over an open log and an empty store; Start begins the fold.
@@ -220,6 +243,7 @@ func (n *Node) Start(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		err := n.log.Follow(ctx, from+1, func(d eventlog.Delivery, err error) {
+			n.pending.Store(d.Pending)
 			n.foldMu.Lock()
 			events := len(d.Batch.Events)
 			n.apply(d, err)
@@ -228,6 +252,13 @@ func (n *Node) Start(ctx context.Context) error {
 			// Caught up: the last message present at start is applied, or none
 			// is left (a log with lost messages may end before its LastSeq).
 			if d.Seq >= st.LastSeq || d.Pending == 0 {
+				n.markReady(started, st.LastSeq)
+			}
+		}, func(pending uint64) {
+			n.pending.Store(pending)
+			// A shard may have nothing in a log that holds other shards'
+			// messages.
+			if pending == 0 {
 				n.markReady(started, st.LastSeq)
 			}
 		})
@@ -361,20 +392,25 @@ func (n *Node) apply(d eventlog.Delivery, err error) {
 		// A message this node cannot read is skipped, loudly: folding a guess
 		// would give silently wrong numbers.
 		n.logger.Error("skipping event log message that cannot be decoded", "seq", d.Seq, "msgID", d.MsgID, "err", err)
-		n.finish(d.MsgID, convops.Outcome{}, errUnreadable)
+		n.finish(d.MsgID, d.Forwarded, convops.Outcome{}, errUnreadable)
 		return
 	}
 	d.Batch.LogTime = d.Time
+	if !n.opts.Shard.Holds(d.Batch.Account) {
+		// A batch of another shard, in a log written before shards: its
+		// own nodes fold it.
+		return
+	}
 	if d.Part.Count <= 1 {
 		out, err := n.store.Apply(d.Batch)
-		n.finish(d.MsgID, out, err)
+		n.finish(d.MsgID, d.Forwarded, out, err)
 		return
 	}
 
 	// One part of a request: held until the request is whole.
 	p := n.partial[d.Part.Request]
 	if p == nil && d.Part.Index == 0 {
-		p = &partialRequest{batch: convops.Batch{Account: d.Batch.Account, Now: d.Batch.Now}, count: d.Part.Count, since: d.Time}
+		p = &partialRequest{batch: convops.Batch{Account: d.Batch.Account, Now: d.Batch.Now}, count: d.Part.Count, since: d.Time, forwarded: d.Forwarded}
 		n.partial[d.Part.Request] = p
 	}
 	if p == nil || d.Part.Index != len(p.msgIDs) || d.Part.Count != p.count || d.Batch.Account != p.batch.Account {
@@ -384,7 +420,7 @@ func (n *Node) apply(d eventlog.Delivery, err error) {
 		if p != nil {
 			n.dropParts(d.Part.Request, p)
 		}
-		n.finish(d.MsgID, convops.Outcome{}, errIncomplete)
+		n.finish(d.MsgID, d.Forwarded, convops.Outcome{}, errIncomplete)
 		return
 	}
 	p.batch.Events = append(p.batch.Events, d.Batch.Events...)
@@ -396,9 +432,9 @@ func (n *Node) apply(d eventlog.Delivery, err error) {
 	p.batch.LogTime = d.Time // the request is applied when its last part is read
 	out, err := n.store.Apply(p.batch)
 	for _, id := range p.msgIDs[:p.count-1] {
-		n.finish(id, convops.Outcome{}, nil)
+		n.finish(id, p.forwarded, convops.Outcome{}, nil)
 	}
-	n.finish(d.MsgID, out, err)
+	n.finish(d.MsgID, d.Forwarded, out, err)
 }
 
 // dropStaleParts drops the requests whose parts have been incomplete for
@@ -416,16 +452,20 @@ func (n *Node) dropStaleParts(now int64) {
 func (n *Node) dropParts(id uint64, p *partialRequest) {
 	delete(n.partial, id)
 	for _, msgID := range p.msgIDs {
-		n.finish(msgID, convops.Outcome{}, errIncomplete)
+		n.finish(msgID, p.forwarded, convops.Outcome{}, errIncomplete)
 	}
 }
 
-// finish hands the fold's answer to the ingest waiting for message msgID,
-// if it is waiting on this node.
-func (n *Node) finish(msgID string, out convops.Outcome, err error) {
+// finish hands the fold's answer to the ingest waiting for message msgID.
+// The answer to a message another shard's node logged for this one
+// (forwarded) that no one waits for yet is kept a while, for its Await.
+func (n *Node) finish(msgID string, forwarded bool, out convops.Outcome, err error) {
 	n.mu.Lock()
 	w := n.waiters[msgID]
 	delete(n.waiters, msgID)
+	if w == nil && forwarded {
+		n.recent.add(msgID, recentOutcome{outcome: out, err: err})
+	}
 	n.mu.Unlock()
 	if w != nil {
 		w.outcome, w.err = out, err
@@ -465,6 +505,9 @@ func (n *Node) Ingest(ctx context.Context, account string, now int64, events []c
 	// when it applies the request, as others may be applied in between. The
 	// log will stamp it about now, by this node's clock.
 	batch := convops.Batch{Account: account, Now: now, LogTime: n.opts.Clock().UnixMilli(), Events: events}
+	if !n.opts.Shard.Holds(account) {
+		return n.ingestForeign(ctx, batch)
+	}
 	if err := n.store.Check(batch); err != nil {
 		return total, err
 	}
@@ -534,10 +577,18 @@ type FoldStats struct {
 	LastSeq     uint64    // sequence of the log's last message
 	LogMessages uint64    // messages the log holds
 	LogBytes    uint64    // bytes the log holds
+
+	// A node of one shard reads only part of the log: its lag is what the
+	// fold had left of its shard at the last delivery.
+	sharded bool
+	pending uint64
 }
 
 // Lag is how many messages of the log the fold has yet to apply.
 func (f FoldStats) Lag() uint64 {
+	if f.sharded {
+		return f.pending
+	}
 	if f.LastSeq > f.Applied {
 		return f.LastSeq - f.Applied
 	}
@@ -549,7 +600,7 @@ func (f FoldStats) Lag() uint64 {
 func (n *Node) FoldStats(ctx context.Context) (FoldStats, error) {
 	// The fold's position is read first: read after, it could be ahead of
 	// the log state read before it.
-	f := FoldStats{Applied: n.applied.Load()}
+	f := FoldStats{Applied: n.applied.Load(), sharded: n.opts.Shard.Sharded(), pending: n.pending.Load()}
 	if t := n.appliedTime.Load(); t > 0 {
 		f.AppliedTime = time.UnixMilli(t)
 	}

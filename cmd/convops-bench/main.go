@@ -6,6 +6,7 @@
 //	go run ./cmd/convops-bench                      both profiles, full size
 //	go run ./cmd/convops-bench --profile tenants    many accounts only
 //	go run ./cmd/convops-bench --quick              both, small: what CI runs
+//	go run ./cmd/convops-bench --profile cluster    three NATS servers, shards: memory, forwarding, fail-over
 //	go run ./cmd/convops-bench --compare OLD        answer latency of this server against the binary OLD
 //
 // Without --server it builds the server from the module it is run in.
@@ -52,7 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	fs := flag.NewFlagSet("convops-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	profile := fs.String("profile", "all", "`which` workload: single (one large account), tenants (many accounts), or all")
+	profile := fs.String("profile", "all", "`which` workload: single (one large account), tenants (many accounts), all (both), or cluster (tenants on three NATS servers and shards)")
 	quick := fs.Bool("quick", false, "small workloads (50,000 events) that check every step, for CI")
 	server := fs.String("server", "", "the convops `binary` to measure (default: built from this module)")
 	out := fs.String("out", "", "write the report to this `file` as well as to standard output")
@@ -93,7 +94,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *profile == "tenants" || *profile == "all" {
 		workloads = append(workloads, func() *bench.Workload { return bench.Tenants(tenants, *batch) })
 	}
-	if len(workloads) == 0 {
+	if len(workloads) == 0 && *profile != "cluster" {
 		return fmt.Errorf("--profile must be single, tenants or all, not %q", *profile)
 	}
 
@@ -140,6 +141,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			"serve", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, data), "--keys", keys,
 			"--now", now.Format(time.RFC3339), "--max-inflight-per-account", "1000",
 		}}
+	}
+	if *profile == "cluster" {
+		return runCluster(ctx, o, bench.Tenants(tenants, *batch), dir, newServer, binary)
 	}
 	for i, workload := range workloads {
 		w := workload()

@@ -19,7 +19,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/convops/convops"
 	"github.com/convops/convops/auth"
+	"github.com/convops/convops/cluster"
 	"github.com/convops/convops/eventlog"
 	"github.com/convops/convops/httpapi"
 	"github.com/convops/convops/node"
@@ -46,6 +48,13 @@ type ServeCommand struct {
 	PublicURL             string
 	NATSURL               string
 	NATSReplicas          int
+	NATSCreds             string
+	NATSTLSCA             string
+	NATSTLSCert           string
+	NATSTLSKey            string
+	ShardFlag             string
+	ForwardTimeout        time.Duration
+	shard                 convops.Shard
 	ShutdownTimeout       time.Duration
 	AcceptLogLoss         bool
 	LogStartTimeout       time.Duration
@@ -89,7 +98,13 @@ func (c *ServeCommand) ParseFlags(args []string) error {
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key `file` (PEM)")
 	fs.StringVar(&c.PublicURL, "public-url", "", "scheme and host clients use, when behind a proxy (https://convops.example.com)")
 	fs.StringVar(&c.NATSURL, "nats-url", "", "`URL` of an external NATS JetStream cluster instead of the embedded server")
-	fs.IntVar(&c.NATSReplicas, "nats-replicas", 1, "replicas of the event stream on an external cluster (3 for fail-over)")
+	fs.IntVar(&c.NATSReplicas, "nats-replicas", 0, "replicas of the event stream when convops creates it on an external cluster (default min(3, servers in the cluster)); an existing stream is used as it is")
+	fs.StringVar(&c.NATSCreds, "nats-creds", "", "NATS credentials `file` (user JWT and NKey seed) for --nats-url")
+	fs.StringVar(&c.NATSTLSCA, "nats-tls-ca", "", "CA certificates `file` (PEM) to verify the NATS servers with")
+	fs.StringVar(&c.NATSTLSCert, "nats-tls-cert", "", "client certificate `file` (PEM) for NATS servers that ask for one, with --nats-tls-key")
+	fs.StringVar(&c.NATSTLSKey, "nats-tls-key", "", "client private key `file` (PEM) for --nats-tls-cert")
+	fs.DurationVar(&c.ForwardTimeout, "forward-timeout", 10*time.Second, "how long a query of another shard's account waits for a node of that shard before a 503")
+	fs.StringVar(&c.ShardFlag, "shard", "0/1", "fold only the accounts of shard `i/n` (slot = FNV-1a-32(account id) mod 1024, shard = slot mod n); others are answered through their shard's nodes (needs --nats-url)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful stop waits for requests in flight")
 	fs.DurationVar(&c.LogStartTimeout, "log-start-timeout", 30*time.Second, "how long the event log may take to open, or its replay stall, before the server gives up")
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "how long a client may take to send its request headers")
@@ -129,6 +144,23 @@ func (c *ServeCommand) ParseFlags(args []string) error {
 	}
 	if c.MaxInflightPerAccount < 1 {
 		return errors.New("--max-inflight-per-account must be at least 1")
+	}
+	if c.ForwardTimeout <= 0 {
+		return errors.New("--forward-timeout must be more than 0")
+	}
+	shard, err := convops.ParseShard(c.ShardFlag)
+	if err != nil {
+		return fmt.Errorf("--shard: %w", err)
+	}
+	c.shard = shard
+	if c.shard.Sharded() && c.NATSURL == "" {
+		return errors.New("--shard needs --nats-url: the nodes of several shards share one NATS JetStream cluster")
+	}
+	if (c.NATSTLSCert == "") != (c.NATSTLSKey == "") {
+		return errors.New("--nats-tls-cert and --nats-tls-key go together")
+	}
+	if c.NATSURL == "" && (c.NATSCreds != "" || c.NATSTLSCA != "" || c.NATSTLSCert != "" || c.NATSReplicas != 0) {
+		return errors.New("--nats-replicas, --nats-creds and --nats-tls-* apply to an external cluster: give --nats-url")
 	}
 	return nil
 }
@@ -200,11 +232,17 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 
 	// The snapshot loads while the event log opens.
 	st := store.New(store.Options{MaxSkillsPerAccount: c.MaxSkillsPerAccount, MaxAgentsPerAccount: c.MaxAgentsPerAccount})
-	snapshotPath := filepath.Join(c.DataDir, "snapshot.bin")
+	// A node of one shard holds only its accounts: its snapshot is of
+	// that shard, and another --shard starts from the log.
+	snapshotName := "snapshot.bin"
+	if c.shard.Sharded() {
+		snapshotName = fmt.Sprintf("snapshot-shard-%d-of-%d.bin", c.shard.Index, c.shard.Count)
+	}
+	snapshotPath := filepath.Join(c.DataDir, snapshotName)
 	var preload *node.Preload
 	if c.SnapshotInterval == 0 {
 		snapshotPath = ""
-		os.Remove(filepath.Join(c.DataDir, "snapshot.bin")) // an old one would miss what comes next
+		os.Remove(filepath.Join(c.DataDir, snapshotName)) // an old one would miss what comes next
 	} else {
 		preload = node.PreloadSnapshot(snapshotPath, st)
 	}
@@ -213,6 +251,11 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 		DataDir:      c.DataDir,
 		URL:          c.NATSURL,
 		Replicas:     c.NATSReplicas,
+		Creds:        c.NATSCreds,
+		TLSCA:        c.NATSTLSCA,
+		TLSCert:      c.NATSTLSCert,
+		TLSKey:       c.NATSTLSKey,
+		Shard:        c.shard,
 		Logger:       c.logger,
 		StartTimeout: c.LogStartTimeout,
 		MinFreeBytes: max(c.MinFreeDiskMB<<20, -1),
@@ -229,6 +272,16 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 	}
 	keyring.SetNonces(logNonces{nonces})
 
+	// The nodes of other shards, when there are.
+	var peers *cluster.Peers
+	if c.shard.Sharded() {
+		if peers, err = cluster.New(log.Conn(), c.shard, c.logger); err != nil {
+			ln.Close()
+			return err
+		}
+		defer peers.Close()
+	}
+
 	metrics := telemetry.New()
 	metrics.WatchStore(st)
 	n := node.New(log, st, node.Options{
@@ -241,6 +294,8 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 		SnapshotInterval: c.SnapshotInterval,
 		SnapshotEvents:   c.SnapshotEvents,
 		Preload:          preload,
+		Shard:            c.shard,
+		Peers:            nodePeers(peers),
 	})
 	defer n.Close()
 
@@ -261,6 +316,9 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 		Metrics:               metrics.Handler(),
 		Observer:              observer,
 		Dashboard:             web.Dashboard(),
+		Shard:                 c.shard,
+		Peers:                 apiPeers(peers),
+		ForwardTimeout:        c.ForwardTimeout,
 	})
 	srv := &http.Server{
 		Handler:           api,
@@ -296,7 +354,14 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 
 	select {
 	case <-n.Ready():
-		c.logger.Info("convops ready", "addr", ln.Addr().String())
+		// Other shards' nodes are answered once this one has caught up.
+		if peers != nil {
+			if err := peers.Serve(shardLocal{api, n}); err != nil {
+				srv.Close()
+				return err
+			}
+		}
+		c.logger.Info("convops ready", "addr", ln.Addr().String(), "shard", c.shard.String())
 		close(c.up)
 	case err := <-serveErr:
 		return fmt.Errorf("serve: %w", err)
@@ -318,6 +383,9 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 	}
 
 	c.logger.Info("stopping: finishing requests in flight")
+	if peers != nil {
+		peers.StopServing() // other nodes ask this shard's other nodes from now on
+	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
@@ -452,4 +520,35 @@ func lockDataDir(dir string) (unlock func(), err error) {
 		return nil, fmt.Errorf("data dir %s is in use by another convops server", dir)
 	}
 	return func() { f.Close() }, nil
+}
+
+// shardLocal answers the requests of other shards' nodes for this node's
+// shard: queries through the API, awaits through the fold.
+type shardLocal struct {
+	api *httpapi.Server
+	n   *node.Node
+}
+
+func (l shardLocal) Answer(ctx context.Context, account string, params map[string]string) (int, []byte, string, func()) {
+	return l.api.Answer(ctx, account, params)
+}
+
+func (l shardLocal) Await(ctx context.Context, ids []string) (convops.Outcome, error) {
+	return l.n.Await(ctx, ids)
+}
+
+// nodePeers and apiPeers are the peers as the node and the API know them:
+// nil, not a nil pointer, without shards.
+func nodePeers(p *cluster.Peers) node.Peers {
+	if p == nil {
+		return nil
+	}
+	return p
+}
+
+func apiPeers(p *cluster.Peers) httpapi.Peers {
+	if p == nil {
+		return nil
+	}
+	return p
 }

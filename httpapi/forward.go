@@ -1,0 +1,155 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/convops/convops"
+)
+
+// Peers reaches the nodes of the shards this node does not hold (see
+// package cluster).
+type Peers interface {
+	// Query returns the answer of a node of account's shard to a query of
+	// account with params: its HTTP status and bytes, and the cause of a
+	// 429 or 503. An error means no node of the shard answered in time.
+	Query(ctx context.Context, account string, params map[string]string) (status int, body []byte, cause string, err error)
+}
+
+// forward answers a query of an account of another shard with what a node
+// of that shard answers, byte for byte.
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, account string, params map[string]string) {
+	status, body, cause, err := s.askPeers(r.Context(), account, params)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	// The answer is in memory here too: it counts against the budget
+	// while it is sent.
+	if !heldOf(r).take(int64(len(body))) {
+		s.error(w, r, errBudget)
+		return
+	}
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+		s.observeError(&convops.Error{Code: codeOf(status), Cause: cause})
+	}
+	writeJSON(w, status, body)
+}
+
+// askPeers asks a node of account's shard, within ForwardTimeout.
+func (s *Server) askPeers(ctx context.Context, account string, params map[string]string) (int, []byte, string, error) {
+	if s.opts.Peers == nil {
+		return 0, nil, "", &convops.Error{Code: convops.EUnavailable, Cause: convops.CauseShard,
+			Message: "account " + account + " belongs to shard " + s.opts.Shard.Of(account).String() + ", which this node cannot reach"}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.ForwardTimeout)
+	defer cancel()
+	return s.opts.Peers.Query(ctx, account, params)
+}
+
+// computeElsewhere is the answer of a watch of another shard's account, asked
+// of a node of that shard.
+func (h *watchHub) computeElsewhere(q convops.Query, params map[string]string) ([]byte, error) {
+	status, body, cause, err := h.s.askPeers(context.Background(), q.Account, params)
+	if err != nil {
+		return nil, err
+	}
+	if status != http.StatusOK {
+		return nil, errorOf(status, body, cause)
+	}
+	h.computed.Add(1)
+	return sseEvent("metrics", body), nil
+}
+
+// Answer is this node's answer to a query of account with params, as its
+// HTTP API gives it: status and bytes, and the cause of a 429 or 503. The
+// nodes of other shards ask for it. It takes a read slot of the account and
+// room in the budget, as a request would; the room is held until done is
+// called, once the answer is sent.
+func (s *Server) Answer(ctx context.Context, account string, params map[string]string) (status int, body []byte, cause string, done func()) {
+	var out bufferWriter
+	var err error
+	var taken int64
+	done = func() { s.budget.release(taken) }
+	if ctx.Err() != nil {
+		err = &convops.Error{Code: convops.EUnavailable, Cause: convops.CauseShard, Message: "the request's time ran out before a node of its shard answered it; retry in a moment"}
+	} else {
+		err = s.answerInto(&out, account, params, &taken)
+	}
+	if err != nil {
+		out = bufferWriter{}
+		writeError(&out, s.opts.Logger, err)
+		var e *convops.Error
+		if errors.As(err, &e) {
+			cause = e.Cause
+		}
+	}
+	return out.status, out.body.Bytes(), cause, done
+}
+
+// answerInto writes the answer to w; what it takes from the budget is
+// added to taken.
+func (s *Server) answerInto(w http.ResponseWriter, account string, params map[string]string, taken *int64) error {
+	q, err := convops.ParseQuery(account, params)
+	if err != nil {
+		return err
+	}
+	slot := convops.ScopeRead + "\x00" + account
+	if !s.limiter.acquire(slot) {
+		return s.tooMany(convops.ScopeRead, account)
+	}
+	defer s.limiter.release(slot)
+	return s.writeAnswer(w, q, func(n int64) bool {
+		if !s.budget.acquire(n) {
+			return false
+		}
+		*taken += n
+		return true
+	})
+}
+
+// bufferWriter is an http.ResponseWriter that keeps the answer.
+type bufferWriter struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferWriter) Header() http.Header {
+	if b.header == nil {
+		b.header = make(http.Header)
+	}
+	return b.header
+}
+
+func (b *bufferWriter) WriteHeader(status int) {
+	if b.status == 0 {
+		b.status = status
+	}
+}
+
+func (b *bufferWriter) Write(p []byte) (int, error) {
+	b.WriteHeader(http.StatusOK)
+	return b.body.Write(p)
+}
+
+// codeOf is the error code of an HTTP status (statusOf backwards).
+func codeOf(status int) string {
+	for code, st := range statusOf {
+		if st == status {
+			return code
+		}
+	}
+	return convops.EInternal
+}
+
+// errorOf reads an error answer back into the error it was written from.
+func errorOf(status int, body []byte, cause string) error {
+	var e errorBody
+	json.Unmarshal(body, &e)
+	return &convops.Error{Code: codeOf(status), Message: e.Message, Parameter: e.Parameter, Cause: cause}
+}
