@@ -35,7 +35,7 @@ type Nonces struct {
 // refuses more than a minute) cannot take a request whose nonce another
 // node has forgotten.
 func (l *Log) Nonces(ctx context.Context, window time.Duration) (*Nonces, error) {
-	kv, err := l.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	cfg := jetstream.KeyValueConfig{
 		Bucket:      NonceBucket,
 		Description: "convops: digests of the nonces of signed requests, for the timestamp window",
 		History:     1,
@@ -43,7 +43,27 @@ func (l *Log) Nonces(ctx context.Context, window time.Duration) (*Nonces, error)
 		MaxBytes:    maxNonceBytes,
 		Storage:     jetstream.FileStorage,
 		Replicas:    l.replicas,
-	})
+	}
+	// On a cluster that has just started, or while several nodes create
+	// the bucket at once, the servers may not answer in time: try again
+	// for a while, as for the stream.
+	attempts := 1
+	if l.ns == nil {
+		attempts = 30
+	}
+	var kv jetstream.KeyValue
+	var err error
+	for attempt := 1; ; attempt++ {
+		kv, err = l.js.CreateOrUpdateKeyValue(ctx, cfg)
+		if err == nil || attempt == attempts || ctx.Err() != nil {
+			break
+		}
+		l.logger.Info("the nonce bucket is not open yet; trying again", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open the nonce bucket %s: %w", NonceBucket, err)
 	}
