@@ -106,6 +106,14 @@ func (c *Client) Ingest(ctx context.Context, account string, body []byte, ndjson
 	return c.post(ctx, "/ingest/account/"+url.PathEscape(account)+"/events", body, ndjson)
 }
 
+// IngestLivePerson sends a page of LivePerson Messaging Interactions
+// search results ({"conversationHistoryRecords": [...]}, or an array of
+// records): its closed conversations are stored as events, the others
+// counted in Skipped. It is sent again on a 429, 503 or network error.
+func (c *Client) IngestLivePerson(ctx context.Context, account string, page []byte) (Outcome, error) {
+	return c.post(ctx, "/ingest/account/"+url.PathEscape(account)+"/liveperson/conversations", page, false)
+}
+
 func (c *Client) post(ctx context.Context, path string, body []byte, ndjson bool) (Outcome, error) {
 	ct := "application/json"
 	if ndjson {

@@ -71,6 +71,12 @@ func TestOpenAPIDescribesEveryAnswer(t *testing.T) {
 	const ingest = "/ingest/account/123/events"
 	events := `[{"conversationId":"c1","skillId":3,"agentId":2,"resolvedBy":"CCP","resolvedAt":"2026-11-27T13:20:00Z","handlingTimeMs":426},
 		{"conversationId":"c2","resolvedBy":"SYSTEM","resolvedAt":1795786000000,"handlingTimeMs":0}]`
+	const livePerson = "/ingest/account/123/liveperson/conversations"
+	const lpOp = "POST /ingest/account/{accountID}/liveperson/conversations"
+	lpPage := `{"_metadata":{"count":2},"conversationHistoryRecords":[
+		{"info":{"conversationId":"lp1","status":"CLOSE","endTimeL":1795786000000,"closeReason":"AGENT","latestSkillId":3,"latestAgentId":"2"},
+		 "interactions":[{"assignedAgentId":"2","interactionTimeL":1795785000000}]},
+		{"info":{"conversationId":"lp2","status":"OPEN","endTimeL":-1,"latestSkillId":-1}}]}`
 	type exchange struct {
 		server              *testServer
 		method, path, ctype string
@@ -89,6 +95,11 @@ func TestOpenAPIDescribesEveryAnswer(t *testing.T) {
 		{method: "POST", path: ingest, ctype: "application/json", header: write, body: `[` + strings.Repeat(" ", 17<<20) + `]`, want: 413, operation: "POST /ingest/account/{accountID}/events"},
 		{server: tight, method: "POST", path: ingest, ctype: "application/json", header: write, body: events, want: 429, operation: "POST /ingest/account/{accountID}/events"},
 		{method: "DELETE", path: ingest, header: write, want: 405},
+
+		{method: "POST", path: livePerson, ctype: "application/json", header: write, body: lpPage, want: 200, operation: lpOp},
+		{method: "POST", path: livePerson, ctype: "application/json", header: write, body: `[{"info":{"conversationId":"lp9","status":"CLOSE","endTimeL":"soon"}}]`, want: 400, operation: lpOp},
+		{method: "POST", path: livePerson, ctype: "application/x-ndjson", header: write, body: lpPage, want: 415, operation: lpOp},
+		{method: "POST", path: livePerson, ctype: "application/json", header: read, body: lpPage, want: 403, operation: lpOp},
 
 		{method: "GET", path: q + "?v=1&timeframe=60", header: read, want: 200, operation: "GET /operations/api/account/{accountID}/msgconversation"},
 		{method: "GET", path: q + "?v=1&timeframe=60&skillIds=all", header: read, want: 200, operation: "GET /operations/api/account/{accountID}/msgconversation"},

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/convops/convops"
+	"github.com/convops/convops/liveperson"
 )
 
 // Backend is what the HTTP layer needs from a node.
@@ -137,6 +138,9 @@ func New(opts Options) *Server {
 	s.handle(query+"/stream", s.methodNotAllowed("GET, HEAD"))
 	s.handle("POST "+ingest, s.authorized(convops.ScopeWrite, s.handleIngest))
 	s.handle(ingest, s.methodNotAllowed("POST"))
+	const livePerson = "/ingest/account/{accountID}/liveperson/conversations"
+	s.handle("POST "+livePerson, s.authorized(convops.ScopeWrite, s.handleLivePerson))
+	s.handle(livePerson, s.methodNotAllowed("POST"))
 
 	const discoverOne = "/api/account/{accountID}/service/{service}/baseURI.json"
 	const discoverAll = "/api/account/{accountID}/service/baseURI.json"
@@ -368,14 +372,22 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
+	if out, ok := s.ingest(w, r, now, events); ok {
+		resp, _ := json.Marshal(out)
+		writeJSON(w, http.StatusOK, resp)
+	}
+}
 
+// ingest stores validated events of the path's account; when it returns
+// false, the request has been answered (or its client has gone).
+func (s *Server) ingest(w http.ResponseWriter, r *http.Request, now int64, events []convops.Event) (convops.Outcome, bool) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.IngestTimeout)
 	defer cancel()
 	out, err := s.opts.Backend.Ingest(ctx, r.PathValue("accountID"), now, events)
 	if err != nil && r.Context().Err() != nil && errors.Is(err, context.Canceled) {
 		// The client went away: no one reads an answer. Its events may be
 		// stored; sending them again counts none twice.
-		return
+		return out, false
 	}
 	if err != nil {
 		switch convops.ErrorCode(err) {
@@ -385,9 +397,44 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 			s.observer.EventsRefused("unavailable", len(events))
 		}
 		s.error(w, r, err)
-		return
+		return out, false
 	}
 	s.observer.Ingested(out.Accepted, out.Duplicates)
-	resp, _ := json.Marshal(out)
-	writeJSON(w, http.StatusOK, resp)
+	return out, true
+}
+
+// LivePersonOutcome is the answer to a page of LivePerson conversations:
+// the ingest's, and the records skipped because they are not closed.
+type LivePersonOutcome struct {
+	convops.Outcome
+	Skipped int `json:"skipped"`
+}
+
+// handleLivePerson serves POST /ingest/account/{accountID}/liveperson/conversations:
+// a page of LivePerson's conversations/search results (SPEC.md section 11).
+func (s *Server) handleLivePerson(w http.ResponseWriter, r *http.Request) {
+	if ndjson, err := ingestFormat(r.Header.Get("Content-Type")); err != nil || ndjson {
+		s.error(w, r, &convops.Error{Code: convops.EMediaType, Parameter: "Content-Type",
+			Message: `send a page of conversations/search results as application/json: {"conversationHistoryRecords": [...]}, or an array of records`})
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	now := s.nowMs()
+	page, err := liveperson.Convert(body, now)
+	if err != nil {
+		var e *convops.Error
+		if errors.As(err, &e) && e.Events > 0 {
+			s.observer.EventsRefused("invalid", e.Events)
+		}
+		s.error(w, r, err)
+		return
+	}
+	if out, ok := s.ingest(w, r, now, page.Events); ok {
+		resp, _ := json.Marshal(LivePersonOutcome{Outcome: out, Skipped: page.Skipped})
+		writeJSON(w, http.StatusOK, resp)
+	}
 }

@@ -59,6 +59,8 @@ Usage:
   convops demo [flags]             run a server with a simulated account fed live, and show its wallboard
   convops query [flags]            ask a server for an account's metrics (convops query -h)
   convops ingest [flags] FILE|-    send events from a JSON or NDJSON file (convops ingest -h)
+  convops import liveperson [flags] FILE...
+                                   send pages of LivePerson Messaging Interactions results (convops import liveperson -h)
   convops keys add|list|revoke     manage API keys (convops keys for help)
   convops --version                say which build this is
 `
@@ -84,6 +86,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return (&QueryCommand{main: m}).Run(ctx, args[1:])
 	case "ingest":
 		return (&IngestCommand{main: m}).Run(ctx, args[1:])
+	case "import":
+		return (&ImportCommand{main: m}).Run(ctx, args[1:])
 	case "version", "--version", "-version", "-v":
 		fmt.Fprintln(m.Stdout, versionString())
 		return nil

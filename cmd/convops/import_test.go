@@ -1,0 +1,77 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// TestImportLivePerson: pages of LivePerson search results, sent with
+// `convops import liveperson`: the closed conversations are counted once
+// however often pages overlap, open ones are skipped and counted, a
+// refused page is reported with its records, and 503s are retried.
+func TestImportLivePerson(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, "--data-dir", filepath.Join(dir, "data"), "--now", "2026-11-27T13:29:17Z")
+	page, err := os.ReadFile("../../liveperson/testdata/page.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := filepath.Join(dir, "page-1.json")
+	again := filepath.Join(dir, "page-2.json") // the same records: an overlapping export
+	bad := filepath.Join(dir, "page-3.json")
+	os.WriteFile(first, page, 0o600)
+	os.WriteFile(again, page, 0o600)
+	os.WriteFile(bad, []byte(`{"conversationHistoryRecords":[{"info":{"conversationId":"z","status":"CLOSE","endTimeL":1795784957000,"latestAgentId":"bob"}}]}`), 0o600)
+
+	// The server refuses the first request with 503: it is sent again.
+	var refusals atomic.Int32
+	target, _ := url.Parse(s.url)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	flaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if refusals.Add(1) == 1 {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(503)
+			fmt.Fprint(w, `{"code":503,"message":"not now"}`)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer flaky.Close()
+
+	out, errOut, err := runCommand(t, "import", "liveperson", "--url", flaky.URL, "--token", testToken, "--account", "123", first, again, bad)
+	if err == nil || !strings.Contains(err.Error(), "1 of 3 files were refused") {
+		t.Errorf("import: err %v", err)
+	}
+	if !strings.Contains(out, "3 files: 3 conversations accepted, 3 duplicates, 2 records skipped (not closed), 1 files refused") {
+		t.Errorf("import summary:\n%s", out)
+	}
+	for _, want := range []string{"retrying in", "[1/3] " + first + ": 3 accepted, 0 duplicates, 1 skipped", "[2/3] " + again + ": 0 accepted, 3 duplicates, 1 skipped",
+		"[3/3] " + bad + ": refused", "record 0: info.latestAgentId:"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("no %q in the progress:\n%s", want, errOut)
+		}
+	}
+	if _, body := s.do(t, "GET", "/operations/api/account/123/msgconversation?timeframe=60&v=1", testToken, ""); !strings.Contains(body, `"totalResolvedConversations":3,`) {
+		t.Errorf("after the import: %s", body)
+	}
+
+	// A file past a request's size goes as several arrays of its records;
+	// a problem names the record's place in the file.
+	pages, firsts, err := splitPage([]byte(`{"conversationHistoryRecords":[` + strings.Repeat(`{"info":{"conversationId":"`+strings.Repeat("x", 1000)+`"}},`, 20000) + `{}]}`))
+	if err != nil || len(pages) != 3 || firsts[1] == 0 || firsts[2] <= firsts[1] {
+		t.Errorf("split: %d pages from %v, %v", len(pages), firsts, err)
+	}
+	for _, p := range pages {
+		if len(p) > maxPageBytes {
+			t.Errorf("a part of %d bytes", len(p))
+		}
+	}
+}

@@ -1,0 +1,145 @@
+package liveperson
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/convops/convops"
+)
+
+// now is the clock of the records in testdata/page.json.
+var now = time.Date(2026, 11, 27, 13, 29, 17, 0, time.UTC).UnixMilli()
+
+// end is when the first record of page.json closed.
+var end = now - 20*60*1000
+
+// TestConvertPage: the records of testdata/page.json, written after the
+// documented example of conversations/search, become the events SPEC.md
+// section 11 gives: a transfer and two agents (the last one's assignment
+// starts the handling time), no agent, a bot agent; the open record is
+// skipped.
+func TestConvertPage(t *testing.T) {
+	body, err := os.ReadFile("testdata/page.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := Convert(body, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []convops.Event{
+		{EventID: "e5c58e49-e4a5-40a8-8a18-d6580d1d5630", ConversationID: "e5c58e49-e4a5-40a8-8a18-d6580d1d5630", SkillID: 2,
+			AgentID: 3677470410, HasAgent: true, ResolvedBy: convops.ByCCP, ResolvedAt: end, HandlingTimeMs: 10 * 60 * 1000},
+		{EventID: "0b1c9a3e-1111-4f6e-9d2c-aaaaaaaaaaaa", ConversationID: "0b1c9a3e-1111-4f6e-9d2c-aaaaaaaaaaaa", SkillID: convops.NoSkill,
+			ResolvedBy: convops.ByConsumer, ResolvedAt: end - 60*1000},
+		{EventID: "7d2f4c10-2222-4b9b-8c1d-bbbbbbbbbbbb", ConversationID: "7d2f4c10-2222-4b9b-8c1d-bbbbbbbbbbbb", SkillID: 12,
+			AgentID: 5000000001, HasAgent: true, ResolvedBy: convops.BySystem, ResolvedAt: end - 2*60*1000, HandlingTimeMs: 3 * 60 * 1000},
+	}
+	if page.Records != 4 || page.Skipped != 1 || len(page.Events) != len(want) {
+		t.Fatalf("records %d, skipped %d, events %+v", page.Records, page.Skipped, page.Events)
+	}
+	for i := range want {
+		if page.Events[i] != want[i] {
+			t.Errorf("event %d:\n got %+v\nwant %+v", i, page.Events[i], want[i])
+		}
+	}
+
+	// The same records as an array, without the page around them.
+	var wrapper struct {
+		Records json.RawMessage `json:"conversationHistoryRecords"`
+	}
+	json.Unmarshal(body, &wrapper)
+	if again, err := Convert(wrapper.Records, now); err != nil || len(again.Events) != 3 || again.Skipped != 1 {
+		t.Errorf("as an array: %+v %v", again, err)
+	}
+}
+
+// TestCloseReasons: AGENT → CCP, CONSUMER → CONSUMER, anything else
+// (SYSTEM, TIMEOUT, a value LivePerson may add) → SYSTEM; ids as numbers or
+// strings; "null"-like agent ids are no agent.
+func TestCloseReasons(t *testing.T) {
+	for _, c := range []struct {
+		reason, agent, skill string
+		by                   convops.ResolvedBy
+		hasAgent             bool
+		skillID              int64
+	}{
+		{`"AGENT"`, `"42"`, `7`, convops.ByCCP, true, 7},
+		{`"CONSUMER"`, `42`, `"7"`, convops.ByConsumer, true, 7},
+		{`"SYSTEM"`, `"-1"`, `-1`, convops.BySystem, false, convops.NoSkill},
+		{`"TIMEOUT"`, `"null"`, `null`, convops.BySystem, false, convops.NoSkill},
+		{`""`, `"undefined"`, `"-1"`, convops.BySystem, false, convops.NoSkill},
+	} {
+		body := `[{"info":{"conversationId":"c","status":"CLOSE","endTimeL":` + jsonInt(end) + `,"closeReason":` + c.reason +
+			`,"latestAgentId":` + c.agent + `,"latestSkillId":` + c.skill + `},"interactions":[{"interactionTimeL":` + jsonInt(end-1000) + `}]}]`
+		page, err := Convert([]byte(body), now)
+		if err != nil {
+			t.Errorf("%s: %v", body, err)
+			continue
+		}
+		e := page.Events[0]
+		if e.ResolvedBy != c.by || e.HasAgent != c.hasAgent || e.SkillID != c.skillID || (c.hasAgent && (e.AgentID != 42 || e.HandlingTimeMs != 1000)) || (!c.hasAgent && e.HandlingTimeMs != 0) {
+			t.Errorf("%s: %+v", body, e)
+		}
+	}
+}
+
+func jsonInt(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+// TestBadRecords: a page with a bad record stores nothing, and every
+// problem names its record and the LivePerson field.
+func TestBadRecords(t *testing.T) {
+	good := `{"info":{"conversationId":"ok","status":"CLOSE","endTimeL":` + jsonInt(end) + `,"closeReason":"AGENT","latestSkillId":1}}`
+	for body, want := range map[string][]convops.ItemError{
+		"[" + good + `,{"info":{"conversationId":"old","status":"CLOSE","endTimeL":1000,"closeReason":"AGENT"}}]`:                {{Index: 1, Field: "info.endTimeL"}},
+		"[" + good + `,{"info":{"conversationId":"x","status":"CLOSE","endTimeL":-1}}]`:                                          {{Index: 1, Field: "info.endTimeL"}},
+		`[{"info":{"status":"CLOSE","endTimeL":` + jsonInt(end) + `}},` + good + `]`:                                             {{Index: 0, Field: "info.conversationId"}},
+		"[" + good + `,{"info":{"conversationId":"y","status":"CLOSE","endTimeL":` + jsonInt(end) + `,"latestAgentId":"bob"}}]`:  {{Index: 1, Field: "info.latestAgentId"}},
+		"[" + good + `,{"info":{"conversationId":"z","status":"CLOSE","endTimeL":` + jsonInt(end) + `,"latestSkillId":"cats"}}]`: {{Index: 1, Field: "info.latestSkillId"}},
+	} {
+		_, err := Convert([]byte(body), now)
+		var e *convops.Error
+		if !errors.As(err, &e) || e.Code != convops.EInvalid || len(e.Items) != len(want) {
+			t.Errorf("%s: %v", body, err)
+			continue
+		}
+		for i, w := range want {
+			if e.Items[i].Index != w.Index || e.Items[i].Field != w.Field || !strings.HasPrefix(e.Items[i].Message, w.Field+":") {
+				t.Errorf("%s: problem %+v, want record %d, %s", body, e.Items[i], w.Index, w.Field)
+			}
+		}
+	}
+	for _, body := range []string{``, `{}`, `{"conversationHistoryRecords":{}}`, `[1]`, `nope`, `{"conversationHistoryRecords":[{"info":"x"}]}`} {
+		_, err := Convert([]byte(body), now)
+		var e *convops.Error
+		if !errors.As(err, &e) || e.Code != convops.EInvalid || e.Message == "" {
+			t.Errorf("%q: %v", body, err)
+		}
+	}
+}
+
+// FuzzConvert: no body makes Convert panic, and what it accepts holds only
+// valid events, one per closed record.
+func FuzzConvert(f *testing.F) {
+	page, _ := os.ReadFile("testdata/page.json")
+	f.Add(page)
+	f.Add([]byte(`[{"info":{"conversationId":"c","status":"CLOSE","endTimeL":"1795784957000","latestAgentId":"-1"}}]`))
+	f.Add([]byte(`{"conversationHistoryRecords":[{"info":{"status":"OPEN"}},{}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		p, err := Convert(body, now)
+		if err != nil {
+			var e *convops.Error
+			if !errors.As(err, &e) || e.Code != convops.EInvalid {
+				t.Fatalf("not a clear refusal: %v", err)
+			}
+			return
+		}
+		if len(p.Events)+p.Skipped != p.Records {
+			t.Fatalf("%d events and %d skipped of %d records", len(p.Events), p.Skipped, p.Records)
+		}
+	})
+}
