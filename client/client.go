@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -35,8 +36,9 @@ type Client struct {
 	// HTTP sends the requests (http.DefaultClient when nil).
 	HTTP *http.Client
 	// Attempts is how many times a request that may be retried is sent
-	// (default 8), waiting Backoff, doubled each time up to 10 s (default
-	// 250 ms), or what Retry-After says.
+	// (default 8), waiting about Backoff (default 250 ms; between half and
+	// one and a half times it, at random), doubled each time up to 10 s, or
+	// what Retry-After says when that is longer.
 	Attempts int
 	Backoff  time.Duration
 	// OnRetry, when set, is told of each retry and why.
@@ -98,6 +100,105 @@ func (c *Client) Query(ctx context.Context, account string, params url.Values) (
 	}
 	u := c.url("/operations/api/account/"+url.PathEscape(account)+"/msgconversation") + "?" + q.Encode()
 	return c.do(ctx, http.MethodGet, u, "", nil, true)
+}
+
+// Metrics asks for the Messaging Conversation metrics of account, and
+// returns the typed answer. It is asked again on a 429, a 503 or a network
+// error.
+func (c *Client) Metrics(ctx context.Context, account string, q Query) (*Answer, error) {
+	b, err := c.Query(ctx, account, q.Values())
+	if err != nil {
+		return nil, err
+	}
+	var a Answer
+	if err := json.Unmarshal(b, &a); err != nil {
+		return nil, fmt.Errorf("the server's answer is not a Messaging Conversation answer: %w", err)
+	}
+	return &a, nil
+}
+
+// Event is a conversation-resolved event, as IngestEvents sends it.
+type Event struct {
+	ConversationID string
+	// EventID is the idempotency key; the conversation id when empty.
+	EventID string
+	// Skill and Agent are ids, nil when there is none.
+	Skill, Agent *int64
+	// ResolvedBy is CCP (the agent), CONSUMER or SYSTEM.
+	ResolvedBy   string
+	ResolvedAt   time.Time
+	HandlingTime time.Duration
+}
+
+// MarshalJSON writes the event as the ingest API reads it.
+func (e Event) MarshalJSON() ([]byte, error) {
+	type wire struct {
+		ConversationID string `json:"conversationId"`
+		EventID        string `json:"eventId,omitempty"`
+		Skill          *int64 `json:"skillId,omitempty"`
+		Agent          *int64 `json:"agentId,omitempty"`
+		ResolvedBy     string `json:"resolvedBy"`
+		ResolvedAt     int64  `json:"resolvedAt"`
+		HandlingTimeMs int64  `json:"handlingTimeMs"`
+	}
+	return json.Marshal(wire{e.ConversationID, e.EventID, e.Skill, e.Agent, e.ResolvedBy, e.ResolvedAt.UnixMilli(), e.HandlingTime.Milliseconds()})
+}
+
+// DefaultBatch is how many events IngestEvents sends per request.
+const DefaultBatch = 5000
+
+// IngestEvents sends events of account in requests of batch events
+// (DefaultBatch when 0), each sent again on a 429, 503 or network error,
+// and returns what the server made of them all. On an error, the outcome
+// is that of the requests before it; the events of those after it were
+// not sent.
+func (c *Client) IngestEvents(ctx context.Context, account string, events []Event, batch int) (Outcome, error) {
+	if batch <= 0 {
+		batch = DefaultBatch
+	}
+	var total Outcome
+	for start := 0; start < len(events); start += batch {
+		body, err := json.Marshal(events[start:min(start+batch, len(events))])
+		if err != nil {
+			return total, err
+		}
+		out, err := c.Ingest(ctx, account, body, false)
+		if err != nil {
+			var apiErr *Error
+			if errors.As(err, &apiErr) {
+				for i := range apiErr.Errors {
+					apiErr.Errors[i].Index += start // the event's place in events
+				}
+			}
+			return total, err
+		}
+		total.Accepted += out.Accepted
+		total.Duplicates += out.Duplicates
+	}
+	return total, nil
+}
+
+// Discover asks the server where account's API is, as LivePerson's
+// clients ask LivePerson's domain API, and points the client there
+// (keeping its scheme).
+func (c *Client) Discover(ctx context.Context, account string) error {
+	u := c.url("/api/account/" + url.PathEscape(account) + "/service/leDataReporting/baseURI.json?version=1.0")
+	b, err := c.do(ctx, http.MethodGet, u, "", nil, true)
+	if err != nil {
+		return err
+	}
+	var d struct {
+		BaseURI string `json:"baseURI"`
+	}
+	if err := json.Unmarshal(b, &d); err != nil || d.BaseURI == "" {
+		return fmt.Errorf("the domain answer has no baseURI: %s", b)
+	}
+	scheme := "https"
+	if base, err := url.Parse(c.BaseURL); err == nil && base.Scheme != "" {
+		scheme = base.Scheme
+	}
+	c.BaseURL = scheme + "://" + d.BaseURI
+	return nil
 }
 
 // Ingest sends one ingest request: body is NDJSON (one event a line) when
@@ -169,7 +270,7 @@ func (c *Client) do(ctx context.Context, method, u, contentType string, body []b
 		if !retry || !retryable || attempt >= attempts || ctx.Err() != nil {
 			return nil, err
 		}
-		pause := wait
+		pause := jitter(wait)
 		if apiErr != nil && apiErr.RetryAfter > pause {
 			pause = apiErr.RetryAfter
 		}
@@ -213,6 +314,11 @@ func (c *Client) once(ctx context.Context, hc *http.Client, method, u, contentTy
 	if resp.StatusCode/100 == 2 {
 		return b, nil
 	}
+	return nil, apiError(resp, b)
+}
+
+// apiError reads a non-2xx answer.
+func apiError(resp *http.Response, b []byte) *Error {
 	apiErr := &Error{}
 	if json.Unmarshal(b, apiErr) != nil || apiErr.Message == "" {
 		apiErr.Message = strings.TrimSpace(string(b))
@@ -224,5 +330,11 @@ func (c *Client) once(ctx context.Context, hc *http.Client, method, u, contentTy
 	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
 		apiErr.RetryAfter = time.Duration(s) * time.Second
 	}
-	return nil, apiErr
+	return apiErr
+}
+
+// jitter spreads a wait over its second half and half as long again, so
+// that clients refused together do not come back together.
+func jitter(d time.Duration) time.Duration {
+	return d/2 + rand.N(d)
 }
