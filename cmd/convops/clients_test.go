@@ -1,11 +1,18 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/convops/convops/auth"
 )
@@ -108,5 +115,72 @@ func TestThirdPartyClients(t *testing.T) {
 				t.Errorf("the answers it got by GET and POST are not the server's:\n%s\nwant twice:\n%s", out, want)
 			}
 		})
+	}
+}
+
+// TestBackfillFromLivePerson: the migration guide's backfill, end to end:
+// clients/python/lp_export.py pages through a Messaging Interactions API
+// (here a stand-in that serves LivePerson's page format on loopback, with
+// OAuth 1.0a demanded) into files, and `convops import liveperson` sends
+// them to a real server; conversations that closed before the 24-hour
+// window are left out, open ones are counted as skipped.
+func TestBackfillFromLivePerson(t *testing.T) {
+	python := "/usr/bin/python3"
+	if exec.Command(python, "-c", "import requests_oauthlib").Run() != nil {
+		if os.Getenv("CONVOPS_REQUIRE_CLIENTS") != "" {
+			t.Fatal("Debian's python3-requests-oauthlib is not installed")
+		}
+		t.Skip("Debian's python3-requests-oauthlib is not installed")
+	}
+	now := time.Now().UnixMilli()
+	var records []string
+	for i := range 250 {
+		status, end := "CLOSE", now-int64(i)*4*60*1000 // one every 4 minutes, back 16 hours
+		switch {
+		case i%10 == 9:
+			status, end = "OPEN", -1
+		case i%25 == 24:
+			end = now - 30*3600*1000 // closed before the window
+		}
+		records = append(records, fmt.Sprintf(`{"info":{"conversationId":"lp-%d","status":%q,"endTimeL":%d,"closeReason":"AGENT","latestSkillId":%d,"latestAgentId":"%d"},`+
+			`"interactions":[{"assignedAgentId":"%d","interactionTimeL":%d}],"agentParticipants":[],"transfers":[]}`,
+			i, status, end, i%3, 100+i%4, 100+i%4, end-60000))
+	}
+	var searches atomic.Int32
+	lp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Start struct{ From, To int64 } `json:"start"`
+		}
+		json.NewDecoder(r.Body).Decode(&body)
+		if r.Method != "POST" || r.URL.Path != "/messaging_history/api/account/4343/conversations/search" ||
+			!strings.HasPrefix(r.Header.Get("Authorization"), "OAuth ") || body.Start.From == 0 || body.Start.To < body.Start.From {
+			http.Error(w, `{"error":"bad request"}`, 400)
+			return
+		}
+		searches.Add(1)
+		offset, _ := strconv.Atoi(r.URL.Query().Get("offset"))
+		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+		end := min(offset+limit, len(records))
+		fmt.Fprintf(w, `{"_metadata":{"count":%d},"conversationHistoryRecords":[%s]}`, len(records), strings.Join(records[min(offset, end):end], ","))
+	}))
+	defer lp.Close()
+
+	dir := t.TempDir()
+	out := filepath.Join(dir, "pages")
+	cmd := exec.Command(python, "../../clients/python/lp_export.py", "--account", "4343", "--out", out, "--base-url", lp.URL)
+	cmd.Env = append(os.Environ(), "LP_CONSUMER_KEY=k", "LP_CONSUMER_SECRET=s", "LP_TOKEN=t", "LP_TOKEN_SECRET=ts")
+	report, err := cmd.CombinedOutput()
+	if err != nil || searches.Load() != 3 || !strings.Contains(string(report), "245 records in 3 pages") || !strings.Contains(string(report), "5 closed before the 24-hour window") {
+		t.Fatalf("export: %v, %d searches:\n%s", err, searches.Load(), report)
+	}
+
+	s := startServer(t, "--data-dir", filepath.Join(dir, "data"))
+	pages, _ := filepath.Glob(filepath.Join(out, "*.json"))
+	summary, _, err := runCommand(t, append([]string{"import", "liveperson", "--url", s.url, "--token", testToken, "--account", "4343"}, pages...)...)
+	if err != nil || !strings.Contains(summary, "3 files: 220 conversations accepted, 0 duplicates, 25 records skipped (not closed), 0 files refused") {
+		t.Fatalf("import: %v\n%s", err, summary)
+	}
+	if _, body := s.do(t, "GET", "/operations/api/account/4343/msgconversation?timeframe=1440&v=1", testToken, ""); !strings.Contains(body, `"totalResolvedConversations":220,`) {
+		t.Errorf("after the backfill: %s", body)
 	}
 }
