@@ -2,6 +2,8 @@ package httpapi_test
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -56,5 +58,19 @@ func TestLivePersonConversations(t *testing.T) {
 	}
 	if _, _, again := ts.do(t, "GET", "/operations/api/account/123/msgconversation?timeframe=60&v=1", "", ""); !strings.HasPrefix(string(again), want) {
 		t.Errorf("a refused page changed the numbers: %s", again)
+	}
+
+	// A compressed page is refused with a word on why.
+	req, _ := http.NewRequest("POST", ts.URL+path, strings.NewReader("\x1f\x8b..."))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Encoding", "gzip")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gz, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 415 || !strings.Contains(string(gz), "uncompressed") {
+		t.Errorf("a gzip page: %d %s", resp.StatusCode, gz)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/convops/convops"
@@ -372,15 +373,16 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	if out, ok := s.ingest(w, r, now, events); ok {
+	if out, ok := s.ingest(w, r, now, events, nil); ok {
 		resp, _ := json.Marshal(out)
 		writeJSON(w, http.StatusOK, resp)
 	}
 }
 
 // ingest stores validated events of the path's account; when it returns
-// false, the request has been answered (or its client has gone).
-func (s *Server) ingest(w http.ResponseWriter, r *http.Request, now int64, events []convops.Event) (convops.Outcome, bool) {
+// false, the request has been answered (or its client has gone). remap,
+// when set, rewrites a refusal of the events for the body they came from.
+func (s *Server) ingest(w http.ResponseWriter, r *http.Request, now int64, events []convops.Event, remap func(*convops.Error) *convops.Error) (convops.Outcome, bool) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.IngestTimeout)
 	defer cancel()
 	out, err := s.opts.Backend.Ingest(ctx, r.PathValue("accountID"), now, events)
@@ -395,6 +397,10 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, now int64, event
 			s.observer.EventsRefused("bounds", len(events))
 		case convops.EUnavailable:
 			s.observer.EventsRefused("unavailable", len(events))
+		}
+		var e *convops.Error
+		if remap != nil && errors.As(err, &e) && len(e.Items) > 0 {
+			err = remap(e)
 		}
 		s.error(w, r, err)
 		return out, false
@@ -418,6 +424,11 @@ func (s *Server) handleLivePerson(w http.ResponseWriter, r *http.Request) {
 			Message: `send a page of conversations/search results as application/json: {"conversationHistoryRecords": [...]}, or an array of records`})
 		return
 	}
+	if enc := r.Header.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "identity") {
+		s.error(w, r, &convops.Error{Code: convops.EMediaType, Parameter: "Content-Encoding",
+			Message: "send the page uncompressed: Content-Encoding " + enc + " is not read"})
+		return
+	}
 	body, err := readBody(r)
 	if err != nil {
 		s.error(w, r, err)
@@ -433,7 +444,7 @@ func (s *Server) handleLivePerson(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	if out, ok := s.ingest(w, r, now, page.Events); ok {
+	if out, ok := s.ingest(w, r, now, page.Events, page.Remap); ok {
 		resp, _ := json.Marshal(LivePersonOutcome{Outcome: out, Skipped: page.Skipped})
 		writeJSON(w, http.StatusOK, resp)
 	}

@@ -23,6 +23,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,16 +37,22 @@ type Page struct {
 	Events  []convops.Event
 	Skipped int // records that are not closed
 	Records int // records in all
+	// RecordOf is, for each event, the index of its record in the page.
+	RecordOf []int
 }
+
+// MaxRecords bounds the records of one page (LivePerson's pages hold 100):
+// as many as an ingest request may hold events.
+const MaxRecords = convops.MaxBatchEvents
 
 // record is the part of a conversation history record that is read. Ids
 // come as numbers or as strings ("3677470410"), so they are kept raw.
 type record struct {
-	Info struct {
+	Info *struct {
 		ConversationID json.RawMessage `json:"conversationId"`
-		Status         string          `json:"status"`
+		Status         json.RawMessage `json:"status"`
 		EndTimeL       json.RawMessage `json:"endTimeL"`
-		CloseReason    string          `json:"closeReason"`
+		CloseReason    json.RawMessage `json:"closeReason"`
 		LatestSkillID  json.RawMessage `json:"latestSkillId"`
 		LatestAgentID  json.RawMessage `json:"latestAgentId"`
 	} `json:"info"`
@@ -59,11 +67,14 @@ type record struct {
 
 // Fields of a record, as problems name them.
 const (
+	fieldInfo           = "info"
+	fieldStatus         = "info.status"
 	fieldConversationID = "info.conversationId"
 	fieldEndTime        = "info.endTimeL"
 	fieldSkill          = "info.latestSkillId"
 	fieldAgent          = "info.latestAgentId"
 	fieldCloseReason    = "info.closeReason"
+	fieldHandlingTime   = "info.endTimeL, interactions[].interactionTimeL"
 )
 
 // Convert reads a page of search results ({"conversationHistoryRecords":
@@ -71,51 +82,50 @@ const (
 // events of its closed conversations, validated at now (epoch ms) as an
 // ingest's are: either all are valid, or a *convops.Error lists the
 // problems by record (its index in the page) and nothing is returned.
+//
+// The records are read one at a time: what a page costs in memory is its
+// events, not its records' other fields.
 func Convert(body []byte, now int64) (Page, error) {
-	records, err := decodeRecords(body)
-	if err != nil {
-		return Page{}, err
-	}
-	page := Page{Records: len(records)}
-	// The closed records, as an ingest body; recordOf maps an event's index
-	// back to its record's.
+	var page Page
+	// The closed records, as an ingest body; RecordOf maps an event's
+	// index back to its record's.
 	var events bytes.Buffer
-	var recordOf []int
 	var problems []convops.ItemError
 	events.WriteByte('[')
-	for i := range records {
-		r := &records[i]
-		if !strings.EqualFold(r.Info.Status, "CLOSE") {
-			page.Skipped++
-			continue
+	err := eachRecord(body, func(i int, raw json.RawMessage) error {
+		page.Records++
+		if page.Records > MaxRecords {
+			return &convops.Error{Code: convops.EInvalid, Parameter: "conversationHistoryRecords",
+				Message: fmt.Sprintf("a page holds at most %d records; send fewer at once", MaxRecords)}
 		}
-		ev, problem := toEvent(r)
-		if problem != nil {
+		ev, closed, problem := toEvent(raw)
+		switch {
+		case problem != nil:
 			problem.Index = i
 			problems = append(problems, *problem)
-			continue
+		case !closed:
+			page.Skipped++
+		default:
+			if len(page.RecordOf) > 0 {
+				events.WriteByte(',')
+			}
+			events.Write(ev)
+			page.RecordOf = append(page.RecordOf, i)
 		}
-		if len(recordOf) > 0 {
-			events.WriteByte(',')
-		}
-		events.Write(ev)
-		recordOf = append(recordOf, i)
+		return nil
+	})
+	if err != nil {
+		return Page{}, err
 	}
 	events.WriteByte(']')
 
 	decoded, err := convops.DecodeEvents(events.Bytes(), false, now)
 	if err != nil {
 		e, ok := err.(*convops.Error)
-		if !ok {
-			return Page{}, err
+		if !ok || len(e.Items) == 0 {
+			return Page{}, err // not about one event: about them all
 		}
-		for _, item := range e.Items {
-			field := item.Field
-			item.Index = recordOf[item.Index]
-			item.Field = recordField(field)
-			item.Message = strings.Replace(item.Message, field+":", item.Field+":", 1)
-			problems = append(problems, item)
-		}
+		problems = append(problems, page.Remap(e).Items...)
 	}
 	if len(problems) > 0 {
 		sort.SliceStable(problems, func(i, j int) bool { return problems[i].Index < problems[j].Index })
@@ -126,69 +136,139 @@ func Convert(body []byte, now int64) (Page, error) {
 		if len(problems) > convops.MaxReportedErrors {
 			problems = problems[:convops.MaxReportedErrors]
 		}
-		return Page{}, &convops.Error{Code: convops.EInvalid, Parameter: "conversationHistoryRecords", Events: len(records),
+		return Page{}, &convops.Error{Code: convops.EInvalid, Parameter: "conversationHistoryRecords", Events: page.Records,
 			Message: fmt.Sprintf("%d of %d records are invalid; nothing was stored: fix them and send the page again", len(invalid), page.Records), Items: problems}
 	}
 	page.Events = decoded
 	return page, nil
 }
 
-// decodeRecords reads the records of a page, or of an array of records.
-func decodeRecords(body []byte) ([]record, error) {
-	trimmed := bytes.TrimSpace(body)
-	if len(trimmed) == 0 {
-		return nil, convops.ParamErrorf("body", `the body is empty: send a page of conversations/search results, {"conversationHistoryRecords": [...]}, or an array of records`)
-	}
-	var records []record
-	if trimmed[0] == '[' {
-		if err := json.Unmarshal(trimmed, &records); err != nil {
-			return nil, shapeError(err)
+// Remap turns the problems of the page's events, as the ingest names them
+// (by event, by ingest field), into problems of its records.
+func (p *Page) Remap(e *convops.Error) *convops.Error {
+	out := *e
+	out.Items = make([]convops.ItemError, 0, len(e.Items))
+	for _, item := range e.Items {
+		field := item.Field
+		if item.Index >= 0 && item.Index < len(p.RecordOf) {
+			item.Index = p.RecordOf[item.Index]
 		}
-		return records, nil
+		item.Field = recordField(field)
+		item.Message = strings.Replace(item.Message, field+":", item.Field+":", 1)
+		out.Items = append(out.Items, item)
 	}
-	var page struct {
-		Records *[]record `json:"conversationHistoryRecords"`
+	if out.Parameter == "events" {
+		out.Parameter = "conversationHistoryRecords"
 	}
-	if err := json.Unmarshal(trimmed, &page); err != nil {
-		return nil, shapeError(err)
-	}
-	if page.Records == nil {
-		return nil, convops.ParamErrorf("conversationHistoryRecords", `the page has no conversationHistoryRecords: send what conversations/search returns, or an array of its records`)
-	}
-	return *page.Records, nil
+	return &out
 }
 
-func shapeError(err error) error {
-	msg := strings.TrimPrefix(err.Error(), "json: ")
-	var typeErr *json.UnmarshalTypeError
-	var syntaxErr *json.SyntaxError
-	switch {
-	case errors.As(err, &typeErr):
-		msg = fmt.Sprintf("%s must be %s, not a JSON %s", typeErr.Field, typeErr.Type, typeErr.Value)
-	case errors.As(err, &syntaxErr):
-		msg = "the body is not valid JSON: " + msg
+// eachRecord calls fn with each record of the page, in order, as it reads
+// them.
+func eachRecord(body []byte, fn func(i int, raw json.RawMessage) error) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err == io.EOF {
+		return convops.ParamErrorf("body", `the body is empty: send a page of conversations/search results, {"conversationHistoryRecords": [...]}, or an array of records`)
 	}
-	return convops.ParamErrorf("body", "%s", msg)
+	if err != nil {
+		return syntaxError(err)
+	}
+	switch tok {
+	case json.Delim('['):
+	case json.Delim('{'):
+		// A page: find its records, skipping its other keys.
+		found := false
+		for dec.More() {
+			key, err := dec.Token()
+			if err != nil {
+				return syntaxError(err)
+			}
+			if key != "conversationHistoryRecords" {
+				var skip json.RawMessage
+				if err := dec.Decode(&skip); err != nil {
+					return syntaxError(err)
+				}
+				continue
+			}
+			if tok, err := dec.Token(); err != nil {
+				return syntaxError(err)
+			} else if tok != json.Delim('[') {
+				return convops.ParamErrorf("conversationHistoryRecords", "conversationHistoryRecords must be an array of records")
+			}
+			found = true
+			break
+		}
+		if !found {
+			return convops.ParamErrorf("conversationHistoryRecords", `the page has no conversationHistoryRecords: send what conversations/search returns, or an array of its records`)
+		}
+	default:
+		return convops.ParamErrorf("body", `the body must be a page of conversations/search results, {"conversationHistoryRecords": [...]}, or an array of records`)
+	}
+	for i := 0; dec.More(); i++ {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return syntaxError(err)
+		}
+		if err := fn(i, raw); err != nil {
+			return err
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return syntaxError(err)
+	}
+	return nil
 }
 
-// toEvent writes the ingest event of a closed record, or says why it has
-// none. Values are passed on as given (an id as a string or a number) for
-// DecodeEvents to validate.
-func toEvent(r *record) ([]byte, *convops.ItemError) {
+func syntaxError(err error) error {
+	if err == io.ErrUnexpectedEOF || err == io.EOF {
+		return convops.ParamErrorf("body", "the body ends before its JSON does")
+	}
+	return convops.ParamErrorf("body", "the body is not valid JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
+}
+
+// toEvent reads one record: closed, it writes its ingest event; not
+// closed, it has none. Values are passed on as given (an id as a string or
+// a number) for DecodeEvents to validate; what is wrong with the record's
+// own shape is a problem.
+func toEvent(raw json.RawMessage) (ev []byte, closed bool, problem *convops.ItemError) {
+	var r record
+	if err := json.Unmarshal(raw, &r); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field != "" {
+			return nil, false, &convops.ItemError{Field: typeErr.Field, Message: fmt.Sprintf("%s must be %s, not %s", typeErr.Field, jsonKind(typeErr.Type), typeErr.Value)}
+		}
+		return nil, false, &convops.ItemError{Message: "a record must be a JSON object with an info object"}
+	}
+	if r.Info == nil {
+		return nil, false, &convops.ItemError{Field: fieldInfo, Message: fieldInfo + ": is required: the conversation's info object"}
+	}
+	status, ok := text(r.Info.Status)
+	if !ok || strings.TrimSpace(status) == "" {
+		return nil, false, &convops.ItemError{Field: fieldStatus, Message: fieldStatus + ": is required: a string, CLOSE for a closed conversation"}
+	}
+	if !strings.EqualFold(strings.TrimSpace(status), "CLOSE") {
+		return nil, false, nil
+	}
 	end, ok := number(r.Info.EndTimeL)
 	if !ok || end <= 0 {
-		return nil, &convops.ItemError{Field: fieldEndTime, Message: fieldEndTime + ": a closed conversation needs its end time in epoch milliseconds, got " + clip(r.Info.EndTimeL)}
+		return nil, false, &convops.ItemError{Field: fieldEndTime, Message: fieldEndTime + ": a closed conversation needs its end time in epoch milliseconds, got " + clip(r.Info.EndTimeL)}
+	}
+	reason, ok := text(r.Info.CloseReason)
+	if !ok && !isNull(r.Info.CloseReason) {
+		return nil, false, &convops.ItemError{Field: fieldCloseReason, Message: fieldCloseReason + ": must be a string such as AGENT or CONSUMER, got " + clip(r.Info.CloseReason)}
 	}
 	agent, hasAgent := agentID(r.Info.LatestAgentID)
 	handling := int64(0)
 	if hasAgent {
-		if assigned, found := assignedAt(r, agent); found && assigned <= end {
+		if assigned, found := assignedAt(&r, agent, end); found {
 			handling = end - assigned
 		}
 	}
-	skill := r.Info.LatestSkillID
-	if isNull(skill) {
-		skill = json.RawMessage("-1")
+	skill := bytes.TrimSpace(r.Info.LatestSkillID)
+	if isNull(skill) || string(skill) == `""` {
+		skill = json.RawMessage("-1") // LivePerson's "Unassigned"
 	}
 	var b bytes.Buffer
 	b.WriteString(`{"conversationId":`)
@@ -200,13 +280,36 @@ func toEvent(r *record) ([]byte, *convops.ItemError) {
 		b.WriteString(strconv.Quote(agent))
 	}
 	b.WriteString(`,"resolvedBy":`)
-	b.WriteString(strconv.Quote(resolvedBy(r.Info.CloseReason)))
+	b.WriteString(strconv.Quote(resolvedBy(reason)))
 	b.WriteString(`,"resolvedAt":`)
 	b.WriteString(strconv.FormatInt(end, 10))
 	b.WriteString(`,"handlingTimeMs":`)
 	b.WriteString(strconv.FormatInt(handling, 10))
 	b.WriteByte('}')
-	return b.Bytes(), nil
+	return b.Bytes(), true, nil
+}
+
+// jsonKind names a Go type the way a JSON document's author would.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map, reflect.Pointer:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.String:
+		return "a string"
+	}
+	return "a number"
+}
+
+// text reads a JSON string.
+func text(raw json.RawMessage) (string, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '"' {
+		return "", false
+	}
+	var s string
+	return s, json.Unmarshal(raw, &s) == nil
 }
 
 // resolvedBy maps LivePerson's close reason.
@@ -225,30 +328,29 @@ func resolvedBy(closeReason string) string {
 func agentID(raw json.RawMessage) (string, bool) {
 	s := idText(raw)
 	switch s {
-	case "", "-1", "null", "undefined", "0":
+	case "", "-1", "null", "undefined":
 		return "", false
 	}
 	return s, true
 }
 
-// assignedAt is when agent was last assigned the conversation: its last
-// interaction's time, else its last time as a participant.
-func assignedAt(r *record, agent string) (int64, bool) {
-	var at int64
-	found := false
-	for _, in := range r.Interactions {
-		if t, ok := number(in.InteractionTimeL); ok && t > 0 && (!found || t > at) {
-			at, found = t, true
+// assignedAt is when agent was last assigned the conversation: the time
+// of its last interaction (the last of interactions[], in their order) that
+// is not after its end, else its last time as a participant. A time after
+// the end (clocks that differ) is passed over.
+func assignedAt(r *record, agent string, end int64) (int64, bool) {
+	for i := len(r.Interactions) - 1; i >= 0; i-- {
+		if t, ok := number(r.Interactions[i].InteractionTimeL); ok && t > 0 && t <= end {
+			return t, true
 		}
 	}
-	if found {
-		return at, true
-	}
+	var at int64
+	found := false
 	for _, p := range r.AgentParticipants {
 		if idText(p.AgentID) != agent {
 			continue
 		}
-		if t, ok := number(p.TimeL); ok && t > 0 && (!found || t > at) {
+		if t, ok := number(p.TimeL); ok && t > 0 && t <= end && (!found || t > at) {
 			at, found = t, true
 		}
 	}
@@ -311,8 +413,10 @@ func recordField(eventField string) string {
 		return fieldAgent
 	case convops.FieldResolvedBy:
 		return fieldCloseReason
-	case convops.FieldResolvedAt, convops.FieldHandlingTimeMs:
+	case convops.FieldResolvedAt:
 		return fieldEndTime
+	case convops.FieldHandlingTimeMs:
+		return fieldHandlingTime
 	}
 	return eventField
 }

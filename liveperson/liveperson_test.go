@@ -143,3 +143,74 @@ func FuzzConvert(f *testing.F) {
 		}
 	})
 }
+
+// TestMalformedPages: what is wrong with a record's shape is named by
+// record, in JSON's words; a page past MaxRecords is refused before it is
+// read whole; a record that is null, empty or without a status is not
+// taken for an open one.
+func TestMalformedPages(t *testing.T) {
+	for body, want := range map[string]convops.ItemError{
+		`[[1,2]]`:                 {Index: 0, Message: "a record must be a JSON object with an info object"},
+		`[{"info":[]}]`:           {Index: 0, Field: "info", Message: "info must be an object, not array"},
+		`[null]`:                  {Index: 0, Field: "info", Message: "info: is required: the conversation's info object"},
+		`[{}]`:                    {Index: 0, Field: "info", Message: "info: is required: the conversation's info object"},
+		`[{"info":null}]`:         {Index: 0, Field: "info", Message: "info: is required: the conversation's info object"},
+		`[{"info":{}}]`:           {Index: 0, Field: "info.status", Message: "info.status: is required: a string, CLOSE for a closed conversation"},
+		`[{"info":{"status":7}}]`: {Index: 0, Field: "info.status", Message: "info.status: is required: a string, CLOSE for a closed conversation"},
+		`[{"info":{"status":"OPEN"}},{"info":{"status":"CLOSE","conversationId":"c","endTimeL":` + jsonInt(end) + `,"closeReason":7}}]`: {Index: 1, Field: "info.closeReason", Message: "info.closeReason: must be a string such as AGENT or CONSUMER, got 7"},
+	} {
+		_, err := Convert([]byte(body), now)
+		var e *convops.Error
+		if !errors.As(err, &e) || len(e.Items) != 1 || e.Items[0] != want {
+			t.Errorf("%s: %v %+v", body, err, e)
+		}
+	}
+	// " CLOSE" and "close" are closed.
+	if p, err := Convert([]byte(`[{"info":{"status":" close ","conversationId":"c","endTimeL":`+jsonInt(end)+`}}]`), now); err != nil || len(p.Events) != 1 {
+		t.Errorf("a status with spaces: %+v %v", p, err)
+	}
+	// One record past the bound: refused as a whole page.
+	many := "[" + strings.Repeat(`{"info":{"status":"OPEN"}},`, MaxRecords) + `{"info":{"status":"OPEN"}}]`
+	_, err := Convert([]byte(many), now)
+	var e *convops.Error
+	if !errors.As(err, &e) || !strings.Contains(e.Message, "at most 100000 records") {
+		t.Errorf("%d records: %v", MaxRecords+1, err)
+	}
+}
+
+// TestHandlingTimeFromTheLastAssignment: the last interaction that is not
+// after the end starts the handling time; without one, the agent's last
+// time as a participant.
+func TestHandlingTimeFromTheLastAssignment(t *testing.T) {
+	for _, c := range []struct {
+		interactions, participants string
+		want                       int64
+	}{
+		{`[{"interactionTimeL":` + jsonInt(end-9000) + `},{"interactionTimeL":` + jsonInt(end-1000) + `}]`, `[]`, 1000},
+		{`[{"interactionTimeL":` + jsonInt(end-1000) + `},{"interactionTimeL":` + jsonInt(end-9000) + `}]`, `[]`, 9000}, // the last in order
+		{`[{"interactionTimeL":` + jsonInt(end-4000) + `},{"interactionTimeL":` + jsonInt(end+5000) + `}]`, `[]`, 4000}, // after the end: passed over
+		{`[]`, `[{"agentId":"42","timeL":` + jsonInt(end-7000) + `},{"agentId":"43","timeL":` + jsonInt(end-1000) + `}]`, 7000},
+		{`[]`, `[]`, 0},
+	} {
+		body := `[{"info":{"conversationId":"c","status":"CLOSE","endTimeL":` + jsonInt(end) + `,"closeReason":"AGENT","latestAgentId":"42"},"interactions":` +
+			c.interactions + `,"agentParticipants":` + c.participants + `}]`
+		p, err := Convert([]byte(body), now)
+		if err != nil || p.Events[0].HandlingTimeMs != c.want {
+			t.Errorf("%s: %+v %v, want %d ms", body, p.Events, err, c.want)
+		}
+	}
+}
+
+// TestRemap: a refusal of the events (as the store's bounds give it) names
+// the records they came from.
+func TestRemap(t *testing.T) {
+	p, err := Convert([]byte(`[{"info":{"status":"OPEN"}},{"info":{"status":"OPEN"}},{"info":{"conversationId":"c","status":"CLOSE","endTimeL":`+jsonInt(end)+`,"latestSkillId":2}}]`), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := p.Remap(&convops.Error{Code: convops.EInvalid, Parameter: "events", Message: "too many skills",
+		Items: []convops.ItemError{{Index: 0, Field: convops.FieldSkillID, Message: "skillId: would pass the bound"}}})
+	if e.Parameter != "conversationHistoryRecords" || e.Items[0] != (convops.ItemError{Index: 2, Field: "info.latestSkillId", Message: "info.latestSkillId: would pass the bound"}) {
+		t.Errorf("%+v", e)
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/convops/convops"
 	"github.com/convops/convops/client"
+	"github.com/convops/convops/liveperson"
 )
 
 // ImportCommand sends data exported from another system: today, pages of
@@ -31,7 +32,8 @@ stored as events; open ones are skipped and counted. A page the server cannot
 take now (429, 503, a network error) is sent again, with backoff; importing
 pages that overlap, or the same page twice, counts each conversation once. A
 page with an invalid record is refused whole, its problems are listed, and the
-next file is sent.
+next file is sent. A file over 8 MiB goes in parts of its records; when a part
+is refused, the parts before it are stored, and the command says which.
 
 `
 
@@ -76,7 +78,7 @@ func (c *ImportCommand) Run(ctx context.Context, args []string) error {
 	refused := 0
 	started := time.Now()
 	for i, name := range files {
-		out, err := c.importFile(ctx, cl, name)
+		out, stored, err := c.importFile(ctx, cl, name)
 		total.Accepted += out.Accepted
 		total.Duplicates += out.Duplicates
 		total.Skipped += out.Skipped
@@ -86,6 +88,10 @@ func (c *ImportCommand) Run(ctx context.Context, args []string) error {
 		case errors.As(err, &apiErr) && !apiErr.Retryable():
 			refused++
 			fmt.Fprintf(c.main.Stderr, "%s refused: %s\n", prefix, apiErr.Message)
+			if stored > 0 {
+				fmt.Fprintf(c.main.Stderr, "  (the file was sent in parts: its records 0 to %d were stored before, %d accepted, %d duplicates; sending the file again after fixing it counts none twice)\n",
+					stored-1, out.Accepted, out.Duplicates)
+			}
 			for _, item := range apiErr.Errors {
 				fmt.Fprintf(c.main.Stderr, "  record %d: %s\n", item.Index, item.Message)
 			}
@@ -105,16 +111,17 @@ func (c *ImportCommand) Run(ctx context.Context, args []string) error {
 }
 
 // importFile sends one file: whole when it is small enough, else as arrays
-// of its records.
-func (c *ImportCommand) importFile(ctx context.Context, cl *client.Client, name string) (client.Outcome, error) {
+// of its records. stored is how many of its records were stored, in parts
+// sent before a part that failed.
+func (c *ImportCommand) importFile(ctx context.Context, cl *client.Client, name string) (_ client.Outcome, stored int, _ error) {
 	body, err := os.ReadFile(name)
 	if err != nil {
-		return client.Outcome{}, err
+		return client.Outcome{}, 0, err
 	}
 	pages, firsts := [][]byte{body}, []int{0}
 	if len(body) > maxPageBytes {
 		if pages, firsts, err = splitPage(body); err != nil {
-			return client.Outcome{}, fmt.Errorf("%s is larger than %d MiB and cannot be split: %w", name, maxPageBytes>>20, err)
+			return client.Outcome{}, 0, fmt.Errorf("%s is larger than %d MiB and cannot be split: %w", name, maxPageBytes>>20, err)
 		}
 	}
 	var total client.Outcome
@@ -132,14 +139,15 @@ func (c *ImportCommand) importFile(ctx context.Context, cl *client.Client, name 
 			}
 		}
 		if err != nil {
-			return total, err
+			return total, firsts[i], err
 		}
 	}
-	return total, nil
+	return total, 0, nil
 }
 
 // splitPage cuts a large page into arrays of its records, each under
-// maxPageBytes; firsts are the indexes of their first records.
+// maxPageBytes and liveperson.MaxRecords records; firsts are the indexes of
+// their first records.
 func splitPage(body []byte) (pages [][]byte, firsts []int, err error) {
 	var records []json.RawMessage
 	trimmed := bytes.TrimSpace(body)
@@ -159,7 +167,7 @@ func splitPage(body []byte) (pages [][]byte, firsts []int, err error) {
 	cur := []byte{'['}
 	firsts = []int{0}
 	for i, r := range records {
-		if len(cur) > 1 && len(cur)+len(r)+2 > maxPageBytes {
+		if len(cur) > 1 && (len(cur)+len(r)+2 > maxPageBytes || i-firsts[len(firsts)-1] == liveperson.MaxRecords) {
 			pages = append(pages, append(cur, ']'))
 			cur = []byte{'['}
 			firsts = append(firsts, i)
