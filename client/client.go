@@ -270,17 +270,8 @@ func (c *Client) do(ctx context.Context, method, u, contentType string, body []b
 		if !retry || !retryable || attempt >= attempts || ctx.Err() != nil {
 			return nil, err
 		}
-		pause := jitter(wait)
-		if apiErr != nil && apiErr.RetryAfter > pause {
-			pause = apiErr.RetryAfter
-		}
-		if c.OnRetry != nil {
-			c.OnRetry(attempt, pause, err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(pause):
+		if err := c.pause(ctx, attempt, wait, err, apiErr); err != nil {
+			return nil, err
 		}
 		wait = min(2*wait, 10*time.Second)
 	}
@@ -331,6 +322,24 @@ func apiError(resp *http.Response, b []byte) *Error {
 		apiErr.RetryAfter = time.Duration(s) * time.Second
 	}
 	return apiErr
+}
+
+// pause waits before attempt+1, about wait or what Retry-After said,
+// after telling OnRetry why; it returns ctx's error if ctx ends first.
+func (c *Client) pause(ctx context.Context, attempt int, wait time.Duration, why error, apiErr *Error) error {
+	pause := jitter(wait)
+	if apiErr != nil && apiErr.RetryAfter > pause {
+		pause = apiErr.RetryAfter
+	}
+	if c.OnRetry != nil {
+		c.OnRetry(attempt, pause, why)
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(pause):
+		return nil
+	}
 }
 
 // jitter spreads a wait over its second half and half as long again, so

@@ -45,17 +45,8 @@ func (c *Client) Stream(ctx context.Context, account string, q Query, fn func(*A
 				wait = 250 * time.Millisecond
 			}
 		}
-		pause := jitter(wait)
-		if apiErr != nil && apiErr.RetryAfter > pause {
-			pause = apiErr.RetryAfter
-		}
-		if c.OnRetry != nil {
-			c.OnRetry(attempt, pause, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(pause):
+		if err := c.pause(ctx, attempt, wait, err, apiErr); err != nil {
+			return err
 		}
 		wait = min(2*wait, 10*time.Second)
 	}

@@ -366,17 +366,23 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 	now := s.nowMs()
 	events, err := convops.DecodeEvents(body, ndjson, now)
 	if err != nil {
-		var e *convops.Error
-		if errors.As(err, &e) && e.Events > 0 {
-			s.observer.EventsRefused("invalid", e.Events)
-		}
-		s.error(w, r, err)
+		s.refuseInvalid(w, r, err)
 		return
 	}
 	if out, ok := s.ingest(w, r, now, events, nil); ok {
 		resp, _ := json.Marshal(out)
 		writeJSON(w, http.StatusOK, resp)
 	}
+}
+
+// refuseInvalid answers an ingest whose body is refused, counting its
+// events for the metrics.
+func (s *Server) refuseInvalid(w http.ResponseWriter, r *http.Request, err error) {
+	var e *convops.Error
+	if errors.As(err, &e) && e.Events > 0 {
+		s.observer.EventsRefused("invalid", e.Events)
+	}
+	s.error(w, r, err)
 }
 
 // ingest stores validated events of the path's account; when it returns
@@ -437,11 +443,7 @@ func (s *Server) handleLivePerson(w http.ResponseWriter, r *http.Request) {
 	now := s.nowMs()
 	page, err := liveperson.Convert(body, now)
 	if err != nil {
-		var e *convops.Error
-		if errors.As(err, &e) && e.Events > 0 {
-			s.observer.EventsRefused("invalid", e.Events)
-		}
-		s.error(w, r, err)
+		s.refuseInvalid(w, r, err)
 		return
 	}
 	if out, ok := s.ingest(w, r, now, page.Events, page.Remap); ok {

@@ -534,6 +534,13 @@ func (n *Node) Ingest(ctx context.Context, account string, now int64, events []c
 	if err := n.log.Publish(ctx, msgs); err != nil {
 		return total, n.unavailable(err)
 	}
+	return n.wait(ctx, waiters)
+}
+
+// wait returns the sum of the waiters' answers once the fold has given
+// them all, or the first refusal.
+func (n *Node) wait(ctx context.Context, waiters []*waiter) (convops.Outcome, error) {
+	var total convops.Outcome
 	for _, w := range waiters {
 		select {
 		case <-w.done:

@@ -42,7 +42,6 @@ func (n *Node) ingestForeign(ctx context.Context, batch convops.Batch) (convops.
 // Await returns the fold's answer to the messages ids, logged by another
 // node, once they are all applied here: the other half of ingestForeign.
 func (n *Node) Await(ctx context.Context, ids []string) (convops.Outcome, error) {
-	var total convops.Outcome
 	waiters := make([]*waiter, 0, len(ids))
 	n.mu.Lock()
 	for _, id := range ids {
@@ -69,18 +68,7 @@ func (n *Node) Await(ctx context.Context, ids []string) (convops.Outcome, error)
 		}
 		n.mu.Unlock()
 	}()
-	for _, w := range waiters {
-		select {
-		case <-w.done:
-			if w.err != nil {
-				return convops.Outcome{}, w.err
-			}
-			total.Add(w.outcome)
-		case <-ctx.Done():
-			return total, n.unavailable(fmt.Errorf("wait for the fold: %w", ctx.Err()))
-		}
-	}
-	return total, nil
+	return n.wait(ctx, waiters)
 }
 
 // The answers of forwarded messages are kept for Await for recentFor (the
