@@ -82,6 +82,14 @@ const DefaultMaxAge = 26 * time.Hour
 // DefaultMinFreeBytes is the default of Options.MinFreeBytes.
 const DefaultMinFreeBytes = 64 << 20
 
+// JetStream's refusals that convops tells apart, as nats-server names them.
+const (
+	errInsufficientResources = jetstream.ErrorCode(server.JSInsufficientResourcesErr)
+	errStorageExceeded       = jetstream.ErrorCode(server.JSStorageResourcesExceededErr)
+	errNoPeers               = jetstream.ErrorCode(server.JSClusterNoPeersErrF)
+	errReplicasNotSupported  = jetstream.ErrorCode(server.JSStreamReplicasNotSupportedErr)
+)
+
 // ErrStorageFull is returned by Publish when the store refuses messages for
 // lack of space.
 var ErrStorageFull = errors.New("event log storage is full")
@@ -382,7 +390,7 @@ func (l *Log) Publish(ctx context.Context, msgs []Message) error {
 		case err := <-futures[i].Err():
 			var apiErr *jetstream.APIError
 			if errors.As(err, &apiErr) {
-				if apiErr.ErrorCode == 10023 || apiErr.ErrorCode == 10047 { // insufficient (storage) resources
+				if apiErr.ErrorCode == errInsufficientResources || apiErr.ErrorCode == errStorageExceeded {
 					return fmt.Errorf("%w: %v", ErrStorageFull, err)
 				}
 				return fmt.Errorf("publish to event log: %w", err)

@@ -76,9 +76,9 @@ func (l *Log) openExternalStream(ctx context.Context, cfg jetstream.StreamConfig
 		for {
 			stream, err = l.js.CreateStream(ctx, cfg)
 			var apiErr *jetstream.APIError
-			// Fewer servers with JetStream than counted (10023: not enough
-			// resources; 10074: not clustered): one replica fewer.
-			if l.autoReplicas && cfg.Replicas > 1 && errors.As(err, &apiErr) && (apiErr.ErrorCode == 10023 || apiErr.ErrorCode == 10074) {
+			// Fewer servers with JetStream than counted: one replica fewer.
+			if l.autoReplicas && cfg.Replicas > 1 && errors.As(err, &apiErr) &&
+				(apiErr.ErrorCode == errInsufficientResources || apiErr.ErrorCode == errNoPeers || apiErr.ErrorCode == errReplicasNotSupported) {
 				l.logger.Warn("the cluster cannot keep the event stream on as many servers; trying one fewer", "replicas", cfg.Replicas, "err", err)
 				cfg.Replicas--
 				l.replicas = cfg.Replicas

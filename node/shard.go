@@ -92,6 +92,7 @@ type recentOutcomes struct {
 	head  int
 }
 
+// add keeps o as id's answer. Lock n.mu should be held.
 func (r *recentOutcomes) add(id string, o recentOutcome) {
 	if r.byID == nil {
 		r.byID = make(map[string]recentOutcome)
@@ -110,7 +111,8 @@ func (r *recentOutcomes) add(id string, o recentOutcome) {
 	r.byID[id] = o
 }
 
-// get returns the answer of id; it stays, for an Await sent again.
+// get returns the answer of id; it stays, for an Await sent again. Lock
+// n.mu should be held.
 func (r *recentOutcomes) get(id string) (recentOutcome, bool) {
 	o, ok := r.byID[id]
 	return o, ok

@@ -30,7 +30,12 @@ import (
 	"github.com/convops/convops/web"
 )
 
-var _ httpapi.Backend = (*node.Node)(nil)
+var (
+	_ httpapi.Backend = (*node.Node)(nil)
+	_ httpapi.Peers   = (*cluster.Peers)(nil)
+	_ node.Peers      = (*cluster.Peers)(nil)
+	_ cluster.Local   = shardLocal{}
+)
 
 // defaultGCPercent is the collector's GOGC unless the environment sets one.
 const defaultGCPercent = 50
