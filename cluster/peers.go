@@ -87,6 +87,8 @@ type Peers struct {
 	waiting map[string]chan *nats.Msg
 	next    atomic.Uint64
 
+	counts stats
+
 	serving  *nats.Subscription
 	stopping bool           // StopServing was called; guarded by mu
 	served   sync.WaitGroup // requests being answered
@@ -197,6 +199,37 @@ func (p *Peers) Await(ctx context.Context, account string, ids []string) (convop
 	return out, nil
 }
 
+// Stats counts what the peers did since they started, by kind of request
+// (query, await).
+type Stats struct {
+	// Asked: requests this node sent to other shards; Unanswered: those no
+	// node of the shard answered in time.
+	Asked, Unanswered map[string]uint64
+	// Served: requests of other nodes this node answered.
+	Served map[string]uint64
+}
+
+// counter is a count by kind of request.
+type counter struct{ query, await atomic.Uint64 }
+
+func (c *counter) of(op string) *atomic.Uint64 {
+	if op == "query" {
+		return &c.query
+	}
+	return &c.await
+}
+
+func (c *counter) read() map[string]uint64 {
+	return map[string]uint64{"query": c.query.Load(), "await": c.await.Load()}
+}
+
+type stats struct{ asked, unanswered, served counter }
+
+// Stats returns the counts.
+func (p *Peers) Stats() Stats {
+	return Stats{Asked: p.counts.asked.read(), Unanswered: p.counts.unanswered.read(), Served: p.counts.served.read()}
+}
+
 type request struct {
 	Account string            `json:"account"`
 	Params  map[string]string `json:"params,omitempty"`
@@ -208,8 +241,15 @@ type request struct {
 // request no node has answered after hedgeAfter is sent again too (the node
 // that took it may have stopped), and the first whole answer is taken. It
 // gives up when ctx is done.
-func (p *Peers) request(ctx context.Context, account, op string, data []byte) (*nats.Msg, []byte, error) {
+func (p *Peers) request(ctx context.Context, account, op string, data []byte) (m *nats.Msg, body []byte, err error) {
 	target := p.shard.Of(account)
+	p.counts.asked.of(op).Add(1)
+	defer func() {
+		var e *convops.Error
+		if errors.As(err, &e) && e.Cause == convops.CauseShard {
+			p.counts.unanswered.of(op).Add(1)
+		}
+	}()
 	parts := make(chan *nats.Msg, 256)
 	var tokens []string
 	defer func() {
@@ -363,6 +403,7 @@ func (p *Peers) answer(local Local, m *nats.Msg) {
 	if ctx.Err() != nil {
 		return // its asker has given up, or this node is stopping: it asks again elsewhere
 	}
+	p.counts.served.of(m.Header.Get(opHeader)).Add(1)
 	p.reply(m.Reply, status, body, cause)
 }
 

@@ -410,6 +410,14 @@ func TestShardWithoutNodes(t *testing.T) {
 	if status, body := s.do(t, "GET", "/operations/api/account/"+other+"/msgconversation?timeframe=0&v=1", testToken, ""); status != 400 {
 		t.Errorf("bad parameters for another shard: %d %s", status, body)
 	}
+	// The metrics say what happened.
+	_, metrics := s.do(t, "GET", "/metrics", "", "")
+	for _, want := range []string{`convops_shard_requests_sent_total{op="query"} 1`, `convops_shard_requests_unanswered_total{op="query"} 1`,
+		`convops_http_refused_total{cause="shard",status="503"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("no %s in /metrics", want)
+		}
+	}
 }
 
 // TestShardFlags: --shard is i/n with i < n, and needs an external NATS.

@@ -305,6 +305,9 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 	defer n.Close()
 
 	metrics.WatchNode(n)
+	if peers != nil {
+		metrics.WatchPeers(peers)
+	}
 	var api *httpapi.Server
 	observer := metrics.WatchHTTP(func() httpapi.StreamStats { return api.StreamStats() })
 	api = httpapi.New(httpapi.Options{
