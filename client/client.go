@@ -1,6 +1,9 @@
 // Package client talks to a convops server over its HTTP API, with a bearer
-// token or an OAuth 1.0a key, and retries what may be retried: an ingest is
-// idempotent, so it is sent again after a 429, a 503 or a network error.
+// token or an OAuth 1.0a key, and retries what may be retried: a query, and
+// an ingest (which is idempotent), are sent again after a 408, 429, 502,
+// 503 or 504 and after a network error (a refused or cut connection, a
+// timeout); never after a refusal that would come again (a 400, bad
+// credentials, a bad URL or certificate).
 package client
 
 import (
@@ -11,10 +14,12 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/dghubble/oauth1"
@@ -36,9 +41,10 @@ type Client struct {
 	// HTTP sends the requests (http.DefaultClient when nil).
 	HTTP *http.Client
 	// Attempts is how many times a request that may be retried is sent
-	// (default 8), waiting about Backoff (default 250 ms; between half and
-	// one and a half times it, at random), doubled each time up to 10 s, or
-	// what Retry-After says when that is longer.
+	// (default 8). Between two, the client waits Backoff (default 250 ms),
+	// doubled each time up to 10 s, each wait drawn between half and one and
+	// a half times that; or what Retry-After says when that is longer (at
+	// most a minute).
 	Attempts int
 	Backoff  time.Duration
 	// OnRetry, when set, is told of each retry and why.
@@ -87,10 +93,11 @@ type Outcome struct {
 	Skipped    int `json:"skipped,omitempty"`
 }
 
-// Query asks for the Messaging Conversation metrics of account and returns
-// the answer's JSON. params holds the API's parameters (timeframe, v,
-// skillIds, agentIds, interval); v defaults to 1.
-func (c *Client) Query(ctx context.Context, account string, params url.Values) ([]byte, error) {
+// QueryJSON asks for the Messaging Conversation metrics of account and
+// returns the answer's JSON as the server wrote it. params holds the API's
+// parameters (timeframe, v, skillIds, agentIds, interval); v defaults to 1.
+// Metrics gives the answer typed.
+func (c *Client) QueryJSON(ctx context.Context, account string, params url.Values) ([]byte, error) {
 	q := url.Values{}
 	for k, v := range params {
 		q[k] = v
@@ -106,7 +113,7 @@ func (c *Client) Query(ctx context.Context, account string, params url.Values) (
 // returns the typed answer. It is asked again on a 429, a 503 or a network
 // error.
 func (c *Client) Metrics(ctx context.Context, account string, q Query) (*Answer, error) {
-	b, err := c.Query(ctx, account, q.Values())
+	b, err := c.QueryJSON(ctx, account, q.Values())
 	if err != nil {
 		return nil, err
 	}
@@ -178,26 +185,29 @@ func (c *Client) IngestEvents(ctx context.Context, account string, events []Even
 	return total, nil
 }
 
-// Discover asks the server where account's API is, as LivePerson's
-// clients ask LivePerson's domain API, and points the client there
-// (keeping its scheme).
+// Discover asks the server at BaseURL where account's API is, as
+// LivePerson's clients ask LivePerson's domain API, and points BaseURL
+// there (its scheme and path kept). The question carries no credentials:
+// it needs none. Call it before sharing the client between goroutines.
 func (c *Client) Discover(ctx context.Context, account string) error {
-	u := c.url("/api/account/" + url.PathEscape(account) + "/service/leDataReporting/baseURI.json?version=1.0")
-	b, err := c.do(ctx, http.MethodGet, u, "", nil, true)
+	base, err := url.Parse(c.BaseURL)
+	if err != nil || base.Host == "" {
+		return fmt.Errorf("BaseURL %q is not an absolute URL", c.BaseURL)
+	}
+	anon := &Client{BaseURL: c.BaseURL, HTTP: c.HTTP, Attempts: c.Attempts, Backoff: c.Backoff, OnRetry: c.OnRetry}
+	u := anon.url("/api/account/" + url.PathEscape(account) + "/service/leDataReporting/baseURI.json?version=1.0")
+	b, err := anon.do(ctx, http.MethodGet, u, "", nil, true)
 	if err != nil {
 		return err
 	}
 	var d struct {
 		BaseURI string `json:"baseURI"`
 	}
-	if err := json.Unmarshal(b, &d); err != nil || d.BaseURI == "" {
-		return fmt.Errorf("the domain answer has no baseURI: %s", b)
+	if err := json.Unmarshal(b, &d); err != nil || d.BaseURI == "" || strings.ContainsAny(d.BaseURI, "/?#@ ") {
+		return fmt.Errorf("the domain answer has no host in its baseURI: %.200s", b)
 	}
-	scheme := "https"
-	if base, err := url.Parse(c.BaseURL); err == nil && base.Scheme != "" {
-		scheme = base.Scheme
-	}
-	c.BaseURL = scheme + "://" + d.BaseURI
+	base.Host = d.BaseURI
+	c.BaseURL = base.String()
 	return nil
 }
 
@@ -243,9 +253,14 @@ func (c *Client) httpClient(ctx context.Context) *http.Client {
 	if c.OAuth1 == nil {
 		return base
 	}
+	// The signing transport goes in a copy of the caller's client, so that
+	// its Timeout, redirect policy and cookie jar still hold.
 	cfg := oauth1.NewConfig(c.OAuth1.ConsumerKey, c.OAuth1.ConsumerSecret)
-	ctx = context.WithValue(ctx, oauth1.HTTPClient, base)
-	return cfg.Client(ctx, oauth1.NewToken(c.OAuth1.Token, c.OAuth1.TokenSecret))
+	signer := cfg.Client(ctx, oauth1.NewToken(c.OAuth1.Token, c.OAuth1.TokenSecret)).Transport.(*oauth1.Transport)
+	signer.Base = base.Transport
+	signed := *base
+	signed.Transport = signer
+	return &signed
 }
 
 // do sends a request, again while retry allows it and the failure may pass,
@@ -266,7 +281,8 @@ func (c *Client) do(ctx context.Context, method, u, contentType string, body []b
 			return b, nil
 		}
 		var apiErr *Error
-		retryable := !errors.As(err, &apiErr) || apiErr.Retryable()
+		retryable := mayPass(err)
+		errors.As(err, &apiErr)
 		if !retry || !retryable || attempt >= attempts || ctx.Err() != nil {
 			return nil, err
 		}
@@ -318,28 +334,59 @@ func apiError(resp *http.Response, b []byte) *Error {
 		}
 	}
 	apiErr.Status = resp.StatusCode
-	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
-		apiErr.RetryAfter = time.Duration(s) * time.Second
+	if h := resp.Header.Get("Retry-After"); h != "" {
+		if s, err := strconv.Atoi(h); err == nil && s > 0 {
+			apiErr.RetryAfter = time.Duration(s) * time.Second
+		} else if at, err := http.ParseTime(h); err == nil {
+			apiErr.RetryAfter = max(0, time.Until(at))
+		}
 	}
 	return apiErr
 }
 
-// pause waits before attempt+1, about wait or what Retry-After said,
-// after telling OnRetry why; it returns ctx's error if ctx ends first.
+// maxRetryAfter caps what a Retry-After makes the client wait.
+const maxRetryAfter = time.Minute
+
+// pause waits before attempt+1, about wait or what Retry-After said (at
+// most maxRetryAfter), after telling OnRetry why. If ctx ends first it
+// returns ctx's error joined with why, so that the refusal that made it
+// wait is not lost.
 func (c *Client) pause(ctx context.Context, attempt int, wait time.Duration, why error, apiErr *Error) error {
 	pause := jitter(wait)
 	if apiErr != nil && apiErr.RetryAfter > pause {
-		pause = apiErr.RetryAfter
+		pause = min(apiErr.RetryAfter, maxRetryAfter)
 	}
 	if c.OnRetry != nil {
 		c.OnRetry(attempt, pause, why)
 	}
 	select {
 	case <-ctx.Done():
-		return ctx.Err()
+		return errors.Join(ctx.Err(), why)
 	case <-time.After(pause):
 		return nil
 	}
+}
+
+// mayPass reports whether the failure of a request may not happen again:
+// a refusal of the server that says so (Error.Retryable), or the network
+// failing (a connection refused, reset or cut, a timeout). A bad URL, an
+// unsupported scheme or a certificate that does not verify will fail the
+// same way again.
+func mayPass(err error) bool {
+	var apiErr *Error
+	if errors.As(err, &apiErr) {
+		return apiErr.Retryable()
+	}
+	var opErr *net.OpError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &opErr), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EPIPE):
+		return true
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return true
+	}
+	return false
 }
 
 // jitter spreads a wait over its second half and half as long again, so

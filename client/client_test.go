@@ -50,7 +50,7 @@ func TestTypedAnswersOfEveryShape(t *testing.T) {
 		{Timeframe: 300, Interval: 60},
 		{Timeframe: 300, Interval: 50, AllSkills: true, Agents: []int64{102}},
 	} {
-		raw, err := c.Query(ctx, "2001", q.Values())
+		raw, err := c.QueryJSON(ctx, "2001", q.Values())
 		if err != nil {
 			t.Fatalf("%v: %v", q.Values(), err)
 		}
@@ -177,5 +177,55 @@ func TestStreamComesBack(t *testing.T) {
 	var apiErr *client.Error
 	if !errors.As(err, &apiErr) || apiErr.Status != 400 || !strings.Contains(apiErr.Parameter, "timeframe") {
 		t.Errorf("a bad stream: %v", err)
+	}
+}
+
+// TestOAuth1AndItsLimits: requests signed with OAuth 1.0a — a query, an
+// ingest, a stream — go through, and the caller's http.Client keeps its
+// Timeout when the client signs.
+func TestOAuth1AndItsLimits(t *testing.T) {
+	key := &client.OAuth1{ConsumerKey: consumerKey, ConsumerSecret: consumerSecret, Token: accessToken, TokenSecret: tokenSecret}
+	c := &client.Client{BaseURL: publicURL, OAuth1: key}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if out, err := c.IngestEvents(ctx, "2005", []client.Event{{ConversationID: "o1", ResolvedBy: "CCP", ResolvedAt: now.Add(-time.Minute)}}, 0); err != nil || out.Accepted != 1 {
+		t.Fatalf("signed ingest: %+v %v", out, err)
+	}
+	done := errors.New("done")
+	if err := c.Stream(ctx, "2005", client.Query{Timeframe: 60}, func(a *client.Answer) error {
+		if a.MetricsTotals.Resolved != 1 {
+			return fmt.Errorf("streamed %d", a.MetricsTotals.Resolved)
+		}
+		return done
+	}); !errors.Is(err, done) {
+		t.Errorf("signed stream: %v", err)
+	}
+
+	// A server that never answers: the caller's Timeout holds.
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	defer hang.Close()
+	slow := &client.Client{BaseURL: hang.URL, OAuth1: key, Attempts: 1, HTTP: &http.Client{Timeout: 100 * time.Millisecond}}
+	if _, err := slow.Metrics(ctx, "2005", client.Query{Timeframe: 60}); err == nil || ctx.Err() != nil {
+		t.Errorf("a signed request to a server that does not answer: %v", err)
+	}
+}
+
+// TestWhatIsNotRetried: a bad scheme is not sent again; a request whose
+// context ends while it waits returns both why it waited and the context's
+// error.
+func TestWhatIsNotRetried(t *testing.T) {
+	retries := 0
+	c := &client.Client{BaseURL: "ftp://127.0.0.1:1", Token: token, OnRetry: func(int, time.Duration, error) { retries++ }}
+	if _, err := c.Metrics(context.Background(), "2006", client.Query{Timeframe: 60}); err == nil || retries != 0 {
+		t.Errorf("ftp: %v after %d retries", err, retries)
+	}
+
+	u, _ := flaky(t, 100, 503, "30")
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err := (&client.Client{BaseURL: u, Token: token}).Metrics(ctx, "2006", client.Query{Timeframe: 60})
+	var apiErr *client.Error
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.As(err, &apiErr) || apiErr.Status != 503 || apiErr.RetryAfter != 30*time.Second {
+		t.Errorf("a 503 with Retry-After: 30 and a context of 300 ms: %v", err)
 	}
 }

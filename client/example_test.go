@@ -80,14 +80,15 @@ func ExampleClient_Stream() {
 }
 
 // A client with a LivePerson API key finds the API's host as LivePerson's
-// clients do, and signs its requests with OAuth 1.0a.
+// clients do (here the server names itself localhost), and signs its
+// requests with OAuth 1.0a.
 func ExampleClient_Discover() {
 	c := &client.Client{BaseURL: server().URL, OAuth1: &client.OAuth1{
 		ConsumerKey: consumerKey, ConsumerSecret: consumerSecret, Token: accessToken, TokenSecret: tokenSecret}}
 	if err := c.Discover(context.Background(), "1003"); err != nil {
 		panic(err)
 	}
-	fmt.Println(c.BaseURL == server().URL)
+	fmt.Println(c.BaseURL != server().URL && c.BaseURL == publicURL)
 	a, err := c.Metrics(context.Background(), "1003", client.Query{Timeframe: 1440})
 	if err != nil {
 		panic(err)

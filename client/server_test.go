@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -53,8 +54,14 @@ var server = sync.OnceValue(func() *httptest.Server {
 	if err != nil {
 		panic(err)
 	}
-	api := httpapi.New(httpapi.Options{Backend: n, Auth: keys, Now: func() time.Time { return now }, StreamKeepAlive: time.Second})
-	srv := httptest.NewServer(api)
+	// Its domain answer names it localhost (its public URL), as a server
+	// behind a proxy names the host its clients use, while the tests reach
+	// it at 127.0.0.1.
+	srv := httptest.NewUnstartedServer(nil)
+	publicURL = "http://localhost:" + strings.TrimPrefix(srv.Listener.Addr().String(), "127.0.0.1:")
+	api := httpapi.New(httpapi.Options{Backend: n, Auth: keys, Now: func() time.Time { return now }, StreamKeepAlive: time.Second, PublicURL: publicURL})
+	srv.Config.Handler = api
+	srv.Start()
 	stop = func() {
 		api.CloseStreams()
 		srv.Close()
@@ -67,6 +74,9 @@ var server = sync.OnceValue(func() *httptest.Server {
 })
 
 var stop = func() {}
+
+// publicURL is the test server's public URL (see server).
+var publicURL string
 
 func TestMain(m *testing.M) {
 	code := m.Run()

@@ -42,7 +42,7 @@ if (!domain.baseURI) throw new Error(`no baseURI in ${JSON.stringify(domain)}`);
 const api = `${base.protocol}//${domain.baseURI}/operations/api/account/${account}/msgconversation`;
 
 const byGet = await call('GET', `${api}?timeframe=60&v=1&skillIds=all`);
-const byPost = await call('POST', `${api}?v=1`, { timeframe: '60', skillIds: 'all', agentIds: null });
+const byPost = await call('POST', `${api}?v=1`, { timeframe: 60, skillIds: 'all', agentIds: null });
 
 const expectTotal = Number(env('EXPECT_TOTAL'));
 const expectSkills = env('EXPECT_SKILLS').split(',').map(Number);

@@ -9,8 +9,10 @@ files that `convops import liveperson` sends to convops.
 The key is a LivePerson API key with the Engagement History permission
 (OAuth 1.0a, signed by requests-oauthlib). The Messaging Interactions
 domain is asked of LivePerson's domain API unless --base-url gives it.
-Records that ended before convops's 24-hour window are left out (convops
-would refuse them); open ones are kept, and convops counts them as skipped.
+Conversations that ended in the last 24 hours are asked for (among those
+started in the last --hours); closed ones older than convops's window less half
+an hour are left out (convops would refuse them); open ones are kept, and
+convops counts them as skipped.
 """
 import argparse
 import json
@@ -23,7 +25,7 @@ from requests_oauthlib import OAuth1
 
 DOMAIN_API = "https://api.liveperson.net/api/account/{account}/service/msgHist/baseURI.json?version=1.0"
 PAGE = 100  # the most LivePerson gives at once
-WINDOW_MS = 24 * 3600 * 1000 - 5 * 60 * 1000  # convops keeps 24 hours; a margin for the time the import takes
+WINDOW_MS = 24 * 3600 * 1000 - 30 * 60 * 1000  # convops keeps 24 hours; half an hour for the import to follow
 
 
 def main():
@@ -31,7 +33,8 @@ def main():
     ap.add_argument("--account", required=True, help="the LivePerson account id")
     ap.add_argument("--out", required=True, help="directory for the page files")
     ap.add_argument("--base-url", help="scheme and host of the Messaging Interactions API (default: asked of LivePerson's domain API)")
-    ap.add_argument("--hours", type=float, default=24, help="how far back conversations started (default 24)")
+    ap.add_argument("--hours", type=float, default=48,
+                    help="how far back conversations may have started (default 48); those that ended in the last 24 hours are asked for")
     args = ap.parse_args()
 
     env = os.environ
@@ -47,6 +50,7 @@ def main():
     oldest_end = now - WINDOW_MS
     body = {
         "start": {"from": now - int(args.hours * 3600 * 1000), "to": now},
+        "end": {"from": oldest_end, "to": now},
         "contentToRetrieve": ["info", "agentParticipants", "transfers", "interactions"],
     }
     os.makedirs(args.out, exist_ok=True)
@@ -58,7 +62,10 @@ def main():
                               json=body, auth=auth, timeout=60)
             if r.status_code not in (429, 500, 502, 503, 504):
                 break
-            time.sleep(min(2 ** attempt, 30))
+            wait = min(2 ** attempt, 30)
+            if r.headers.get("Retry-After", "").isdigit():
+                wait = min(int(r.headers["Retry-After"]), 120)
+            time.sleep(wait)
         if r.status_code != 200:
             sys.exit(f"conversations/search at offset {offset}: {r.status_code} {r.text[:500]}")
         page = r.json()

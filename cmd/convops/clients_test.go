@@ -150,16 +150,18 @@ func TestBackfillFromLivePerson(t *testing.T) {
 	lp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body struct {
 			Start struct{ From, To int64 } `json:"start"`
+			End   struct{ From, To int64 } `json:"end"`
 		}
 		json.NewDecoder(r.Body).Decode(&body)
+		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
 		if r.Method != "POST" || r.URL.Path != "/messaging_history/api/account/4343/conversations/search" ||
-			!strings.HasPrefix(r.Header.Get("Authorization"), "OAuth ") || body.Start.From == 0 || body.Start.To < body.Start.From {
+			!strings.HasPrefix(r.Header.Get("Authorization"), "OAuth ") || body.Start.From == 0 || body.Start.To < body.Start.From ||
+			body.End.From < now-24*3600*1000 || body.End.To < body.End.From || limit < 1 || limit > 100 {
 			http.Error(w, `{"error":"bad request"}`, 400)
 			return
 		}
 		searches.Add(1)
 		offset, _ := strconv.Atoi(r.URL.Query().Get("offset"))
-		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
 		end := min(offset+limit, len(records))
 		fmt.Fprintf(w, `{"_metadata":{"count":%d},"conversationHistoryRecords":[%s]}`, len(records), strings.Join(records[min(offset, end):end], ","))
 	}))

@@ -67,7 +67,7 @@ func (c *QueryCommand) Run(ctx context.Context, args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
-	body, err := cl.Query(ctx, c.Account, params)
+	body, err := cl.QueryJSON(ctx, c.Account, params)
 	if err != nil {
 		return err
 	}
