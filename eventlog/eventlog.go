@@ -419,6 +419,10 @@ func (l *Log) Publish(ctx context.Context, msgs []Message) error {
 	return nil
 }
 
+// consumerAttempts is how many times Follow asks for its consumer, a
+// second apart.
+const consumerAttempts = 30
+
 // ackWait is how long a message may go unacknowledged before it is sent
 // again; retryWait is the pause after a refusal that may pass.
 const (
@@ -482,7 +486,21 @@ func (l *Log) Follow(ctx context.Context, from uint64, apply ApplyFunc, started 
 	if from > 1 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from
 	}
-	cons, err := l.stream.OrderedConsumer(ctx, cfg)
+	// A cluster busy electing leaders or creating streams may not answer
+	// at once: the consumer is asked for again for a while before the
+	// node gives up.
+	var cons jetstream.Consumer
+	var err error
+	for attempt := 1; ; attempt++ {
+		if cons, err = l.stream.OrderedConsumer(ctx, cfg); err == nil || ctx.Err() != nil || attempt == consumerAttempts {
+			break
+		}
+		l.logger.Info("the event log's consumer is not created yet; trying again", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("create log consumer: %w", err)
 	}

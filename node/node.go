@@ -134,6 +134,10 @@ type Peers interface {
 	Await(ctx context.Context, account string, ids []string) (convops.Outcome, error)
 }
 
+// stateAttempts is how many times Start asks the log for its state, a
+// second apart.
+const stateAttempts = 30
+
 // New returns a node over an open log and an empty store; Start begins the fold.
 func New(log *eventlog.Log, st *store.Store, opts Options) *Node {
 	if opts.Logger == nil {
@@ -182,7 +186,20 @@ func New(log *eventlog.Log, st *store.Store, opts Options) *Node {
 // follows it until Close. It returns once the fold is running; Ready is closed
 // when everything in the log at start has been applied.
 func (n *Node) Start(ctx context.Context) error {
-	st, err := n.log.State(ctx)
+	// A cluster that is starting may not answer at once: asked again for
+	// a while.
+	var st eventlog.State
+	var err error
+	for attempt := 1; ; attempt++ {
+		if st, err = n.log.State(ctx); err == nil || ctx.Err() != nil || attempt == stateAttempts {
+			break
+		}
+		n.logger.Info("the event log's state is not known yet; trying again", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
 	if err != nil {
 		return err
 	}
