@@ -488,11 +488,15 @@ func (l *Log) Follow(ctx context.Context, from uint64, apply ApplyFunc, started 
 	}
 	// A cluster busy electing leaders or creating streams may not answer
 	// at once: the consumer is asked for again for a while before the
-	// node gives up.
+	// node gives up (the embedded server answers at once, or never will).
 	var cons jetstream.Consumer
 	var err error
+	attempts := 1
+	if l.External() {
+		attempts = consumerAttempts
+	}
 	for attempt := 1; ; attempt++ {
-		if cons, err = l.stream.OrderedConsumer(ctx, cfg); err == nil || ctx.Err() != nil || attempt == consumerAttempts {
+		if cons, err = l.stream.OrderedConsumer(ctx, cfg); err == nil || ctx.Err() != nil || attempt == attempts {
 			break
 		}
 		l.logger.Info("the event log's consumer is not created yet; trying again", "err", err)

@@ -187,11 +187,15 @@ func New(log *eventlog.Log, st *store.Store, opts Options) *Node {
 // when everything in the log at start has been applied.
 func (n *Node) Start(ctx context.Context) error {
 	// A cluster that is starting may not answer at once: asked again for
-	// a while.
+	// a while. The embedded server answers at once, or never will.
+	attempts := 1
+	if n.log.External() {
+		attempts = stateAttempts
+	}
 	var st eventlog.State
 	var err error
 	for attempt := 1; ; attempt++ {
-		if st, err = n.log.State(ctx); err == nil || ctx.Err() != nil || attempt == stateAttempts {
+		if st, err = n.log.State(ctx); err == nil || ctx.Err() != nil || attempt == attempts {
 			break
 		}
 		n.logger.Info("the event log's state is not known yet; trying again", "err", err)
