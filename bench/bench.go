@@ -124,14 +124,27 @@ type result struct {
 	label, value string
 }
 
+// table is the rows of a report's table.
+type table []result
+
+func (rs *table) add(label, format string, args ...any) {
+	*rs = append(*rs, result{label, fmt.Sprintf(format, args...)})
+}
+
+// write writes the table, headed with the name of its values' column.
+func (rs table) write(w io.Writer, column string) {
+	fmt.Fprintf(w, "\n| measure | %s |\n|---|---|\n", column)
+	for _, r := range rs {
+		fmt.Fprintf(w, "| %s | %s |\n", r.label, r.value)
+	}
+}
+
 // Run runs the benchmark of w against srv and writes the report.
 func Run(ctx context.Context, o Options, w *Workload, srv Server) error {
 	log := o.Logger
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	var results []result
-	add := func(label, format string, args ...any) {
-		results = append(results, result{label, fmt.Sprintf(format, args...)})
-	}
+	var results table
+	add := results.add
 
 	// Ingest over HTTP, durable as in production.
 	log.Info("ingesting over HTTP", "workload", w.Name, "events", w.Events, "requests", len(w.Batches), "clients", o.Clients)
@@ -293,10 +306,7 @@ func Run(ctx context.Context, o Options, w *Workload, srv Server) error {
 		results = append(results, rs...)
 	}
 
-	fmt.Fprintf(report, "\n| measure | result |\n|---|---|\n")
-	for _, r := range results {
-		fmt.Fprintf(report, "| %s | %s |\n", r.label, r.value)
-	}
+	results.write(report, "result")
 	fmt.Fprintln(report)
 	_, err = io.WriteString(o.Out, report.String())
 	return err

@@ -34,10 +34,8 @@ type ClusterNodes struct {
 func RunCluster(ctx context.Context, o Options, w *Workload, nodes ClusterNodes) error {
 	log := o.Logger
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	var results []result
-	add := func(label, format string, args ...any) {
-		results = append(results, result{label, fmt.Sprintf(format, args...)})
-	}
+	var results table
+	add := results.add
 
 	log.Info("ingesting through the node of every account", "events", w.Events, "accounts", w.Accounts)
 	took, err := ingestHTTP(ctx, client, nodes.Whole.URL(), o, w.Batches)
@@ -113,10 +111,8 @@ func RunCluster(ctx context.Context, o Options, w *Workload, nodes ClusterNodes)
 	}
 	add("loss of the NATS server leading the stream: longest time without a 200, retrying client", "%s (%d batches acknowledged around it)", gap.Round(10*time.Millisecond), acks)
 
-	fmt.Fprintf(o.Out, "\n## %s, on three NATS servers (cluster)\n\n%s\n\n| measure | value |\n|---|---|\n", w.Name, w.Describe)
-	for _, r := range results {
-		fmt.Fprintf(o.Out, "| %s | %s |\n", r.label, r.value)
-	}
+	fmt.Fprintf(o.Out, "\n## %s, on three NATS servers (cluster)\n\n%s\n", w.Name, w.Describe)
+	results.write(o.Out, "value")
 	return nil
 }
 

@@ -198,26 +198,15 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 		Replicas:    l.replicas,
 		Duplicates:  min(2*time.Minute, opts.MaxAge),
 	}
-	// A new R3 stream on an external cluster needs a meta leader; retry for a
-	// while as the cluster elects one. The embedded server answers at once.
-	attempts := 1
-	if opts.URL != "" {
-		attempts = 30
-	}
-	for attempt := 1; ; attempt++ {
+	// A new R3 stream on an external cluster needs a meta leader.
+	err = l.RetryStarting(ctx, "the event stream", func() (err error) {
 		if l.ns != nil {
 			l.stream, err = l.js.CreateOrUpdateStream(ctx, cfg)
 		} else {
 			l.stream, err = l.openExternalStream(ctx, cfg)
 		}
-		if err == nil || attempt == attempts || ctx.Err() != nil {
-			break
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
+		return err
+	})
 	if err != nil {
 		l.Close()
 		return nil, fmt.Errorf("create stream %s: %w", StreamName, err)
@@ -261,6 +250,34 @@ const (
 	ClockStreamName    = "CONVOPS_CLOCK"
 	clockSubjectPrefix = "convops.clock."
 )
+
+// startAttempts is how many times RetryStarting calls, a second apart, on
+// an external log.
+const startAttempts = 30
+
+// RetryStarting calls fn until it succeeds or ctx ends; on an external
+// log, whose cluster may be starting (electing leaders, several nodes
+// creating the same stream at once) and not answer in time, it calls again
+// a second later, up to startAttempts times, saying so in the log. The
+// embedded server answers at once, or never will: fn is called once.
+func (l *Log) RetryStarting(ctx context.Context, what string, fn func() error) error {
+	attempts := 1
+	if l.External() {
+		attempts = startAttempts
+	}
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil || ctx.Err() != nil || attempt == attempts {
+			return err
+		}
+		l.logger.Info(what+" is not ready yet; trying again", "err", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Second):
+		}
+	}
+}
 
 // External reports whether the log runs on external servers, whose clock
 // may differ from this process's.
@@ -419,10 +436,6 @@ func (l *Log) Publish(ctx context.Context, msgs []Message) error {
 	return nil
 }
 
-// consumerAttempts is how many times Follow asks for its consumer, a
-// second apart.
-const consumerAttempts = 30
-
 // ackWait is how long a message may go unacknowledged before it is sent
 // again; retryWait is the pause after a refusal that may pass.
 const (
@@ -486,25 +499,11 @@ func (l *Log) Follow(ctx context.Context, from uint64, apply ApplyFunc, started 
 	if from > 1 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from
 	}
-	// A cluster busy electing leaders or creating streams may not answer
-	// at once: the consumer is asked for again for a while before the
-	// node gives up (the embedded server answers at once, or never will).
 	var cons jetstream.Consumer
-	var err error
-	attempts := 1
-	if l.External() {
-		attempts = consumerAttempts
-	}
-	for attempt := 1; ; attempt++ {
-		if cons, err = l.stream.OrderedConsumer(ctx, cfg); err == nil || ctx.Err() != nil || attempt == attempts {
-			break
-		}
-		l.logger.Info("the event log's consumer is not created yet; trying again", "err", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
+	err := l.RetryStarting(ctx, "the fold's consumer", func() (err error) {
+		cons, err = l.stream.OrderedConsumer(ctx, cfg)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("create log consumer: %w", err)
 	}

@@ -44,26 +44,11 @@ func (l *Log) Nonces(ctx context.Context, window time.Duration) (*Nonces, error)
 		Storage:     jetstream.FileStorage,
 		Replicas:    l.replicas,
 	}
-	// On a cluster that has just started, or while several nodes create
-	// the bucket at once, the servers may not answer in time: try again
-	// for a while, as for the stream.
-	attempts := 1
-	if l.ns == nil {
-		attempts = 30
-	}
 	var kv jetstream.KeyValue
-	var err error
-	for attempt := 1; ; attempt++ {
+	err := l.RetryStarting(ctx, "the nonce bucket", func() (err error) {
 		kv, err = l.js.CreateOrUpdateKeyValue(ctx, cfg)
-		if err == nil || attempt == attempts || ctx.Err() != nil {
-			break
-		}
-		l.logger.Info("the nonce bucket is not open yet; trying again", "err", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("open the nonce bucket %s: %w", NonceBucket, err)
 	}

@@ -44,9 +44,9 @@ type Node struct {
 	// through Await. Guarded by mu.
 	mu      sync.Mutex
 	waiters map[string]*waiter
-	// recent keeps the answers of other nodes' messages that no one waited
-	// for yet, for an Await that comes after the fold (sharded nodes only).
-	// Guarded by mu.
+	// recent keeps the answers of forwarded messages (logged here by a node
+	// of another shard) that no one waited for yet, for an Await that comes
+	// after the fold. Guarded by mu.
 	recent recentOutcomes
 	// pending is how many messages of the node's shard were left to apply
 	// at the last delivery.
@@ -134,10 +134,6 @@ type Peers interface {
 	Await(ctx context.Context, account string, ids []string) (convops.Outcome, error)
 }
 
-// stateAttempts is how many times Start asks the log for its state, a
-// second apart.
-const stateAttempts = 30
-
 // New returns a node over an open log and an empty store; Start begins the fold.
 func New(log *eventlog.Log, st *store.Store, opts Options) *Node {
 	if opts.Logger == nil {
@@ -186,24 +182,11 @@ func New(log *eventlog.Log, st *store.Store, opts Options) *Node {
 // follows it until Close. It returns once the fold is running; Ready is closed
 // when everything in the log at start has been applied.
 func (n *Node) Start(ctx context.Context) error {
-	// A cluster that is starting may not answer at once: asked again for
-	// a while. The embedded server answers at once, or never will.
-	attempts := 1
-	if n.log.External() {
-		attempts = stateAttempts
-	}
 	var st eventlog.State
-	var err error
-	for attempt := 1; ; attempt++ {
-		if st, err = n.log.State(ctx); err == nil || ctx.Err() != nil || attempt == attempts {
-			break
-		}
-		n.logger.Info("the event log's state is not known yet; trying again", "err", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
+	err := n.log.RetryStarting(ctx, "the event log's state", func() (err error) {
+		st, err = n.log.State(ctx)
+		return err
+	})
 	if err != nil {
 		return err
 	}

@@ -1,15 +1,9 @@
 package main
 
 import (
-	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 )
 
@@ -32,21 +26,9 @@ func TestImportLivePerson(t *testing.T) {
 	os.WriteFile(bad, []byte(`{"conversationHistoryRecords":[{"info":{"conversationId":"z","status":"CLOSE","endTimeL":1795784957000,"latestAgentId":"bob"}}]}`), 0o600)
 
 	// The server refuses the first request with 503: it is sent again.
-	var refusals atomic.Int32
-	target, _ := url.Parse(s.url)
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	flaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if refusals.Add(1) == 1 {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(503)
-			fmt.Fprint(w, `{"code":503,"message":"not now"}`)
-			return
-		}
-		proxy.ServeHTTP(w, r)
-	}))
-	defer flaky.Close()
+	flaky := flakyProxy(t, s.url, 1)
 
-	out, errOut, err := runCommand(t, "import", "liveperson", "--url", flaky.URL, "--token", testToken, "--account", "123", first, again, bad)
+	out, errOut, err := runCommand(t, "import", "liveperson", "--url", flaky, "--token", testToken, "--account", "123", first, again, bad)
 	if err == nil || !strings.Contains(err.Error(), "1 of 3 files were refused") {
 		t.Errorf("import: err %v", err)
 	}

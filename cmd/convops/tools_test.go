@@ -57,21 +57,9 @@ func TestIngestAndQueryCommands(t *testing.T) {
 	os.WriteFile(arrayFile, []byte(array), 0o600)
 
 	// The server refuses the first two requests with 503: they are sent again.
-	var refusals atomic.Int32
-	target, _ := url.Parse(s.url)
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	flaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if refusals.Add(1) <= 2 {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(503)
-			fmt.Fprint(w, `{"code":503,"message":"not now"}`)
-			return
-		}
-		proxy.ServeHTTP(w, r)
-	}))
-	defer flaky.Close()
+	flaky := flakyProxy(t, s.url, 2)
 
-	out, errOut, err := runCommand(t, "ingest", "--url", flaky.URL, "--token", testToken, "--account", "123", "--batch", "2", arrayFile)
+	out, errOut, err := runCommand(t, "ingest", "--url", flaky, "--token", testToken, "--account", "123", "--batch", "2", arrayFile)
 	if err == nil || !strings.Contains(err.Error(), "1 of 4 lines were refused") {
 		t.Errorf("ingest: err %v", err)
 	}
@@ -337,4 +325,27 @@ func parseMetrics(t *testing.T, text string) map[string]*dtoFamily {
 		out[name] = f
 	}
 	return out
+}
+
+// flakyProxy passes requests to target after answering the first refusals
+// of them with a JSON 503, and returns its URL.
+func flakyProxy(t *testing.T, target string, refusals int32) string {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	var seen atomic.Int32
+	flaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if seen.Add(1) <= refusals {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(503)
+			fmt.Fprint(w, `{"code":503,"message":"not now"}`)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(flaky.Close)
+	return flaky.URL
 }
