@@ -110,6 +110,3 @@ func (l *Log) openExternalStream(ctx context.Context, cfg jetstream.StreamConfig
 // Conn is the log's NATS connection, which the nodes of a cluster also use
 // to ask each other.
 func (l *Log) Conn() *nats.Conn { return l.nc }
-
-// Replicas is the number of replicas of the log's stream.
-func (l *Log) Replicas() int { return l.replicas }
