@@ -43,8 +43,16 @@ const (
 )
 
 // maxWait bounds the work on a request that says not how long its asker
-// waits.
+// waits, or says more.
 const maxWait = time.Minute
+
+// Bounds of what other nodes may ask at once: requests being answered
+// (the rest are dropped, and sent again by their askers), and message ids
+// in one await (a 16 MiB ingest is a few dozen messages).
+const (
+	maxAnswering = 1024
+	maxAwaitIDs  = 4096
+)
 
 // queueGroup is the queue group of every shard's subject.
 const queueGroup = "convops"
@@ -89,9 +97,10 @@ type Peers struct {
 
 	counts stats
 
-	serving  *nats.Subscription
-	stopping bool           // StopServing was called; guarded by mu
-	served   sync.WaitGroup // requests being answered
+	serving   *nats.Subscription
+	stopping  bool           // StopServing was called; guarded by mu
+	answering int            // requests being answered; guarded by mu
+	served    sync.WaitGroup // requests being answered
 	// serveCtx is the parent of every request being answered; StopServing
 	// cancels it (the askers send those requests again elsewhere).
 	serveCtx    context.Context
@@ -120,15 +129,25 @@ func (p *Peers) Serve(local Local) error {
 	sub, err := p.nc.QueueSubscribe(Subject(p.shard), queueGroup, func(m *nats.Msg) {
 		p.mu.Lock()
 		stopping := p.stopping
-		if !stopping {
+		busy := p.answering >= maxAnswering
+		if !stopping && !busy {
 			p.served.Add(1)
+			p.answering++
 		}
 		p.mu.Unlock()
-		if stopping {
-			return // the shard's other nodes take it when it is sent again
+		if stopping || busy {
+			return // the shard's other nodes, or this one later, take it when it is sent again
 		}
 		go func() {
-			defer p.served.Done()
+			defer func() {
+				if v := recover(); v != nil {
+					p.logger.Error("answering a request of another node failed", "panic", v)
+				}
+				p.mu.Lock()
+				p.answering--
+				p.mu.Unlock()
+				p.served.Done()
+			}()
 			p.answer(local, m)
 		}()
 	})
@@ -308,6 +327,8 @@ func (p *Peers) request(ctx context.Context, account, op string, data []byte) (m
 				continue
 			}
 			listened = true
+			// Parts are arriving: the request is not sent again while they do.
+			again.Reset(hedgeAfter)
 			token := m.Subject[len(p.inbox)+1:]
 			a := answers[token]
 			if a == nil {
@@ -364,14 +385,14 @@ func (p *Peers) answer(local Local, m *nats.Msg) {
 		return
 	}
 	wait := maxWait
-	if ms, err := strconv.ParseInt(m.Header.Get(timeoutHeader), 10, 64); err == nil && ms > 0 {
-		wait = min(wait, time.Duration(ms)*time.Millisecond)
+	if ms, err := strconv.ParseInt(m.Header.Get(timeoutHeader), 10, 64); err == nil && ms > 0 && ms < maxWait.Milliseconds() {
+		wait = time.Duration(ms) * time.Millisecond
 	}
 	ctx, cancel := context.WithTimeout(p.serveCtx, wait)
 	defer cancel()
 	var req request
-	if err := json.Unmarshal(m.Data, &req); err != nil {
-		p.logger.Warn("ignoring a request of another node that cannot be read", "err", err)
+	if err := json.Unmarshal(m.Data, &req); err != nil || len(req.IDs) > maxAwaitIDs {
+		p.logger.Warn("ignoring a request of another node that cannot be read", "err", err, "ids", len(req.IDs))
 		return
 	}
 	if !p.shard.Holds(req.Account) {
@@ -409,7 +430,7 @@ func (p *Peers) answer(local Local, m *nats.Msg) {
 
 // reply sends an answer, in parts that each fit in a NATS message.
 func (p *Peers) reply(to string, status int, body []byte, cause string) {
-	limit := int(p.nc.MaxPayload()) - 1024 // room for the headers
+	limit := max(int(p.nc.MaxPayload())-1024, 1024) // room for the headers
 	for n := 0; ; n++ {
 		part := body[:min(len(body), limit)]
 		body = body[len(part):]

@@ -174,3 +174,21 @@ func BenchmarkForwardedQuery(b *testing.B) {
 		})
 	}
 }
+
+// TestForgedTimeouts: a request whose time left is too large to be a
+// duration is answered within maxWait, not dropped.
+func TestForgedTimeouts(t *testing.T) {
+	conn := startNATS(t)
+	newPeers(t, conn(), convops.Shard{Index: 1, Count: 2}, fakeLocal{size: 10})
+	nc := conn()
+	for _, timeout := range []string{"9223372036854775807", "-5", "x"} {
+		m := nats.NewMsg(Subject(convops.Shard{Index: 1, Count: 2}))
+		m.Header.Set(opHeader, "query")
+		m.Header.Set(timeoutHeader, timeout)
+		m.Data = []byte(fmt.Sprintf(`{"account":%q}`, accountOf(1, 2)))
+		reply, err := nc.RequestMsg(m, 5*time.Second)
+		if err != nil || reply.Header.Get(statusHeader) != "200" {
+			t.Errorf("Convops-Timeout-Ms %s: %v", timeout, err)
+		}
+	}
+}

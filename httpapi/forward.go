@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/convops/convops"
@@ -23,6 +24,9 @@ type Peers interface {
 // of that shard answers, byte for byte.
 func (s *Server) forward(w http.ResponseWriter, r *http.Request, account string, params map[string]string) {
 	status, body, cause, err := s.askPeers(r.Context(), account, params)
+	if err != nil && r.Context().Err() != nil {
+		return // the client went away: no one reads an answer
+	}
 	if err != nil {
 		s.error(w, r, err)
 		return
@@ -98,6 +102,13 @@ func (s *Server) answerInto(w http.ResponseWriter, account string, params map[st
 	if err != nil {
 		return err
 	}
+	// An answer crosses NATS whole, and is held whole by the node that
+	// asked: the largest are refused rather than flood both.
+	if size := s.opts.Backend.AnswerSize(q, s.nowMs()); size > s.opts.MaxForwardedAnswer {
+		return &convops.Error{Code: convops.EInvalid, Parameter: widest(q), Message: fmt.Sprintf(
+			"this answer would take up to %d MiB; answers of accounts of another shard are passed on up to %d MiB: "+
+				"ask for fewer skills, agents or intervals, or ask a node of shard %s", size>>20, s.opts.MaxForwardedAnswer>>20, s.opts.Shard.Of(account))}
+	}
 	slot := convops.ScopeRead + "\x00" + account
 	if !s.limiter.acquire(slot) {
 		return s.tooMany(convops.ScopeRead, account)
@@ -110,6 +121,19 @@ func (s *Server) answerInto(w http.ResponseWriter, account string, params map[st
 		*taken += n
 		return true
 	})
+}
+
+// widest names the parameter that makes q's answer large.
+func widest(q convops.Query) string {
+	switch {
+	case q.Interval > 0:
+		return "interval"
+	case q.Agents.Given:
+		return "agentIds"
+	case q.Skills.Given:
+		return "skillIds"
+	}
+	return "timeframe"
 }
 
 // bufferWriter is an http.ResponseWriter that keeps the answer.

@@ -3,7 +3,10 @@ package httpapi_test
 import (
 	"context"
 	"net/url"
+	"strings"
 	"testing"
+
+	"github.com/convops/convops/httpapi"
 )
 
 // TestAnswerIsTheHTTPAnswer: what a node gives another shard's node for a
@@ -41,5 +44,24 @@ func TestAnswerIsTheHTTPAnswer(t *testing.T) {
 		t.Errorf("after its time: %d %s %s", status, body, cause)
 	} else {
 		done()
+	}
+}
+
+// TestForwardedAnswersAreBounded: an answer for a node of another shard
+// larger than MaxForwardedAnswer is refused with a 400 naming what makes
+// it large; smaller ones pass.
+func TestForwardedAnswersAreBounded(t *testing.T) {
+	ts := newTestServer(t, func(o *httpapi.Options) { o.MaxForwardedAnswer = 2000 })
+	ts.setNow("2026-11-27T13:29:17Z")
+	ts.ingest(t, "123", `[{"conversationId":"a","skillId":3,"agentId":7,"resolvedBy":"CCP","resolvedAt":"2026-11-27T13:00:00Z","handlingTimeMs":60000}]`)
+	if status, body, _, done := ts.api.Answer(context.Background(), "123", map[string]string{"timeframe": "60", "v": "1"}); status != 200 {
+		t.Errorf("a small answer: %d %s", status, body)
+	} else {
+		done()
+	}
+	status, body, _, done := ts.api.Answer(context.Background(), "123", map[string]string{"timeframe": "1440", "v": "1", "interval": "5", "skillIds": "all"})
+	done()
+	if status != 400 || !strings.Contains(string(body), `"parameter":"interval"`) || !strings.Contains(string(body), "another shard") {
+		t.Errorf("a large answer: %d %s", status, body)
 	}
 }

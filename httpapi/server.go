@@ -79,10 +79,18 @@ type Options struct {
 	Shard          convops.Shard
 	Peers          Peers
 	ForwardTimeout time.Duration
+	// MaxForwardedAnswer bounds an answer given to a node of another shard
+	// (DefaultMaxForwardedAnswer when zero).
+	MaxForwardedAnswer int64
 	// Metrics serves GET /metrics (Prometheus's text format), without
 	// credentials; nil leaves the path unserved.
 	Metrics http.Handler
 }
+
+// DefaultMaxForwardedAnswer is the default of Options.MaxForwardedAnswer:
+// under half of a NATS server's default pending limit per connection (64
+// MiB), past which it cuts the asking node's connection.
+const DefaultMaxForwardedAnswer = 24 << 20
 
 // Server is the HTTP handler of convops.
 type Server struct {
@@ -116,6 +124,9 @@ func New(opts Options) *Server {
 	}
 	if opts.ForwardTimeout <= 0 {
 		opts.ForwardTimeout = 10 * time.Second
+	}
+	if opts.MaxForwardedAnswer <= 0 {
+		opts.MaxForwardedAnswer = DefaultMaxForwardedAnswer
 	}
 	if opts.MaxStreams <= 0 {
 		opts.MaxStreams = 1024
