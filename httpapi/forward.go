@@ -84,6 +84,12 @@ func (s *Server) Answer(ctx context.Context, account string, params map[string]s
 	} else {
 		err = s.answerInto(&out, account, params, &taken)
 	}
+	// The estimate answerInto checks is of the answer in memory; its JSON
+	// may be larger.
+	if err == nil && int64(out.body.Len()) > s.opts.MaxForwardedAnswer {
+		q, _ := convops.ParseQuery(account, params)
+		err = tooLargeToForward(q, int64(out.body.Len()), s.opts.MaxForwardedAnswer, s.opts.Shard.Of(account))
+	}
 	if err != nil {
 		out = bufferWriter{}
 		writeError(&out, s.opts.Logger, err)
@@ -105,9 +111,7 @@ func (s *Server) answerInto(w http.ResponseWriter, account string, params map[st
 	// An answer crosses NATS whole, and is held whole by the node that
 	// asked: the largest are refused rather than flood both.
 	if size := s.opts.Backend.AnswerSize(q, s.nowMs()); size > s.opts.MaxForwardedAnswer {
-		return &convops.Error{Code: convops.EInvalid, Parameter: widest(q), Message: fmt.Sprintf(
-			"this answer would take up to %d MiB; answers of accounts of another shard are passed on up to %d MiB: "+
-				"ask for fewer skills, agents or intervals, or ask a node of shard %s", size>>20, s.opts.MaxForwardedAnswer>>20, s.opts.Shard.Of(account))}
+		return tooLargeToForward(q, size, s.opts.MaxForwardedAnswer, s.opts.Shard.Of(account))
 	}
 	slot := convops.ScopeRead + "\x00" + account
 	if !s.limiter.acquire(slot) {
@@ -121,6 +125,22 @@ func (s *Server) answerInto(w http.ResponseWriter, account string, params map[st
 		*taken += n
 		return true
 	})
+}
+
+// tooLargeToForward refuses an answer of size bytes for a node of another
+// shard.
+func tooLargeToForward(q convops.Query, size, limit int64, shard convops.Shard) error {
+	return &convops.Error{Code: convops.EInvalid, Parameter: widest(q), Message: fmt.Sprintf(
+		"this answer takes about %s; answers of accounts of another shard are passed on up to %s: "+
+			"ask for fewer skills, agents or intervals, or ask a node of shard %s", sizeText(size), sizeText(limit), shard)}
+}
+
+// sizeText is n bytes in MiB, or KiB below one MiB.
+func sizeText(n int64) string {
+	if n >= 1<<20 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d KiB", max(n>>10, 1))
 }
 
 // widest names the parameter that makes q's answer large.
