@@ -170,6 +170,10 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 	}
 	if err != nil {
 		l.Close()
+		if refusedCredentials(err) {
+			return nil, fmt.Errorf("connect to nats: %w: the server refused this node's user: give it one with --nats-creds "+
+				"(a .creds file of a user whose account the server trusts), or check that file's account", err)
+		}
 		return nil, fmt.Errorf("connect to nats: %w", err)
 	}
 	// An acknowledgement not back within ackWait fails its future (and

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -19,6 +21,7 @@ func externalOptions(opts Options) []nats.Option {
 	// Reconnect soon (the default waits 2 s): a lost server stops this
 	// node's ingest until it is connected to another.
 	o := []nats.Option{nats.Name("convops"), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond)}
+	o = append(o, connectionLogs(opts.Logger)...)
 	if opts.Creds != "" {
 		o = append(o, nats.UserCredentials(opts.Creds))
 	}
@@ -29,6 +32,50 @@ func externalOptions(opts Options) []nats.Option {
 		o = append(o, nats.ClientCert(opts.TLSCert, opts.TLSKey))
 	}
 	return o
+}
+
+// connectionLogs log what nats.go otherwise keeps to itself: a server
+// refusing a publish or a subscription (a user without the permissions
+// docs/cluster.md lists: forwarding or the nonces then fail with nothing
+// else said), a client too slow for its subscription, and the connection
+// lost and found. The same error is logged once a minute at most.
+func connectionLogs(logger *slog.Logger) []nats.Option {
+	var mu sync.Mutex
+	logged := map[string]time.Time{}
+	return []nats.Option{
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			now := time.Now()
+			if now.Sub(logged[err.Error()]) < time.Minute {
+				return
+			}
+			if len(logged) > 100 {
+				clear(logged)
+			}
+			logged[err.Error()] = now
+			if sub != nil {
+				logger.Error("nats refused or dropped messages", "err", err, "subject", sub.Subject)
+			} else {
+				logger.Error("nats refused or dropped messages", "err", err)
+			}
+		}),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				logger.Warn("lost the connection to nats; reconnecting", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			logger.Info("connected to nats again", "server", nc.ConnectedUrlRedacted())
+		}),
+	}
+}
+
+// refusedCredentials tells whether err is the server refusing the user:
+// on connect, nats.go gives the server's own words rather than
+// nats.ErrAuthorization.
+func refusedCredentials(err error) bool {
+	return errors.Is(err, nats.ErrAuthorization) || strings.Contains(strings.ToLower(err.Error()), "authorization violation")
 }
 
 // wantedReplicas is the replica count for a stream Open creates: asked, or
