@@ -221,11 +221,11 @@ func TestWhatIsNotRetried(t *testing.T) {
 	}
 
 	u, _ := flaky(t, 100, 503, "30")
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	_, err := (&client.Client{BaseURL: u, Token: token}).Metrics(ctx, "2006", client.Query{Timeframe: 60})
 	var apiErr *client.Error
 	if !errors.Is(err, context.DeadlineExceeded) || !errors.As(err, &apiErr) || apiErr.Status != 503 || apiErr.RetryAfter != 30*time.Second {
-		t.Errorf("a 503 with Retry-After: 30 and a context of 300 ms: %v", err)
+		t.Errorf("a 503 with Retry-After: 30 and a context of 3 s: %v", err)
 	}
 }

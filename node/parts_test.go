@@ -113,7 +113,9 @@ func TestLargeRequestAppliedWhole(t *testing.T) {
 // has moved on by the part timeout, on every node alike.
 func TestIncompleteRequestDropped(t *testing.T) {
 	log := openLog(t)
-	const timeout = 200 * time.Millisecond
+	// Long enough for a slow machine to log every part of the request sent
+	// again below within it.
+	const timeout = time.Second
 	n := startNode(t, log, store.Options{}, node.Options{PartTimeout: timeout})
 	msgs := log.Encode(convops.Batch{Account: "a", Now: now, Events: largeRequest("cut", 40000, 5)})
 	if err := log.Publish(context.Background(), msgs[:1]); err != nil {

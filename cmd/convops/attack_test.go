@@ -205,13 +205,25 @@ func TestNonceReplayAcrossRestartAndNodes(t *testing.T) {
 	if err := s.stop(); err != nil {
 		t.Fatal(err)
 	}
-	// The same address again, so that the signed URL is the same.
-	s = startServer(t, "--data-dir", dataDir, "--keys", keys, "--now", attackNow, "--listen", addr)
-	if status := get(s, signed); status != 401 {
-		t.Errorf("GET replayed after a restart: %d", status)
-	}
-	if status, _ := send(t, "POST", s.url+ingest, signedIngest, "application/json", attackEvents); status != 401 {
-		t.Errorf("ingest replayed after a restart: %d", status)
+	// Another port (the old one may be taken meanwhile), the old Host, so
+	// that the signed URL is the same: what a proxy in front would send.
+	s = startServer(t, "--data-dir", dataDir, "--keys", keys, "--now", attackNow)
+	for _, r := range []struct{ method, path, header, body string }{
+		{"GET", path, signed, ""},
+		{"POST", ingest, signedIngest, attackEvents},
+	} {
+		req, _ := http.NewRequest(r.method, s.url+r.path, strings.NewReader(r.body))
+		req.Host = addr
+		req.Header.Set("Authorization", r.header)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 401 {
+			t.Errorf("%s replayed after a restart: %d, want 401", r.method, resp.StatusCode)
+		}
 	}
 
 	// Two nodes on one NATS server.
@@ -292,22 +304,31 @@ func TestLongNoncesAreRefused(t *testing.T) {
 // and body; the connection stays open until the answer comes.
 func rawRequest(t *testing.T, addr, request string) (status int, header http.Header, body string) {
 	t.Helper()
-	conn, err := net.Dial("tcp", addr)
+	status, header, body, err := sendRaw(addr, request)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return status, header, body
+}
+
+// sendRaw is rawRequest for goroutines other than the test's.
+func sendRaw(addr, request string) (status int, header http.Header, body string, err error) {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		return 0, nil, "", err
+	}
 	defer conn.Close()
 	if _, err := io.WriteString(conn, request); err != nil {
-		t.Fatal(err)
+		return 0, nil, "", err
 	}
 	conn.SetReadDeadline(time.Now().Add(60 * time.Second))
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
-		t.Fatal(err)
+		return 0, nil, "", err
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, string(data)
+	return resp.StatusCode, resp.Header, string(data), nil
 }
 
 // TestSlowReadersDoNotBlockWriters: a read key's requests whose bodies
@@ -316,24 +337,28 @@ func rawRequest(t *testing.T, addr, request string) (status int, header http.Hea
 func TestSlowReadersDoNotBlockWriters(t *testing.T) {
 	s := startServer(t, "--data-dir", t.TempDir(), "--keys", attackKeys(t), "--now", attackNow, "--max-inflight-per-account", "2")
 	addr := strings.TrimPrefix(s.url, "http://")
+	// The body announced is long enough that its deadline (10 s + 9.8 s)
+	// comes well after the refusal below, which waits up to 10 s for the
+	// body it refuses.
 	slow := "POST /operations/api/account/123/msgconversation HTTP/1.1\r\nHost: " + addr +
-		"\r\nAuthorization: Bearer read-token\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
+		"\r\nAuthorization: Bearer read-token\r\nContent-Type: application/json\r\nContent-Length: 640000\r\n\r\n{"
 	type answer struct {
 		status int
 		body   string
+		err    error
 	}
 	answers := make(chan answer, 3)
 	// Three trickled reads and nothing else: two take the account's read
-	// slots and the third is refused at once. (A quick probe read would
-	// take a slot itself and could have a slow one refused in its place.)
+	// slots and the third is refused. (A quick probe read would take a
+	// slot itself and could have a slow one refused in its place.)
 	for range 3 {
 		go func() {
-			status, _, body := rawRequest(t, addr, slow)
-			answers <- answer{status, body}
+			status, _, body, err := sendRaw(addr, slow)
+			answers <- answer{status, body, err}
 		}()
 	}
-	if a := <-answers; a.status != 429 {
-		t.Fatalf("a third trickled read beside two: %d %s", a.status, a.body)
+	if a := <-answers; a.err != nil || a.status != 429 {
+		t.Fatalf("a third trickled read beside two: %d %s %v", a.status, a.body, a.err)
 	}
 	// ...but a writer is not.
 	if status, body := s.do(t, "POST", "/ingest/account/123/events", "write-token", attackEvents); status != 200 {
@@ -341,12 +366,12 @@ func TestSlowReadersDoNotBlockWriters(t *testing.T) {
 	}
 	select {
 	case a := <-answers:
-		t.Fatalf("a trickled read was answered before the writer was: %d %s", a.status, a.body)
+		t.Fatalf("a trickled read was answered before the writer was: %d %s %v", a.status, a.body, a.err)
 	default:
 	}
 	for range 2 {
 		a := <-answers
-		if a.status != 408 || !strings.Contains(a.body, `"code":408`) || strings.Contains(a.body, "127.0.0.1") || strings.Contains(a.body, "tcp") {
+		if a.err != nil || a.status != 408 || !strings.Contains(a.body, `"code":408`) || strings.Contains(a.body, "127.0.0.1") || strings.Contains(a.body, "tcp") {
 			t.Errorf("a trickled body: %d %s", a.status, a.body)
 		}
 	}

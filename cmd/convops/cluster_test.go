@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,6 +42,9 @@ func freePorts(t *testing.T, n int) []int {
 	var ports []int
 	for len(ports) < n {
 		port := 20000 + rand.IntN(12000)
+		if slices.Contains(ports, port) {
+			continue
+		}
 		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 		if err != nil {
 			continue
@@ -312,7 +316,7 @@ func TestShardedCluster(t *testing.T) {
 
 	// Mid-ingest: the server that leads the stream goes, and one node of
 	// each shard; they come back.
-	time.Sleep(time.Second)
+	checkFor(t, 60*time.Second, func() bool { return acknowledged.Load() > 0 })
 	leader := cl.index(cl.streamInfo(t).Cluster.Leader)
 	before := acknowledged.Load()
 	cl.stop(leader)

@@ -120,7 +120,13 @@ func TestDamagedLogIsRefused(t *testing.T) {
 			if tc.binary {
 				err = binaryError(t, append(args, "--log-start-timeout", "5s")...)
 			} else {
-				_, err = serveError(t, append(args, "--log-start-timeout", "5s")...)
+				// Time enough for an embedded server built with -race to
+				// open on a slow machine; a stalled replay waits it out.
+				timeout := "30s"
+				if strings.Contains(tc.refusal, "replay stopped") {
+					timeout = "10s"
+				}
+				_, err = serveError(t, append(args, "--log-start-timeout", timeout)...)
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.refusal) {
 				t.Fatalf("want a refusal that explains the damage (%q), got %v", tc.refusal, err)

@@ -51,7 +51,12 @@ func TestSIGTERMDuringIngest(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(300 * time.Millisecond) // let ingest get going; the check below does not depend on timing
+	// SIGTERM once ingest is going (some batch acknowledged).
+	checkFor(t, 30*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return acknowledged > 0
+	})
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
