@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -158,7 +159,15 @@ func (p *Peers) Serve(local Local) error {
 	p.mu.Lock()
 	p.serving = sub
 	p.mu.Unlock()
-	return p.nc.Flush()
+	if err := p.nc.Flush(); err != nil {
+		return fmt.Errorf("listen for shard %s: %w", p.shard, err)
+	}
+	// A server that refuses the subscription says so before it answers the
+	// flush; a node that cannot hear its shard must not call itself ready.
+	if err := p.nc.LastError(); errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), `"`+Subject(p.shard)+`"`) {
+		return fmt.Errorf("listen for shard %s: %w: the NATS user may not subscribe to %s (docs/cluster.md lists what it needs)", p.shard, err, Subject(p.shard))
+	}
+	return nil
 }
 
 // StopServing stops taking requests of the node's shard, and waits for

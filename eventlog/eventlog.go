@@ -170,9 +170,8 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 	}
 	if err != nil {
 		l.Close()
-		if refusedCredentials(err) {
-			return nil, fmt.Errorf("connect to nats: %w: the server refused this node's user: give it one with --nats-creds "+
-				"(a .creds file of a user whose account the server trusts), or check that file's account", err)
+		if cerr := credentialsError(err, opts.Creds); cerr != nil {
+			return nil, cerr
 		}
 		return nil, fmt.Errorf("connect to nats: %w", err)
 	}
@@ -270,9 +269,15 @@ func (l *Log) RetryStarting(ctx context.Context, what string, fn func() error) e
 		attempts = startAttempts
 	}
 	for attempt := 1; ; attempt++ {
+		before := l.nc.LastError()
 		err := fn()
 		if err == nil || ctx.Err() != nil || attempt == attempts {
 			return err
+		}
+		// A subject the server refuses to this node's user is refused
+		// again a second later: say so now.
+		if refused := l.nc.LastError(); refused != before && errors.Is(refused, nats.ErrPermissionViolation) {
+			return fmt.Errorf("%w (%w): docs/cluster.md lists the subjects a node's NATS user needs", err, refused)
 		}
 		l.logger.Info(what+" is not ready yet; trying again", "err", err)
 		select {

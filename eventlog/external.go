@@ -34,48 +34,104 @@ func externalOptions(opts Options) []nats.Option {
 	return o
 }
 
-// connectionLogs log what nats.go otherwise keeps to itself: a server
-// refusing a publish or a subscription (a user without the permissions
-// docs/cluster.md lists: forwarding or the nonces then fail with nothing
-// else said), a client too slow for its subscription, and the connection
-// lost and found. The same error is logged once a minute at most.
+// connectionLogs log what nats.go otherwise keeps to itself: the server
+// refusing a subject to this node's user (forwarding or the nonces then
+// fail with nothing else said), a subscription read too slowly, the
+// connection lost, found again, or given up. Each kind of error (a refused
+// subject counted by its first two tokens, since inboxes and nonces differ
+// every time) is logged once a minute at most.
 func connectionLogs(logger *slog.Logger) []nats.Option {
-	var mu sync.Mutex
-	logged := map[string]time.Time{}
+	limit := newLogLimit(time.Minute)
 	return []nats.Option{
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
-			mu.Lock()
-			defer mu.Unlock()
-			now := time.Now()
-			if now.Sub(logged[err.Error()]) < time.Minute {
-				return
-			}
-			if len(logged) > 100 {
-				clear(logged)
-			}
-			logged[err.Error()] = now
-			if sub != nil {
-				logger.Error("nats refused or dropped messages", "err", err, "subject", sub.Subject)
-			} else {
-				logger.Error("nats refused or dropped messages", "err", err)
+			switch {
+			case errors.Is(err, nats.ErrPermissionViolation):
+				if limit.allow("permissions " + subjectKind(err.Error())) {
+					logger.Error("the NATS server refused a subject to this node's user; docs/cluster.md lists what it needs", "err", err)
+				}
+			case errors.Is(err, nats.ErrSlowConsumer) && sub != nil:
+				if limit.allow("slow " + sub.Subject) {
+					logger.Error("dropped NATS messages: this node reads them too slowly", "subject", sub.Subject)
+				}
+			default:
+				if limit.allow(err.Error()) {
+					logger.Error("NATS error", "err", err)
+				}
 			}
 		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				logger.Warn("lost the connection to nats; reconnecting", "err", err)
+			if err != nil { // nil: this node closed it
+				logger.Warn("lost the connection to NATS; reconnecting", "err", err)
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			logger.Info("connected to nats again", "server", nc.ConnectedUrlRedacted())
+			logger.Info("connected to NATS again", "server", nc.ConnectedUrlRedacted())
+		}),
+		// nats.go gives up reconnecting when a server refuses the user
+		// twice, even with no limit on reconnects.
+		nats.NoCallbacksAfterClientClose(),
+		nats.ClosedHandler(func(nc *nats.Conn) {
+			logger.Error("the connection to NATS is closed and will not be tried again; restart this node", "err", nc.LastError())
 		}),
 	}
 }
 
-// refusedCredentials tells whether err is the server refusing the user:
-// on connect, nats.go gives the server's own words rather than
-// nats.ErrAuthorization.
-func refusedCredentials(err error) bool {
-	return errors.Is(err, nats.ErrAuthorization) || strings.Contains(strings.ToLower(err.Error()), "authorization violation")
+// subjectKind is the first two tokens of the subject quoted in a
+// permissions error ("_INBOX.x", "$KV.CONVOPS_NONCES"), or the error.
+func subjectKind(msg string) string {
+	_, quoted, ok := strings.Cut(msg, `"`)
+	if !ok {
+		return msg
+	}
+	subject, _, _ := strings.Cut(quoted, `"`)
+	tokens := strings.SplitN(subject, ".", 3)
+	return strings.Join(tokens[:min(2, len(tokens))], ".")
+}
+
+// logLimit lets a key through once per interval.
+type logLimit struct {
+	mu       sync.Mutex
+	interval time.Duration
+	last     map[string]time.Time
+}
+
+func newLogLimit(interval time.Duration) *logLimit {
+	return &logLimit{interval: interval, last: map[string]time.Time{}}
+}
+
+func (l *logLimit) allow(key string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	if now.Sub(l.last[key]) < l.interval {
+		return false
+	}
+	if len(l.last) >= 1000 { // forget keys whose interval has passed
+		for k, t := range l.last {
+			if now.Sub(t) >= l.interval {
+				delete(l.last, k)
+			}
+		}
+	}
+	l.last[key] = now
+	return true
+}
+
+// credentialsError explains a server's refusal of the user at connect, or
+// returns nil for other errors.
+func credentialsError(err error, creds string) error {
+	switch {
+	case errors.Is(err, nats.ErrAuthExpired), errors.Is(err, nats.ErrAccountAuthExpired):
+		return fmt.Errorf("connect to nats: %w: the user of %s, or its account, has expired: give a current credentials file", err, creds)
+	case errors.Is(err, nats.ErrAuthRevoked):
+		return fmt.Errorf("connect to nats: %w: the user of %s has been revoked", err, creds)
+	case !errors.Is(err, nats.ErrAuthorization):
+		return nil
+	case creds == "":
+		return fmt.Errorf("connect to nats: %w: the server wants a user: give this node one with --nats-creds (a .creds file)", err)
+	default:
+		return fmt.Errorf("connect to nats: %w: the server refused the user of %s: check that the server trusts its account", err, creds)
+	}
 }
 
 // wantedReplicas is the replica count for a stream Open creates: asked, or

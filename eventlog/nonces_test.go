@@ -44,7 +44,9 @@ func TestNoncesExpireAndOutliveARestart(t *testing.T) {
 	if n, err = l.Nonces(ctx, window); err != nil {
 		t.Fatal(err)
 	}
-	if use(n, "aa01") && time.Since(used) < window {
+	if fresh := use(n, "aa01"); time.Since(used) >= window*3/2 {
+		t.Log("the restart took longer than a nonce lives: its replay after the restart is not checked")
+	} else if fresh {
 		t.Error("a nonce used before the restart is fresh after it")
 	}
 	deadline := time.Now().Add(30 * time.Second)

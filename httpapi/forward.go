@@ -135,12 +135,13 @@ func tooLargeToForward(q convops.Query, size, limit int64, shard convops.Shard) 
 			"ask for fewer skills, agents or intervals, or ask a node of shard %s", sizeText(size), sizeText(limit), shard)}
 }
 
-// sizeText is n bytes in MiB, or KiB below one MiB.
+// sizeText is n bytes in MiB, or KiB below one MiB, rounded up: a size
+// just past a bound does not read as the bound.
 func sizeText(n int64) string {
-	if n >= 1<<20 {
-		return fmt.Sprintf("%d MiB", n>>20)
+	if n > 1<<20 {
+		return fmt.Sprintf("%d MiB", (n+1<<20-1)>>20)
 	}
-	return fmt.Sprintf("%d KiB", max(n>>10, 1))
+	return fmt.Sprintf("%d KiB", (n+1<<10-1)>>10)
 }
 
 // widest names the parameter that makes q's answer large.

@@ -220,9 +220,10 @@ func TestNonceReplayAcrossRestartAndNodes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != 401 {
-			t.Errorf("%s replayed after a restart: %d, want 401", r.method, resp.StatusCode)
+		if resp.StatusCode != 401 || !strings.Contains(string(body), "oauth_nonce was already used") {
+			t.Errorf("%s replayed after a restart: %d %s, want 401 for the nonce", r.method, resp.StatusCode, body)
 		}
 	}
 

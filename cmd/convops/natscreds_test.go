@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,13 +17,17 @@ import (
 	"github.com/nats-io/nkeys"
 )
 
+// The subjects a convops node's NATS user needs, as docs/cluster.md lists
+// them.
+var (
+	natsPublish   = []string{"convops.events.>", "convops.clock.>", "convops.shard.>", "_INBOX.>", "$JS.API.>", "$KV.CONVOPS_NONCES.>"}
+	natsSubscribe = []string{"convops.shard.>", "_INBOX.>"}
+)
+
 // TestNATSWithCredentials: a NATS server in operator mode (accounts and
 // users as signed JWTs, as NGS and most managed deployments run) is
-// reached with --nats-creds; with a user of an account the server does
-// not know, the server is not reached, and convops says so.
-// natsPermissions are the subjects a convops node publishes to.
-var natsPermissions = []string{"convops.>", "_INBOX.>", "$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "$KV.CONVOPS_NONCES.>"}
-
+// reached with --nats-creds and a user of natsPublish and natsSubscribe;
+// users the server does not know, or that lack a subject, are told apart.
 func TestNATSWithCredentials(t *testing.T) {
 	dir := t.TempDir()
 	operator, _ := nkeys.CreateOperator()
@@ -47,8 +54,8 @@ func TestNATSWithCredentials(t *testing.T) {
 	}
 	// account signs an account with JetStream into the resolver, when
 	// known, and writes the credentials of one of its users to file: a
-	// user who may subscribe to subs.
-	account := func(file string, known bool, subs ...string) string {
+	// user who may publish to pubs and subscribe to subs.
+	account := func(file string, known bool, pubs, subs []string) string {
 		acc, _ := nkeys.CreateAccount()
 		accPub, _ := acc.PublicKey()
 		claims := jwt.NewAccountClaims(accPub)
@@ -66,8 +73,7 @@ func TestNATSWithCredentials(t *testing.T) {
 		userPub, _ := user.PublicKey()
 		userClaims := jwt.NewUserClaims(userPub)
 		userClaims.IssuerAccount = accPub
-		// The least a node needs, as docs/cluster.md lists it.
-		userClaims.Pub.Allow.Add(natsPermissions...)
+		userClaims.Pub.Allow.Add(pubs...)
 		userClaims.Sub.Allow.Add(subs...)
 		userJWT, err := userClaims.Encode(acc)
 		if err != nil {
@@ -84,9 +90,11 @@ func TestNATSWithCredentials(t *testing.T) {
 		}
 		return path
 	}
-	creds := account("node.creds", true, "convops.>", "_INBOX.>")
-	stranger := account("stranger.creds", false, "convops.>", "_INBOX.>")
-	narrow := account("narrow.creds", true, "_INBOX.>")
+	creds := account("node.creds", true, natsPublish, natsSubscribe)
+	stranger := account("stranger.creds", false, natsPublish, natsSubscribe)
+	deaf := account("deaf.creds", true, natsPublish, []string{"_INBOX.>"})
+	noAnswers := account("no-answers.creds", true, natsPublish, []string{"convops.shard.>"})
+	mute := account("mute.creds", true, slices.DeleteFunc(slices.Clone(natsPublish), func(s string) bool { return s == "convops.shard.>" }), natsSubscribe)
 
 	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
 		TrustedOperators: []*jwt.OperatorClaims{operatorClaims}, AccountResolver: resolver, SystemAccount: systemPub})
@@ -134,30 +142,60 @@ func TestNATSWithCredentials(t *testing.T) {
 		}
 	}
 
-	want := map[string]string{
-		"without credentials":                       "--nats-creds",
-		"with a user of an unknown account":         "--nats-creds",
-		"with a credentials file that is not there": "missing.creds",
-	}
-	for name, args := range map[string][]string{
-		"without credentials":                       nil,
-		"with a user of an unknown account":         {"--nats-creds", stranger},
-		"with a credentials file that is not there": {"--nats-creds", filepath.Join(dir, "missing.creds")},
+	for _, c := range []struct {
+		name, want string
+		args       []string
+	}{
+		{"without credentials", "give this node one with --nats-creds", nil},
+		{"with a user of an unknown account", "refused the user of " + stranger, []string{"--nats-creds", stranger}},
+		{"with a credentials file that is not there", "missing.creds", []string{"--nats-creds", filepath.Join(dir, "missing.creds")}},
+		{"with a user who may not hear its shard", "may not subscribe to convops.shard.2.0", []string{"--nats-creds", deaf, "--shard", "0/2"}},
+		{"with a user who may not hear answers", "docs/cluster.md lists the subjects", []string{"--nats-creds", noAnswers}},
 	} {
 		m := &Main{Stdout: &syncBuffer{}, Stderr: &syncBuffer{}, Getenv: func(string) string { return "" }}
 		cmd := NewServeCommand(m)
-		if err := cmd.ParseFlags(append([]string{"--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--keys", writeTestKeys(t), "--nats-url", url}, args...)); err != nil {
+		if err := cmd.ParseFlags(append([]string{"--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--keys", writeTestKeys(t), "--nats-url", url}, c.args...)); err != nil {
 			t.Fatal(err)
 		}
-		if err := cmd.Run(t.Context()); err == nil || !strings.Contains(err.Error(), want[name]) {
-			t.Errorf("%s: %v", name, err)
+		// No deadline on the context: NATS requests then take their own
+		// timeout, as in production. A node that starts after all serves
+		// until it is cancelled.
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- cmd.Run(ctx) }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("%s: %v, want an error saying %q", c.name, err, c.want)
+			}
+		case <-time.After(2 * time.Minute):
+			t.Errorf("%s: still running after 2 minutes, want an error saying %q", c.name, c.want)
+			cancel()
+			<-done
 		}
+		cancel()
 	}
 
-	// A user who may not take requests of other nodes: the node starts
-	// (the log works), and its log says why requests of its shard fail.
-	s := startServer(t, "--data-dir", t.TempDir(), "--nats-url", url, "--nats-creds", narrow, "--shard", "0/2")
-	checkFor(t, 30*time.Second, func() bool {
-		return strings.Contains(s.logs.String(), "nats refused or dropped messages") && strings.Contains(s.logs.String(), "convops.shard.")
-	})
+	// A user who may not ask other shards: the node answers its own, and
+	// its log says why the others fail, once for many requests.
+	s := startServer(t, "--data-dir", t.TempDir(), "--nats-url", url, "--nats-creds", mute, "--shard", "0/2", "--forward-timeout", "300ms")
+	own, other := "2000", "2000"
+	for i := 2000; convops.ShardOf(own, 2) != 0 || convops.ShardOf(other, 2) != 1; i++ {
+		if convops.ShardOf(strconv.Itoa(i), 2) == 0 {
+			own = strconv.Itoa(i)
+		} else {
+			other = strconv.Itoa(i)
+		}
+	}
+	for range 5 {
+		if status, body := s.do(t, "GET", "/operations/api/account/"+other+"/msgconversation?timeframe=60&v=1", testToken, ""); status != 503 {
+			t.Errorf("a query of another shard by a node whose user may not ask it: %d %s", status, body)
+		}
+	}
+	if status, body := s.do(t, "GET", "/operations/api/account/"+own+"/msgconversation?timeframe=60&v=1", testToken, ""); status != 200 {
+		t.Errorf("a query of the node's own shard: %d %s", status, body)
+	}
+	if n := strings.Count(s.logs.String(), "refused a subject to this node's user"); n != 1 {
+		t.Errorf("the refused subject logged %d times, want once:\n%s", n, s.logs)
+	}
 }
