@@ -106,7 +106,7 @@ func (c *Client) QueryJSON(ctx context.Context, account string, params url.Value
 		q.Set("v", "1")
 	}
 	u := c.url("/operations/api/account/"+url.PathEscape(account)+"/msgconversation") + "?" + q.Encode()
-	return c.do(ctx, http.MethodGet, u, "", nil, true)
+	return c.do(ctx, http.MethodGet, u, "", nil)
 }
 
 // Metrics asks for the Messaging Conversation metrics of account, and
@@ -196,7 +196,7 @@ func (c *Client) Discover(ctx context.Context, account string) error {
 	}
 	anon := &Client{BaseURL: c.BaseURL, HTTP: c.HTTP, Attempts: c.Attempts, Backoff: c.Backoff, OnRetry: c.OnRetry}
 	u := anon.url("/api/account/" + url.PathEscape(account) + "/service/leDataReporting/baseURI.json?version=1.0")
-	b, err := anon.do(ctx, http.MethodGet, u, "", nil, true)
+	b, err := anon.do(ctx, http.MethodGet, u, "", nil)
 	if err != nil {
 		return err
 	}
@@ -230,7 +230,7 @@ func (c *Client) post(ctx context.Context, path string, body []byte, ndjson bool
 	if ndjson {
 		ct = "application/x-ndjson"
 	}
-	resp, err := c.do(ctx, http.MethodPost, c.url(path), ct, body, true)
+	resp, err := c.do(ctx, http.MethodPost, c.url(path), ct, body)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -265,15 +265,8 @@ func (c *Client) httpClient(ctx context.Context) *http.Client {
 
 // do sends a request, again while retry allows it and the failure may pass,
 // and returns the body of its 2xx answer.
-func (c *Client) do(ctx context.Context, method, u, contentType string, body []byte, retry bool) ([]byte, error) {
-	attempts := c.Attempts
-	if attempts <= 0 {
-		attempts = 8
-	}
-	wait := c.Backoff
-	if wait <= 0 {
-		wait = 250 * time.Millisecond
-	}
+func (c *Client) do(ctx context.Context, method, u, contentType string, body []byte) ([]byte, error) {
+	attempts, wait := c.retryPolicy()
 	hc := c.httpClient(ctx)
 	for attempt := 1; ; attempt++ {
 		b, err := c.once(ctx, hc, method, u, contentType, body)
@@ -283,13 +276,34 @@ func (c *Client) do(ctx context.Context, method, u, contentType string, body []b
 		var apiErr *Error
 		retryable := mayPass(err)
 		errors.As(err, &apiErr)
-		if !retry || !retryable || attempt >= attempts || ctx.Err() != nil {
+		if !retryable || attempt >= attempts || ctx.Err() != nil {
 			return nil, err
 		}
 		if err := c.pause(ctx, attempt, wait, err, apiErr); err != nil {
 			return nil, err
 		}
 		wait = min(2*wait, 10*time.Second)
+	}
+}
+
+// retryPolicy is how many times a request is sent at most, and the first
+// wait between two sends.
+func (c *Client) retryPolicy() (attempts int, wait time.Duration) {
+	attempts, wait = c.Attempts, c.Backoff
+	if attempts <= 0 {
+		attempts = 8
+	}
+	if wait <= 0 {
+		wait = 250 * time.Millisecond
+	}
+	return attempts, wait
+}
+
+// setBearer puts the token on req; OAuth 1.0a requests are signed by the
+// HTTP client instead (httpClient).
+func (c *Client) setBearer(req *http.Request) {
+	if c.OAuth1 == nil && c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
 }
 
@@ -306,9 +320,7 @@ func (c *Client) once(ctx context.Context, hc *http.Client, method, u, contentTy
 		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Accept", "application/json")
-	if c.OAuth1 == nil && c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
-	}
+	c.setBearer(req)
 	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, err

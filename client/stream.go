@@ -30,14 +30,7 @@ import (
 // cannot be read, is returned at once.
 func (c *Client) Stream(ctx context.Context, account string, q Query, fn func(*Answer) error) error {
 	u := c.url("/operations/api/account/"+url.PathEscape(account)+"/msgconversation/stream") + "?" + q.Values().Encode()
-	backoff := c.Backoff
-	if backoff <= 0 {
-		backoff = 250 * time.Millisecond
-	}
-	attempts := c.Attempts
-	if attempts <= 0 {
-		attempts = 8
-	}
+	attempts, backoff := c.retryPolicy()
 	wait, failures := backoff, 0
 	for {
 		s := &sseStream{}
@@ -109,9 +102,7 @@ func (c *Client) follow(parent context.Context, u string, s *sseStream, fn func(
 		return fatalStreamError{err}
 	}
 	req.Header.Set("Accept", "text/event-stream")
-	if c.OAuth1 == nil && c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
-	}
+	c.setBearer(req)
 	// A stream that goes silent is cut (and opened again).
 	silent := time.AfterFunc(streamSilence, cancel)
 	defer silent.Stop()

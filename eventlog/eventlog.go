@@ -224,7 +224,7 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 			return nil, fmt.Errorf("read stream %s: %w", StreamName, err)
 		}
 		if len(info.State.Subjects) > 0 {
-			l.logger.Warn("the event log holds messages written before shards; this node reads the whole log until they expire (26 hours after they were written)",
+			l.logger.Warn("the event log holds messages written before shards; this node reads the whole log, keeping its own accounts; once they expire (the stream's retention), a restart reads only its shard",
 				"subjects", len(info.State.Subjects))
 			l.filter = ""
 		}
@@ -360,6 +360,7 @@ func (l *Log) Encode(b convops.Batch) []Message {
 		p.Request = rand.Uint64() | 1 // never 0, the id of single-message requests
 	}
 	msgs := make([]Message, 0, len(bounds))
+	subj := Subject(b.Account)
 	start = 0
 	for i, end := range bounds {
 		p.Index = i
@@ -367,7 +368,7 @@ func (l *Log) Encode(b convops.Batch) []Message {
 		msgs = append(msgs, Message{
 			ID:   l.nodeID + "-" + strconv.FormatUint(l.counter.Add(1), 10),
 			Data: encodeBatch(nil, part, p),
-			subj: Subject(b.Account),
+			subj: subj,
 		})
 		start = end
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,12 +16,17 @@ import (
 // byteBudget caps the memory that requests in flight hold, all together:
 // the bodies read, the events decoded from them, the answers built. A
 // request that would pass the cap is refused at once with 429: waiting for
-// room would only pile requests up behind one another.
+// room would only pile requests up behind one another. The requests of one
+// account hold at most half of it, so that one tenant's large or slow
+// bodies cannot hold off the others.
 type byteBudget struct {
 	limit int64
 	used  atomic.Int64
 	// refused counts the requests turned away.
 	refused atomic.Uint64
+
+	mu       sync.Mutex
+	accounts map[string]int64 // what each account's requests hold; guarded by mu
 }
 
 // DefaultMaxInflightBytes is the default of Options.MaxInflightBytes.
@@ -40,11 +46,49 @@ func (b *byteBudget) acquire(n int64) bool {
 
 func (b *byteBudget) release(n int64) { b.used.Add(-n) }
 
+// acquireFor is acquire for a request of account ("" for none), within the
+// account's half.
+func (b *byteBudget) acquireFor(account string, n int64) bool {
+	if account == "" || n <= 0 {
+		return b.acquire(n)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.accounts[account]+n > b.limit/2 {
+		b.refused.Add(1)
+		return false
+	}
+	if !b.acquire(n) {
+		return false
+	}
+	if b.accounts == nil {
+		b.accounts = make(map[string]int64)
+	}
+	b.accounts[account] += n
+	return true
+}
+
+// releaseFor gives back what acquireFor took.
+func (b *byteBudget) releaseFor(account string, n int64) {
+	if account == "" || n <= 0 {
+		b.release(n)
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.accounts[account] -= n; b.accounts[account] <= 0 {
+		delete(b.accounts, account)
+	}
+	b.release(n)
+}
+
 // held is what one request holds of the budget. It belongs to the
 // request's goroutine.
 type held struct {
 	budget *byteBudget
-	bytes  int64
+	// account is the account the request's path names ("" for none).
+	account string
+	bytes   int64
 	// raw is the request's body as the server gave it, for drainBody:
 	// bytes discarded are neither held nor limited.
 	raw io.ReadCloser
@@ -56,7 +100,7 @@ type held struct {
 // take adds n bytes to what the request holds; false when the budget has
 // no room for them.
 func (h *held) take(n int64) bool {
-	if !h.budget.acquire(n) {
+	if !h.budget.acquireFor(h.account, n) {
 		return false
 	}
 	h.bytes += n
@@ -65,7 +109,7 @@ func (h *held) take(n int64) bool {
 
 // done gives back everything the request holds.
 func (h *held) done() {
-	h.budget.release(h.bytes)
+	h.budget.releaseFor(h.account, h.bytes)
 	h.bytes = 0
 }
 
@@ -81,7 +125,7 @@ func heldOf(r *http.Request) *held {
 
 // errBudget is the answer to a request for which the budget has no room.
 var errBudget = &convops.Error{Code: convops.ETooMany, Cause: convops.CauseMemory,
-	Message: "the server holds as much request data as it allows at once (--max-inflight-bytes); retry in a second"}
+	Message: "the server holds as much request data as it allows at once (--max-inflight-bytes; the requests of one account at most half of it); retry in a second"}
 
 // budgetBody is a request body whose every byte read counts against the
 // budget, weight times over, beyond what the request reserved from its
@@ -141,6 +185,10 @@ func drainBody(w http.ResponseWriter, r *http.Request) {
 	}
 	body := r.Body
 	if h, ok := r.Context().Value(heldKey{}).(*held); ok {
+		// What the request reserved (its Content-Length, weighted) is
+		// given back before the wait: a refused body, discarded, holds
+		// nothing, and must not hold off the other accounts' requests.
+		h.done()
 		if h.bodyCut {
 			w.Header().Set("Connection", "close")
 			return
@@ -168,7 +216,7 @@ func drainBody(w http.ResponseWriter, r *http.Request) {
 // part its Content-Length announces at once, so that a request too large
 // for the room left is refused before a byte is read.
 func (s *Server) withBudget(w http.ResponseWriter, r *http.Request) (*http.Request, *held, error) {
-	h := &held{budget: s.budget, raw: r.Body}
+	h := &held{budget: s.budget, account: accountOfPath(r.URL.Path), raw: r.Body}
 	r = r.WithContext(context.WithValue(r.Context(), heldKey{}, h))
 	if r.Body == nil || r.Body == http.NoBody {
 		return r, h, nil
@@ -189,6 +237,17 @@ func (s *Server) withBudget(w http.ResponseWriter, r *http.Request) (*http.Reque
 	}
 	r.Body = &budgetBody{ReadCloser: r.Body, held: h, weight: weight, reserved: reserved}
 	return r, h, nil
+}
+
+// accountOfPath is the account a request's path names, or "".
+func accountOfPath(p string) string {
+	for _, prefix := range []string{"/ingest/account/", "/operations/api/account/", "/api/account/"} {
+		if rest, ok := strings.CutPrefix(p, prefix); ok {
+			account, _, _ := strings.Cut(rest, "/")
+			return account
+		}
+	}
+	return ""
 }
 
 // isBudget reports whether err says the budget had no room.

@@ -84,12 +84,6 @@ func (s *Server) Answer(ctx context.Context, account string, params map[string]s
 	} else {
 		err = s.answerInto(&out, account, params, &taken)
 	}
-	// The estimate answerInto checks is of the answer in memory; its JSON
-	// may be larger.
-	if err == nil && int64(out.body.Len()) > s.opts.MaxForwardedAnswer {
-		q, _ := convops.ParseQuery(account, params)
-		err = tooLargeToForward(q, int64(out.body.Len()), s.opts.MaxForwardedAnswer, s.opts.Shard.Of(account))
-	}
 	if err != nil {
 		out = bufferWriter{}
 		writeError(&out, s.opts.Logger, err)
@@ -101,38 +95,59 @@ func (s *Server) Answer(ctx context.Context, account string, params map[string]s
 	return out.status, out.body.Bytes(), cause, done
 }
 
-// answerInto writes the answer to w; what it takes from the budget is
+// answerInto writes the answer to out; what it takes from the budget is
 // added to taken.
-func (s *Server) answerInto(w http.ResponseWriter, account string, params map[string]string, taken *int64) error {
+func (s *Server) answerInto(out *bufferWriter, account string, params map[string]string, taken *int64) error {
 	q, err := convops.ParseQuery(account, params)
 	if err != nil {
 		return err
 	}
 	// An answer crosses NATS whole, and is held whole by the node that
 	// asked: the largest are refused rather than flood both.
-	if size := s.opts.Backend.AnswerSize(q, s.nowMs()); size > s.opts.MaxForwardedAnswer {
+	now := s.nowMs()
+	size := s.wholeAnswerSize(q, now)
+	if size > s.opts.MaxForwardedAnswer {
 		return tooLargeToForward(q, size, s.opts.MaxForwardedAnswer, s.opts.Shard.Of(account))
 	}
-	slot := convops.ScopeRead + "\x00" + account
-	if !s.limiter.acquire(slot) {
-		return s.tooMany(convops.ScopeRead, account)
+	release, err := s.takeSlot(convops.ScopeRead, account)
+	if err != nil {
+		return err
 	}
-	defer s.limiter.release(slot)
-	return s.writeAnswer(w, q, func(n int64) bool {
+	defer release()
+	err = s.writeAnswer(out, q, now, size, func(n int64) bool {
 		if !s.budget.acquire(n) {
 			return false
 		}
 		*taken += n
 		return true
 	})
+	// The estimate above may fall short of the JSON (ids and counts of
+	// many digits).
+	if size := int64(out.body.Len()); err == nil && size > s.opts.MaxForwardedAnswer {
+		return tooLargeToForward(q, size, s.opts.MaxForwardedAnswer, s.opts.Shard.Of(account))
+	}
+	return err
 }
 
 // tooLargeToForward refuses an answer of size bytes for a node of another
 // shard.
 func tooLargeToForward(q convops.Query, size, limit int64, shard convops.Shard) error {
+	return answerTooLarge(q, size, fmt.Sprintf("answers of accounts of another shard are passed on up to %s (a node of shard %s gives it whole)", sizeText(limit), shard))
+}
+
+// answerTooLarge refuses an answer of size bytes because of limit, which
+// says what bounds it.
+func answerTooLarge(q convops.Query, size int64, limit string) error {
 	return &convops.Error{Code: convops.EInvalid, Parameter: widest(q), Message: fmt.Sprintf(
-		"this answer takes about %s; answers of accounts of another shard are passed on up to %s: "+
-			"ask for fewer skills, agents or intervals, or ask a node of shard %s", sizeText(size), sizeText(limit), shard)}
+		"this answer takes about %s, and %s: ask for fewer skills, agents or intervals", sizeText(size), limit)}
+}
+
+// wholeAnswerSize is what an answer built whole as JSON holds (a metric
+// stream's, one for another shard), where a query's answer is written out
+// in pieces as it is built.
+func (s *Server) wholeAnswerSize(q convops.Query, now int64) int64 {
+	_, json := s.opts.Backend.AnswerSize(q, now)
+	return json
 }
 
 // sizeText is n bytes in MiB, or KiB below one MiB, rounded up: a size

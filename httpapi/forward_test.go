@@ -64,8 +64,8 @@ func TestForwardedAnswersAreBounded(t *testing.T) {
 	if status != 400 || !strings.Contains(string(body), `"parameter":"interval"`) || !strings.Contains(string(body), "another shard") {
 		t.Errorf("a large answer: %d %s", status, body)
 	}
-	// Its estimate in memory is under the bound (one skill, one agent),
-	// its JSON (2.7 KB) over it: the JSON decides.
+	// Its memory is under the bound (one skill, one agent), its JSON
+	// (2.7 KB) over it: what the answer takes whole decides.
 	status, body, _, done = ts.api.Answer(context.Background(), "123", map[string]string{"timeframe": "60", "v": "1", "skillIds": "all", "agentIds": "all"})
 	done()
 	if status != 400 || !strings.Contains(string(body), `"parameter":"agentIds"`) {

@@ -60,17 +60,19 @@ func TestLivePersonConversations(t *testing.T) {
 		t.Errorf("a refused page changed the numbers: %s", again)
 	}
 
-	// A compressed page is refused with a word on why.
-	req, _ := http.NewRequest("POST", ts.URL+path, strings.NewReader("\x1f\x8b..."))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Content-Encoding", "gzip")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gz, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 415 || !strings.Contains(string(gz), "uncompressed") {
-		t.Errorf("a gzip page: %d %s", resp.StatusCode, gz)
+	// A compressed body is refused with a word on why, wherever it is sent.
+	for _, p := range []string{path, "/ingest/account/123/events", "/operations/api/account/123/msgconversation"} {
+		req, _ := http.NewRequest("POST", ts.URL+p, strings.NewReader("\x1f\x8b..."))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Encoding", "gzip")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gz, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 415 || !strings.Contains(string(gz), "uncompressed") || !strings.Contains(string(gz), `"parameter":"Content-Encoding"`) {
+			t.Errorf("a gzip body to %s: %d %s", p, resp.StatusCode, gz)
+		}
 	}
 }

@@ -164,7 +164,7 @@ func TestOpenAPIDescribesEveryAnswer(t *testing.T) {
 			t.Errorf("%s: %d, want %d: %.300s", name, resp.StatusCode, c.want, body)
 			continue
 		}
-		if c.stream {
+		if c.stream && resp.StatusCode == 200 {
 			// The event's data is the query's answer: check it as one.
 			resp.Header.Set("Content-Type", "application/json")
 			req, _ = http.NewRequest("GET", srv.URL+strings.Replace(c.path, "/stream", "", 1), nil)

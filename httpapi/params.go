@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/convops/convops"
 )
@@ -119,6 +120,12 @@ func jsonParams(body []byte) (map[string]string, error) {
 // buffer of the size its Content-Length announces (a buffer grown by
 // doubling would hold half as much again, in garbage).
 func readBody(r *http.Request) ([]byte, error) {
+	// A compressed body would be read as JSON, and refused with words
+	// about JSON that do not help.
+	if enc := r.Header.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "identity") {
+		return nil, &convops.Error{Code: convops.EMediaType, Parameter: "Content-Encoding",
+			Message: "send the body uncompressed: Content-Encoding " + enc + " is not read"}
+	}
 	var buf bytes.Buffer
 	if r.ContentLength > 0 && r.ContentLength <= convops.MaxBodyBytes {
 		buf.Grow(int(r.ContentLength) + bytes.MinRead)

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/convops/convops"
@@ -21,8 +20,9 @@ import (
 type Backend interface {
 	Ingest(ctx context.Context, account string, now int64, events []convops.Event) (convops.Outcome, error)
 	Query(q convops.Query, now int64) (convops.Result, error)
-	// AnswerSize bounds the memory the answer of q takes, before it is built.
-	AnswerSize(q convops.Query, now int64) int64
+	// AnswerSize bounds what the answer of q takes, before it is built: in
+	// memory, and as JSON when it is held whole.
+	AnswerSize(q convops.Query, now int64) (memory, json int64)
 	// Version changes whenever data is added to the account; watchers of
 	// its metrics recompute only when it, or their window, has moved.
 	Version(account string) uint64
@@ -267,15 +267,12 @@ func (s *Server) methodNotAllowed(allow string) http.HandlerFunc {
 // requests, so a stranger cannot use up an account's share.
 func (s *Server) authorized(scope string, h http.HandlerFunc) http.HandlerFunc {
 	return s.authenticated(scope, func(w http.ResponseWriter, r *http.Request) {
-		account := r.PathValue("accountID")
-		// Reads and writes have slots of their own: a read key cannot hold
-		// off the account's writers.
-		slot := scope + "\x00" + account
-		if !s.limiter.acquire(slot) {
-			s.error(w, r, s.tooMany(scope, account))
+		release, err := s.takeSlot(scope, r.PathValue("accountID"))
+		if err != nil {
+			s.error(w, r, err)
 			return
 		}
-		defer s.limiter.release(slot)
+		defer release()
 		h(w, r)
 	})
 }
@@ -325,9 +322,16 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 }
 
 // tooMany is the refusal of a request past the account's in-flight slots.
-func (s *Server) tooMany(scope, account string) error {
-	return &convops.Error{Code: convops.ETooMany, Cause: convops.CauseInflight, Message: fmt.Sprintf(
-		"too many %s requests of account %s are in flight (at most %d at once); retry in a second", scopeWord(scope), account, s.opts.MaxInflightPerAccount)}
+// takeSlot takes one of the account's in-flight slots of scope, or says
+// why not. Reads and writes have slots of their own: a read key cannot
+// hold off the account's writers.
+func (s *Server) takeSlot(scope, account string) (release func(), err error) {
+	slot := scope + "\x00" + account
+	if !s.limiter.acquire(slot) {
+		return nil, &convops.Error{Code: convops.ETooMany, Cause: convops.CauseInflight, Message: fmt.Sprintf(
+			"too many %s requests of account %s are in flight (at most %d at once); retry in a second", scopeWord(scope), account, s.opts.MaxInflightPerAccount)}
+	}
+	return func() { s.limiter.release(slot) }, nil
 }
 
 func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
@@ -340,16 +344,21 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 		s.forward(w, r, q.Account, params)
 		return
 	}
-	if err := s.writeAnswer(w, q, heldOf(r).take); err != nil {
+	now := s.nowMs()
+	size, _ := s.opts.Backend.AnswerSize(q, now)
+	if err := s.writeAnswer(w, q, now, size, heldOf(r).take); err != nil {
 		s.error(w, r, err)
 	}
 }
 
-// writeAnswer answers q; the memory of the answer is taken from the
-// budget by take before it is built.
-func (s *Server) writeAnswer(w http.ResponseWriter, q convops.Query, take func(int64) bool) error {
-	now := s.nowMs()
-	if !take(s.opts.Backend.AnswerSize(q, now)) {
+// writeAnswer answers q at now; size, what building the answer holds, is
+// taken from the budget by take first. An answer larger than the whole
+// budget is refused as such: retrying would not help.
+func (s *Server) writeAnswer(w http.ResponseWriter, q convops.Query, now, size int64, take func(int64) bool) error {
+	if size > s.opts.MaxInflightBytes {
+		return answerTooLarge(q, size, fmt.Sprintf("the server holds at most %s for all requests at once (--max-inflight-bytes)", sizeText(s.opts.MaxInflightBytes)))
+	}
+	if !take(size) {
 		return errBudget
 	}
 	res, err := s.opts.Backend.Query(q, now)
@@ -439,11 +448,6 @@ func (s *Server) handleLivePerson(w http.ResponseWriter, r *http.Request) {
 	if ndjson, err := ingestFormat(r.Header.Get("Content-Type")); err != nil || ndjson {
 		s.error(w, r, &convops.Error{Code: convops.EMediaType, Parameter: "Content-Type",
 			Message: `send a page of conversations/search results as application/json: {"conversationHistoryRecords": [...]}, or an array of records`})
-		return
-	}
-	if enc := r.Header.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "identity") {
-		s.error(w, r, &convops.Error{Code: convops.EMediaType, Parameter: "Content-Encoding",
-			Message: "send the page uncompressed: Content-Encoding " + enc + " is not read"})
 		return
 	}
 	body, err := readBody(r)

@@ -140,12 +140,11 @@ func (h *watchHub) subscribe(q convops.Query, params map[string]string) (*watche
 	var err error
 	now := h.s.nowMs()
 	version := h.s.opts.Backend.Version(q.Account)
-	slot := convops.ScopeRead + "\x00" + q.Account
-	if h.s.limiter.acquire(slot) {
-		b, err = h.compute(q, params, now)
-		h.s.limiter.release(slot)
+	if release, serr := h.s.takeSlot(convops.ScopeRead, q.Account); serr != nil {
+		err = serr
 	} else {
-		err = h.s.tooMany(convops.ScopeRead, q.Account)
+		b, err = h.compute(q, params, now)
+		release()
 	}
 
 	h.mu.Lock()
@@ -243,7 +242,13 @@ func (h *watchHub) compute(q convops.Query, params map[string]string, now int64)
 	if !h.s.opts.Shard.Holds(q.Account) {
 		return h.computeElsewhere(q, params)
 	}
-	size := h.s.opts.Backend.AnswerSize(q, now)
+	// The answer is built whole, and kept with the one before it
+	// (retainedSize): one that the streams' share of memory could never
+	// keep is refused before it is built.
+	size := h.s.wholeAnswerSize(q, now)
+	if limit := h.s.opts.MaxInflightBytes / 2; 2*size > limit {
+		return nil, answerTooLarge(q, size, fmt.Sprintf("metric streams keep at most %s of answers (half of --max-inflight-bytes)", sizeText(limit)))
+	}
 	if !h.s.budget.acquire(size) {
 		return nil, errBudget
 	}
@@ -262,9 +267,6 @@ func (h *watchHub) compute(q convops.Query, params map[string]string, now int64)
 func (h *watchHub) run(wt *watch) {
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
-	h.mu.Lock()
-	prev := wt.last
-	h.mu.Unlock()
 	computed := time.Now()
 	for {
 		select {
@@ -289,10 +291,11 @@ func (h *watchHub) run(wt *watch) {
 			continue // no room in the budget, or no node of the shard: the next second tries again
 		}
 		wt.version, wt.span = version, span
-		if bytes.Equal(b, prev) {
+		// Only run writes wt.last once the watch exists, so it reads it
+		// without the lock.
+		if bytes.Equal(b, wt.last) {
 			continue
 		}
-		prev = b
 		h.mu.Lock()
 		h.retained += retainedSize(b) - retainedSize(wt.last)
 		wt.last = b

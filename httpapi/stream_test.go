@@ -245,9 +245,10 @@ func TestStreamLimits(t *testing.T) {
 }
 
 // TestStreamAnswersHaveAMemoryCap: streams of many distinct queries hold
-// at most half of the request-memory budget in answers; past it, 429.
+// at most half of the request-memory budget in answers; past it, 429. An
+// answer that half could never hold is refused (400) before it is built.
 func TestStreamAnswersHaveAMemoryCap(t *testing.T) {
-	const budget = 64 << 10
+	const budget = 256 << 10
 	ts := newTestServer(t, func(o *httpapi.Options) { o.MaxInflightBytes = budget })
 	var b strings.Builder
 	b.WriteString("[")
@@ -289,6 +290,14 @@ func TestStreamAnswersHaveAMemoryCap(t *testing.T) {
 	if !refused {
 		t.Fatal("no stream was refused")
 	}
+	// Intervals make the answer 12 times as large: past what the streams
+	// may hold at all.
+	computed := ts.api.StreamStats().Computed
+	status, header, body := ts.do(t, "GET", "/operations/api/account/acct/msgconversation/stream?v=1&timeframe=60&interval=5&skillIds=all&agentIds=all", "", "")
+	wantError(t, status, header, body, 400, "interval")
+	if got := ts.api.StreamStats().Computed; got != computed {
+		t.Errorf("an answer too large for the streams was computed (%d computations, %d before)", got, computed)
+	}
 	for _, c := range bodies {
 		c.Close()
 	}
@@ -299,5 +308,28 @@ func TestStreamAnswersHaveAMemoryCap(t *testing.T) {
 	}
 	if st := ts.api.StreamStats(); st.Bytes != 0 || st.Streams != 0 {
 		t.Errorf("after the streams closed: %+v", st)
+	}
+}
+
+// TestAnswerLargerThanTheBudget: a query whose answer alone would take more
+// memory than all requests may hold is refused as too large (400, naming
+// the parameter), not as busy: a 429 would be retried for nothing.
+func TestAnswerLargerThanTheBudget(t *testing.T) {
+	ts := newTestServer(t, func(o *httpapi.Options) { o.MaxInflightBytes = 64 << 10 })
+	var b strings.Builder
+	b.WriteString("[")
+	for i := range 40 {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"conversationId":"m%d","skillId":%d,"agentId":%d,"resolvedBy":"CCP","resolvedAt":"2026-11-27T13:20:00Z","handlingTimeMs":1}`, i, i%7, i)
+	}
+	b.WriteString("]")
+	ts.ingest(t, "acct", b.String())
+	ts.query(t, "v=1&timeframe=60&skillIds=all&agentIds=all") // fits
+	status, header, body := ts.do(t, "GET", "/operations/api/account/acct/msgconversation?v=1&timeframe=60&interval=5&skillIds=all&agentIds=all", "", "")
+	e := wantError(t, status, header, body, 400, "interval")
+	if !strings.Contains(e.Message, "--max-inflight-bytes") {
+		t.Errorf("the refusal does not say what bounds it: %s", body)
 	}
 }

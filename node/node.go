@@ -508,10 +508,10 @@ func (n *Node) Ingest(ctx context.Context, account string, now int64, events []c
 	// A request the fold would refuse is not logged; the fold decides again
 	// when it applies the request, as others may be applied in between. The
 	// log will stamp it about now, by this node's clock.
-	batch := convops.Batch{Account: account, Now: now, LogTime: n.opts.Clock().UnixMilli(), Events: events}
 	if !n.opts.Shard.Holds(account) {
-		return n.ingestForeign(ctx, batch)
+		return n.ingestForeign(ctx, convops.Batch{Account: account, Now: now, Events: events})
 	}
+	batch := convops.Batch{Account: account, Now: now, LogTime: n.opts.Clock().UnixMilli(), Events: events}
 	if err := n.store.Check(batch); err != nil {
 		return total, err
 	}
@@ -572,8 +572,9 @@ func (n *Node) unavailable(err error) error {
 	return &convops.Error{Code: convops.EUnavailable, Cause: convops.CauseLog, Message: "the event log did not confirm the events in time; nothing is lost by sending the same events again"}
 }
 
-// AnswerSize bounds the memory the answer of q at now takes.
-func (n *Node) AnswerSize(q convops.Query, now int64) int64 {
+// AnswerSize bounds what the answer of q at now takes, in memory and as
+// JSON held whole.
+func (n *Node) AnswerSize(q convops.Query, now int64) (memory, json int64) {
 	return n.store.AnswerSize(q, convops.Layout(now, q.Timeframe, q.Interval))
 }
 

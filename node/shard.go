@@ -17,7 +17,6 @@ func (n *Node) ingestForeign(ctx context.Context, batch convops.Batch) (convops.
 		return convops.Outcome{}, &convops.Error{Code: convops.EUnavailable, Cause: convops.CauseShard,
 			Message: fmt.Sprintf("account %s belongs to shard %s, which this node cannot reach", batch.Account, n.opts.Shard.Of(batch.Account))}
 	}
-	batch.LogTime = 0
 	msgs := n.log.Encode(batch)
 	ids := make([]string, len(msgs))
 	for i := range msgs {

@@ -627,21 +627,29 @@ func listBytes[T any](l *idList[T], itemBytes int) int {
 	return cap(l.ids)*8 + cap(l.items)*itemBytes
 }
 
-// Sizes of an answer's parts in memory, for AnswerSize.
+// Sizes of an answer's parts, in memory and in JSON, for AnswerSize.
 const (
 	answerItemBytes = 64   // an AgentMetrics or SkillMetrics
 	answerSpanBytes = 1024 // a report and its interval
+	jsonItemBytes   = 640  // a metrics object and its id, counts of up to 9 digits
+	jsonSpanBytes   = 1400 // an interval and up to three totals (the account's, the skills', the agents')
 )
 
-// AnswerSize bounds the memory the answer of q over w takes while it is
-// built: the skills and agents it may list, in each span. It reads only the
-// lengths of the account's lists.
-func (s *Store) AnswerSize(q convops.Query, w convops.Window) int64 {
+// AnswerSize bounds what the answer of q over w takes while it is built,
+// in memory, and as JSON when it is held whole: the skills and agents it
+// may list, in each span. It reads only the lengths of the account's lists.
+func (s *Store) AnswerSize(q convops.Query, w convops.Window) (memory, json int64) {
 	spans := int64(len(w.Intervals) + 1)
-	size := spans * answerSpanBytes
+	items := int64(s.answerItems(q))
+	return spans * (answerSpanBytes + items*answerItemBytes), spans * (jsonSpanBytes + items*jsonItemBytes)
+}
+
+// answerItems counts the skills and agents an answer to q may list in a
+// span.
+func (s *Store) answerItems(q convops.Query) int {
 	a := s.account(q.Account, false)
 	if a == nil {
-		return size
+		return 0
 	}
 	a.mu.RLock()
 	defer a.mu.RUnlock()
@@ -667,7 +675,7 @@ func (s *Store) AnswerSize(q convops.Query, w convops.Window) int64 {
 			items += min(len(q.Agents.IDs), a.agents.len())
 		}
 	}
-	return size + spans*int64(items)*answerItemBytes
+	return items
 }
 
 // Query answers q over the window w. Its cost is that of the answer: one

@@ -3,9 +3,11 @@ package main
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"net/url"
 	"strings"
 
+	"github.com/convops/convops"
 	"github.com/convops/convops/client"
 )
 
@@ -50,4 +52,16 @@ func (f *clientFlags) client() (*client.Client, error) {
 		c.Token = f.Token
 	}
 	return c, nil
+}
+
+// checkAccountFlag refuses a missing or malformed --account before any
+// request is sent.
+func checkAccountFlag(account string) error {
+	if account == "" {
+		return errors.New("--account is required")
+	}
+	if err := convops.ValidateAccountID(account); err != nil {
+		return fmt.Errorf("--account: %w", err)
+	}
+	return nil
 }

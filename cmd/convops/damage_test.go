@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -35,30 +34,6 @@ func blockFile(t *testing.T, dataDir string) string {
 		t.Fatalf("stream files: %v", files)
 	}
 	return files[0]
-}
-
-// serveError runs the server and returns the error it stops with; it fails
-// the test if the server becomes ready.
-func serveError(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	logs := &syncBuffer{}
-	cmd := NewServeCommand(&Main{Stdout: logs, Stderr: logs, Getenv: func(string) string { return "" }})
-	if err := cmd.ParseFlags(append([]string{"--listen", "127.0.0.1:0"}, args...)); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Run(ctx) }()
-	select {
-	case err := <-done:
-		return logs.String(), err
-	case <-cmd.Ready():
-		cancel()
-		<-done
-		t.Fatalf("the server started on a damaged log:\n%s", logs)
-	}
-	return "", nil
 }
 
 // binaryError runs the convops binary, which must exit with an error; the

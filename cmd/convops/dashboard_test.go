@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/convops/convops/client"
 )
 
 // chromium finds a Chromium to drive. Without one the test is skipped,
@@ -94,9 +96,9 @@ func TestDashboardInChromium(t *testing.T) {
 	// The page asks for the last 24 hours in 1-hour intervals, every skill
 	// and every agent.
 	const params = "v=1&timeframe=1440&interval=60&skillIds=all&agentIds=all"
-	want := func() wallAnswer {
+	want := func() client.Answer {
 		_, body := s.do(t, "GET", "/operations/api/account/wall/msgconversation?"+params, testToken, "")
-		var a wallAnswer
+		var a client.Answer
 		if err := json.Unmarshal([]byte(body), &a); err != nil {
 			t.Fatal(err)
 		}
@@ -130,17 +132,17 @@ func TestDashboardInChromium(t *testing.T) {
 		return st
 	}
 	// showing waits until the page shows a's numbers.
-	showing := func(a wallAnswer) pageState {
+	showing := func(a client.Answer) pageState {
 		t.Helper()
 		var st pageState
 		deadline := time.Now().Add(30 * time.Second)
 		for {
 			st = read()
-			if st.Status == "live" && st.Raw["total-resolved"] == strconv.FormatInt(a.totals().Total, 10) {
+			if st.Status == "live" && st.Raw["total-resolved"] == strconv.FormatInt(totals(&a.MetricsData).Resolved, 10) {
 				return st
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("the page shows %+v, want %d resolved", st, a.totals().Total)
+				t.Fatalf("the page shows %+v, want %d resolved", st, totals(&a.MetricsData).Resolved)
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
@@ -164,8 +166,8 @@ func TestDashboardInChromium(t *testing.T) {
 	post(`[{"conversationId":"new-1","skillId":2,"agentId":105,"resolvedBy":"SYSTEM","resolvedAt":"2026-11-27T13:29:10Z","handlingTimeMs":5000},
 	       {"conversationId":"new-2","skillId":9,"agentId":200,"resolvedBy":"CONSUMER","resolvedAt":"2026-11-27T13:28:10Z","handlingTimeMs":1000}]`)
 	a2 := want()
-	if a2.totals().Total != a.totals().Total+2 {
-		t.Fatalf("the API's total went from %d to %d", a.totals().Total, a2.totals().Total)
+	if totals(&a2.MetricsData).Resolved != totals(&a.MetricsData).Resolved+2 {
+		t.Fatalf("the API's total went from %d to %d", totals(&a.MetricsData).Resolved, totals(&a2.MetricsData).Resolved)
 	}
 	st = showing(a2)
 	checkPage(t, st, a2)
@@ -220,27 +222,11 @@ func shoot(t *testing.T, ctx context.Context, name string, w, h int64) {
 	t.Logf("screenshot %s (%d bytes)", path, len(png))
 }
 
-// wallAnswer is the part of the API's answer the page shows.
-type wallAnswer struct {
-	Skills struct {
-		PerSkill map[string]struct {
-			Totals metrics `json:"metricsTotals"`
-		} `json:"metricsPerSkill"`
-		Totals metrics `json:"metricsTotals"`
-	} `json:"skillsMetricsPerAgent"`
-	Agents struct {
-		PerAgent map[string]metrics `json:"metricsPerAgent"`
-	} `json:"agentsMetrics"`
-	Intervals []json.RawMessage `json:"metricsByIntervals"`
-}
-
-func (a *wallAnswer) totals() metrics { return a.Skills.Totals }
-
 // checkPage compares what the page shows with the API's answer.
-func checkPage(t *testing.T, st pageState, a wallAnswer) {
+func checkPage(t *testing.T, st pageState, a client.Answer) {
 	t.Helper()
-	m := a.totals()
-	for id, want := range map[string]int64{"total-ccp": m.ByCCP, "total-consumer": m.ByConsumer, "total-system": m.BySystem, "total-resolved": m.Total} {
+	m := totals(&a.MetricsData)
+	for id, want := range map[string]int64{"total-ccp": m.ResolvedByCCP, "total-consumer": m.ResolvedByConsumer, "total-system": m.ResolvedBySystem, "total-resolved": m.Resolved} {
 		if st.Tiles[id] != commas(want) || st.Raw[id] != strconv.FormatInt(want, 10) {
 			t.Errorf("%s shows %q (value %q), want %s", id, st.Tiles[id], st.Raw[id], commas(want))
 		}
@@ -248,22 +234,22 @@ func checkPage(t *testing.T, st pageState, a wallAnswer) {
 	if got, _ := strconv.ParseFloat(st.Raw["avg-handling"], 64); got != m.AvgTime || st.Tiles["avg-handling"] != formatMs(m.AvgTime) {
 		t.Errorf("average handling time shows %q (value %q), want %s (%v)", st.Tiles["avg-handling"], st.Raw["avg-handling"], formatMs(m.AvgTime), m.AvgTime)
 	}
-	if len(st.Skills) != len(a.Skills.PerSkill) || len(st.Agents) != len(a.Agents.PerAgent) {
-		t.Errorf("tables of %d skills and %d agents, want %d and %d", len(st.Skills), len(st.Agents), len(a.Skills.PerSkill), len(a.Agents.PerAgent))
+	if len(st.Skills) != len(a.SkillsMetricsPerAgent.MetricsPerSkill) || len(st.Agents) != len(a.AgentsMetrics.MetricsPerAgent) {
+		t.Errorf("tables of %d skills and %d agents, want %d and %d", len(st.Skills), len(st.Agents), len(a.SkillsMetricsPerAgent.MetricsPerSkill), len(a.AgentsMetrics.MetricsPerAgent))
 	}
 	for _, row := range st.Skills {
 		id := row[0]
 		if id == "unassigned" {
 			id = "-1"
 		}
-		s, ok := a.Skills.PerSkill[id]
-		if !ok || row[1] != commas(s.Totals.Total) || row[2] != commas(s.Totals.ByCCP) || row[5] != formatMs(s.Totals.AvgTime) {
-			t.Errorf("skill row %v, the API says %+v", row, s.Totals)
+		s, ok := a.SkillsMetricsPerAgent.MetricsPerSkill[id]
+		if !ok || row[1] != commas(s.MetricsTotals.Resolved) || row[2] != commas(s.MetricsTotals.ResolvedByCCP) || row[5] != formatMs(s.MetricsTotals.AvgTime) {
+			t.Errorf("skill row %v, the API says %+v", row, s.MetricsTotals)
 		}
 	}
 	for _, row := range st.Agents {
-		ag, ok := a.Agents.PerAgent[row[0]]
-		if !ok || row[1] != commas(ag.Total) || row[3] != commas(ag.ByConsumer) || row[4] != commas(ag.BySystem) {
+		ag, ok := a.AgentsMetrics.MetricsPerAgent[row[0]]
+		if !ok || row[1] != commas(ag.Resolved) || row[3] != commas(ag.ResolvedByConsumer) || row[4] != commas(ag.ResolvedBySystem) {
 			t.Errorf("agent row %v, the API says %+v", row, ag)
 		}
 	}

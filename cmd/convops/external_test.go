@@ -16,7 +16,15 @@ import (
 // test and returns its URL.
 func startNATS(t *testing.T) string {
 	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	return startNATSWith(t, &server.Options{}).ClientURL()
+}
+
+// startNATSWith runs a real nats-server with o (TLS, accounts…) and
+// JetStream on a free loopback port for the test.
+func startNATSWith(t *testing.T, o *server.Options) *server.Server {
+	t.Helper()
+	o.Host, o.Port, o.JetStream, o.StoreDir, o.NoLog, o.NoSigs = "127.0.0.1", -1, true, t.TempDir(), true, true
+	ns, err := server.NewServer(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +33,7 @@ func startNATS(t *testing.T) string {
 		t.Fatal("nats server did not start")
 	}
 	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	return ns.ClientURL()
+	return ns
 }
 
 func TestExternalNATS(t *testing.T) {

@@ -9,7 +9,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/convops/convops"
 	"github.com/convops/convops/client"
 	"github.com/convops/convops/liveperson"
 )
@@ -60,11 +59,8 @@ func (c *ImportCommand) Run(ctx context.Context, args []string) error {
 		fs.Usage()
 		return errors.New("give one FILE or more")
 	}
-	if c.Account == "" {
-		return errors.New("--account is required")
-	}
-	if err := convops.ValidateAccountID(c.Account); err != nil {
-		return fmt.Errorf("--account: %w", err)
+	if err := checkAccountFlag(c.Account); err != nil {
+		return err
 	}
 	cl, err := c.client()
 	if err != nil {
@@ -119,9 +115,10 @@ func (c *ImportCommand) importFile(ctx context.Context, cl *client.Client, name 
 		return client.Outcome{}, 0, err
 	}
 	pages, firsts := [][]byte{body}, []int{0}
-	if len(body) > maxPageBytes {
+	if tooBigForOnePage(body) {
 		if pages, firsts, err = splitPage(body); err != nil {
-			return client.Outcome{}, 0, fmt.Errorf("%s is larger than %d MiB and cannot be split: %w", name, maxPageBytes>>20, err)
+			return client.Outcome{}, 0, fmt.Errorf("%s is larger than one request (%d MiB, %d records) and cannot be split: %w",
+				name, maxPageBytes>>20, liveperson.MaxRecords, err)
 		}
 	}
 	var total client.Outcome
@@ -143,6 +140,13 @@ func (c *ImportCommand) importFile(ctx context.Context, cl *client.Client, name 
 		}
 	}
 	return total, 0, nil
+}
+
+// tooBigForOnePage tells whether a file is past one request's bytes, or may
+// be past its records: every record has one conversationId, so counting
+// them (an upper bound) spares a parse of the files that fit.
+func tooBigForOnePage(body []byte) bool {
+	return len(body) > maxPageBytes || bytes.Count(body, []byte(`"conversationId"`)) > liveperson.MaxRecords
 }
 
 // splitPage cuts a large page into arrays of its records, each under

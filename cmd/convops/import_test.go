@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/convops/convops/liveperson"
 )
 
 // TestImportLivePerson: pages of LivePerson search results, sent with
@@ -55,5 +57,13 @@ func TestImportLivePerson(t *testing.T) {
 		if len(p) > maxPageBytes {
 			t.Errorf("a part of %d bytes", len(p))
 		}
+	}
+	// A small file of more records than a request takes is split too.
+	many := []byte(`[` + strings.Repeat(`{"info":{"conversationId":"c"}},`, liveperson.MaxRecords) + `{"info":{"conversationId":"c"}}]`)
+	if len(many) > maxPageBytes || !tooBigForOnePage(many) {
+		t.Errorf("%d records in %d bytes: split %v", liveperson.MaxRecords+1, len(many), tooBigForOnePage(many))
+	}
+	if pages, firsts, err := splitPage(many); err != nil || len(pages) != 2 || firsts[1] != liveperson.MaxRecords {
+		t.Errorf("split by records: %d pages from %v, %v", len(pages), firsts, err)
 	}
 }

@@ -25,9 +25,6 @@ type IngestCommand struct {
 	Account   string
 	BatchSize int
 	Timeout   time.Duration
-	// progressEvery is how often progress is written: often on a terminal,
-	// seldom to a file or pipe.
-	progressEvery time.Duration
 }
 
 const ingestUsage = `Usage: convops ingest --account ID [--batch N] [--url URL] [--token TOKEN] FILE|-
@@ -60,11 +57,8 @@ func (c *IngestCommand) Run(ctx context.Context, args []string) error {
 		fs.Usage()
 		return errors.New("give one FILE, or - for standard input")
 	}
-	if c.Account == "" {
-		return errors.New("--account is required")
-	}
-	if err := convops.ValidateAccountID(c.Account); err != nil {
-		return fmt.Errorf("--account: %w", err)
+	if err := checkAccountFlag(c.Account); err != nil {
+		return err
 	}
 	if c.BatchSize < 1 || c.BatchSize > convops.MaxBatchEvents {
 		return fmt.Errorf("--batch must be 1 to %d", convops.MaxBatchEvents)
@@ -79,7 +73,7 @@ func (c *IngestCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer in.Close()
-	p := newProgress(c.main.Stderr, size, c.progressEvery)
+	p := newProgress(c.main.Stderr, size)
 	cl.OnRetry = func(attempt int, wait time.Duration, err error) {
 		p.note(fmt.Sprintf("retrying in %s (attempt %d): %v", wait.Round(time.Millisecond), attempt+1, err))
 	}
@@ -273,7 +267,7 @@ type eventReader struct {
 }
 
 // maxLineBytes bounds one NDJSON line, as the server bounds a body.
-const maxLineBytes = 16 << 20
+const maxLineBytes = convops.MaxBodyBytes
 
 func newEventReader(r io.Reader) (*eventReader, error) {
 	lines := &lineCounter{}
@@ -501,18 +495,18 @@ type progress struct {
 	drawn bool // a line is drawn in place and not yet ended
 }
 
-func newProgress(w io.Writer, size int64, every time.Duration) *progress {
+// newProgress writes progress to w: often on a terminal, seldom to a file
+// or pipe.
+func newProgress(w io.Writer, size int64) *progress {
 	tty := false
 	if f, ok := w.(*os.File); ok {
 		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 			tty = true
 		}
 	}
-	if every == 0 {
-		every = 10 * time.Second
-		if tty {
-			every = 200 * time.Millisecond
-		}
+	every := 10 * time.Second
+	if tty {
+		every = 200 * time.Millisecond
 	}
 	return &progress{w: w, size: size, tty: tty, every: every, began: time.Now()}
 }

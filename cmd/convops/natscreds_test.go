@@ -1,14 +1,12 @@
 package main
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/convops/convops"
 	"github.com/convops/convops/auth"
@@ -96,16 +94,7 @@ func TestNATSWithCredentials(t *testing.T) {
 	noAnswers := account("no-answers.creds", true, natsPublish, []string{"convops.shard.>"})
 	mute := account("mute.creds", true, slices.DeleteFunc(slices.Clone(natsPublish), func(s string) bool { return s == "convops.shard.>" }), natsSubscribe)
 
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
-		TrustedOperators: []*jwt.OperatorClaims{operatorClaims}, AccountResolver: resolver, SystemAccount: systemPub})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server did not start")
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	ns := startNATSWith(t, &server.Options{TrustedOperators: []*jwt.OperatorClaims{operatorClaims}, AccountResolver: resolver, SystemAccount: systemPub})
 	url := "nats://" + ns.Addr().String()
 
 	// Two nodes on two shards: the log, requests between nodes and the
@@ -152,28 +141,10 @@ func TestNATSWithCredentials(t *testing.T) {
 		{"with a user who may not hear its shard", "may not subscribe to convops.shard.2.0", []string{"--nats-creds", deaf, "--shard", "0/2"}},
 		{"with a user who may not hear answers", "docs/cluster.md lists the subjects", []string{"--nats-creds", noAnswers}},
 	} {
-		m := &Main{Stdout: &syncBuffer{}, Stderr: &syncBuffer{}, Getenv: func(string) string { return "" }}
-		cmd := NewServeCommand(m)
-		if err := cmd.ParseFlags(append([]string{"--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--keys", writeTestKeys(t), "--nats-url", url}, c.args...)); err != nil {
-			t.Fatal(err)
+		_, err := serveError(t, append([]string{"--data-dir", t.TempDir(), "--keys", writeTestKeys(t), "--nats-url", url}, c.args...)...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error saying %q", c.name, err, c.want)
 		}
-		// No deadline on the context: NATS requests then take their own
-		// timeout, as in production. A node that starts after all serves
-		// until it is cancelled.
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error, 1)
-		go func() { done <- cmd.Run(ctx) }()
-		select {
-		case err := <-done:
-			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Errorf("%s: %v, want an error saying %q", c.name, err, c.want)
-			}
-		case <-time.After(2 * time.Minute):
-			t.Errorf("%s: still running after 2 minutes, want an error saying %q", c.name, c.want)
-			cancel()
-			<-done
-		}
-		cancel()
 	}
 
 	// A user who may not ask other shards: the node answers its own, and

@@ -44,18 +44,9 @@ func TestNATSOverTLS(t *testing.T) {
 
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
-		TLS: true, TLSVerify: true, TLSTimeout: 5,
+	ns := startNATSWith(t, &server.Options{TLS: true, TLSVerify: true, TLSTimeout: 5,
 		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool,
 			Certificates: []tls.Certificate{{Certificate: [][]byte{srvCert.Raw}, PrivateKey: srvKey}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server did not start")
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
 	url := "tls://" + ns.Addr().String()
 
 	s := startServer(t, "--data-dir", t.TempDir(), "--nats-url", url, "--nats-tls-ca", caFile, "--nats-tls-cert", certFile, "--nats-tls-key", keyFile,
@@ -69,12 +60,7 @@ func TestNATSOverTLS(t *testing.T) {
 	}
 
 	// Without the client certificate: no connection, and a clear error.
-	m := &Main{Stdout: &syncBuffer{}, Stderr: &syncBuffer{}, Getenv: func(string) string { return "" }}
-	cmd := NewServeCommand(m)
-	if err := cmd.ParseFlags([]string{"--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--keys", writeTestKeys(t), "--nats-url", url, "--nats-tls-ca", caFile}); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Run(t.Context()); err == nil || !strings.Contains(err.Error(), "connect to nats") {
+	if _, err := serveError(t, "--data-dir", t.TempDir(), "--keys", writeTestKeys(t), "--nats-url", url, "--nats-tls-ca", caFile); err == nil || !strings.Contains(err.Error(), "connect to nats") {
 		t.Errorf("without a client certificate: %v", err)
 	}
 }

@@ -1,17 +1,16 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/convops/convops/client"
 )
 
 // QueryCommand asks a server for the metrics of an account and prints them
@@ -52,8 +51,8 @@ func (c *QueryCommand) Run(ctx context.Context, args []string) error {
 	if err := c.main.parseWithEnv(fs, args); err != nil {
 		return err
 	}
-	if c.Account == "" {
-		return errors.New("--account is required")
+	if err := checkAccountFlag(c.Account); err != nil {
+		return err
 	}
 	cl, err := c.client()
 	if err != nil {
@@ -75,122 +74,73 @@ func (c *QueryCommand) Run(ctx context.Context, args []string) error {
 		_, err := c.main.Stdout.Write(append(body, '\n'))
 		return err
 	}
-	var a answer
+	var a client.Answer
 	if err := json.Unmarshal(body, &a); err != nil {
 		return fmt.Errorf("the server's answer cannot be read: %w", err)
 	}
 	return printAnswer(c.main.Stdout, c.Account, c.Timeframe, &a)
 }
 
-// metrics is the API's metrics object.
-type metrics struct {
-	ByCCP        int64   `json:"resolvedConversations_byCCP"`
-	ByConsumer   int64   `json:"resolvedConversations_byConsumer"`
-	BySystem     int64   `json:"resolvedConversations_bySystem"`
-	Total        int64   `json:"totalResolvedConversations"`
-	HandlingTime int64   `json:"totalHandlingTime_resolvedConversations"`
-	AvgTime      float64 `json:"avgTime_resolvedConversations"`
-}
-
-type skillMetrics struct {
-	PerAgent map[string]metrics `json:"metricsPerAgent"`
-	Totals   metrics            `json:"metricsTotals"`
-}
-
-type elements struct {
-	Totals *metrics `json:"metricsTotals"`
-	Skills *struct {
-		PerSkill map[string]skillMetrics `json:"metricsPerSkill"`
-		Totals   metrics                 `json:"metricsTotals"`
-	} `json:"skillsMetricsPerAgent"`
-	Agents *struct {
-		PerAgent map[string]metrics `json:"metricsPerAgent"`
-		Totals   metrics            `json:"metricsTotals"`
-	} `json:"agentsMetrics"`
-}
-
-// totals are the totals an answer's elements give, whatever its shape.
-func (e *elements) totals() metrics {
+// totals are the totals the elements of d give, whatever the answer's
+// shape.
+func totals(d *client.MetricsData) client.Metrics {
 	switch {
-	case e.Totals != nil:
-		return *e.Totals
-	case e.Skills != nil:
-		return e.Skills.Totals
-	case e.Agents != nil:
-		return e.Agents.Totals
+	case d.MetricsTotals != nil:
+		return *d.MetricsTotals
+	case d.SkillsMetricsPerAgent != nil:
+		return d.SkillsMetricsPerAgent.MetricsTotals
+	case d.AgentsMetrics != nil:
+		return d.AgentsMetrics.MetricsTotals
 	}
-	return metrics{}
+	return client.Metrics{}
 }
 
-type answer struct {
-	elements
-	Intervals []struct {
-		Timestamp int64    `json:"timestamp"`
-		Data      elements `json:"metricsData"`
-	} `json:"metricsByIntervals"`
-}
-
-// sortedIDs returns the keys of m, ids as decimal strings, in numeric order.
-func sortedIDs[V any](m map[string]V) []string {
-	ids := make([]string, 0, len(m))
-	for id := range m {
-		ids = append(ids, id)
-	}
-	slices.SortFunc(ids, func(a, b string) int {
-		x, _ := strconv.ParseInt(a, 10, 64)
-		y, _ := strconv.ParseInt(b, 10, 64)
-		return cmp.Compare(x, y)
-	})
-	return ids
-}
-
-func printAnswer(w io.Writer, account, timeframe string, a *answer) error {
+func printAnswer(w io.Writer, account, timeframe string, a *client.Answer) error {
 	t := &textTable{}
 	t.add("", "resolved", "by agent", "by consumer", "by system", "avg handling")
-	row := func(name string, m metrics) {
-		t.add(name, strconv.FormatInt(m.Total, 10), strconv.FormatInt(m.ByCCP, 10), strconv.FormatInt(m.ByConsumer, 10),
-			strconv.FormatInt(m.BySystem, 10), formatMs(m.AvgTime))
+	row := func(name string, m client.Metrics) {
+		t.add(name, strconv.FormatInt(m.Resolved, 10), strconv.FormatInt(m.ResolvedByCCP, 10), strconv.FormatInt(m.ResolvedByConsumer, 10),
+			strconv.FormatInt(m.ResolvedBySystem, 10), formatMs(m.AvgTime))
 	}
 	label := "account"
 	switch {
-	case a.Totals != nil:
-	case a.Skills != nil:
+	case a.MetricsTotals != nil:
+	case a.SkillsMetricsPerAgent != nil:
 		label = "listed skills"
 	default:
 		label = "listed agents"
 	}
-	row(label, a.totals())
-	if a.Skills != nil {
+	row(label, totals(&a.MetricsData))
+	if skills := a.SkillsMetricsPerAgent; skills != nil {
 		t.add()
-		if len(a.Skills.PerSkill) == 0 {
+		if len(skills.MetricsPerSkill) == 0 {
 			t.add("no skill with data")
 		}
-		for _, id := range sortedIDs(a.Skills.PerSkill) {
-			s := a.Skills.PerSkill[id]
-			name := "skill " + id
-			if id == "-1" {
+		for _, s := range skills.Skills() {
+			name := "skill " + strconv.FormatInt(s.ID, 10)
+			if s.ID == -1 {
 				name = "skill -1 (unassigned)"
 			}
-			row(name, s.Totals)
-			for _, agent := range sortedIDs(s.PerAgent) {
-				row("  agent "+agent, s.PerAgent[agent])
+			row(name, s.Metrics.MetricsTotals)
+			for _, agent := range s.Metrics.Agents() {
+				row("  agent "+strconv.FormatInt(agent.ID, 10), agent.Metrics)
 			}
 		}
 	}
-	if a.Agents != nil {
+	if agents := a.AgentsMetrics; agents != nil {
 		t.add()
-		if len(a.Agents.PerAgent) == 0 {
+		if len(agents.MetricsPerAgent) == 0 {
 			t.add("no agent with data")
 		}
-		for _, id := range sortedIDs(a.Agents.PerAgent) {
-			row("agent "+id, a.Agents.PerAgent[id])
+		for _, agent := range agents.Agents() {
+			row("agent "+strconv.FormatInt(agent.ID, 10), agent.Metrics)
 		}
 	}
-	if len(a.Intervals) > 0 {
+	if len(a.MetricsByIntervals) > 0 {
 		t.add()
 		t.add("interval ending (UTC)")
-		for _, iv := range a.Intervals {
-			row(time.UnixMilli(iv.Timestamp).UTC().Format("2006-01-02 15:04"), iv.Data.totals())
+		for _, iv := range a.MetricsByIntervals {
+			row(iv.End().Format("2006-01-02 15:04"), totals(&iv.MetricsData))
 		}
 	}
 	fmt.Fprintf(w, "account %s, last %s minutes\n\n", account, timeframe)

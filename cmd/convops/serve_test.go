@@ -56,6 +56,30 @@ func writeTestKeys(t *testing.T) string {
 	return path
 }
 
+// serveError runs the server and returns the error it stops with; it fails
+// the test if the server becomes ready.
+func serveError(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	logs := &syncBuffer{}
+	cmd := NewServeCommand(&Main{Stdout: logs, Stderr: logs, Getenv: func(string) string { return "" }})
+	if err := cmd.ParseFlags(append([]string{"--listen", "127.0.0.1:0"}, args...)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Run(ctx) }()
+	select {
+	case err := <-done:
+		return logs.String(), err
+	case <-cmd.Ready():
+		cancel()
+		<-done
+		t.Fatalf("the server started, where it should have stopped with an error:\n%s", logs)
+	}
+	return "", nil
+}
+
 // startServer runs `convops serve` with args on 127.0.0.1:0 and waits until
 // it is ready. Without --keys in args, it uses writeTestKeys's file.
 func startServer(t *testing.T, args ...string) *runningServer {

@@ -9,6 +9,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -30,11 +31,24 @@ func runCommand(t *testing.T, args ...string) (stdout, stderr string, err error)
 	return out.String(), errOut.String(), err
 }
 
-// TestVersion: --version names the build.
+// TestVersion: --version names the build, and a binary built by go build
+// in a git checkout the commit it was built from.
 func TestVersion(t *testing.T) {
 	out, _, err := runCommand(t, "--version")
 	if err != nil || !regexp.MustCompile(`^convops \S+ commit \S+.*, go1\.\d+`).MatchString(out) {
 		t.Fatalf("--version: %q, %v", out, err)
+	}
+	head, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Skipf("not a git checkout (%v): the commit a build records is not checked", err)
+	}
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	built, err := exec.Command(bin, "--version").Output()
+	if want := "commit " + strings.TrimSpace(string(head)); err != nil || !strings.Contains(string(built), want) {
+		t.Errorf("the binary's --version: %q, %v; want %q", built, err, want)
 	}
 }
 
