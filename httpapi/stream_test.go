@@ -250,16 +250,7 @@ func TestStreamLimits(t *testing.T) {
 func TestStreamAnswersHaveAMemoryCap(t *testing.T) {
 	const budget = 256 << 10
 	ts := newTestServer(t, func(o *httpapi.Options) { o.MaxInflightBytes = budget })
-	var b strings.Builder
-	b.WriteString("[")
-	for i := range 40 {
-		if i > 0 {
-			b.WriteString(",")
-		}
-		fmt.Fprintf(&b, `{"conversationId":"m%d","skillId":%d,"agentId":%d,"resolvedBy":"CCP","resolvedAt":"2026-11-27T13:20:00Z","handlingTimeMs":1}`, i, i%7, i)
-	}
-	b.WriteString("]")
-	ts.ingest(t, "acct", b.String())
+	ingestAgents(t, ts, "acct", 40)
 
 	refused := false
 	var bodies []io.Closer
@@ -316,20 +307,27 @@ func TestStreamAnswersHaveAMemoryCap(t *testing.T) {
 // the parameter), not as busy: a 429 would be retried for nothing.
 func TestAnswerLargerThanTheBudget(t *testing.T) {
 	ts := newTestServer(t, func(o *httpapi.Options) { o.MaxInflightBytes = 64 << 10 })
-	var b strings.Builder
-	b.WriteString("[")
-	for i := range 40 {
-		if i > 0 {
-			b.WriteString(",")
-		}
-		fmt.Fprintf(&b, `{"conversationId":"m%d","skillId":%d,"agentId":%d,"resolvedBy":"CCP","resolvedAt":"2026-11-27T13:20:00Z","handlingTimeMs":1}`, i, i%7, i)
-	}
-	b.WriteString("]")
-	ts.ingest(t, "acct", b.String())
+	ingestAgents(t, ts, "acct", 40)
 	ts.query(t, "v=1&timeframe=60&skillIds=all&agentIds=all") // fits
 	status, header, body := ts.do(t, "GET", "/operations/api/account/acct/msgconversation?v=1&timeframe=60&interval=5&skillIds=all&agentIds=all", "", "")
 	e := wantError(t, status, header, body, 400, "interval")
 	if !strings.Contains(e.Message, "--max-inflight-bytes") {
 		t.Errorf("the refusal does not say what bounds it: %s", body)
 	}
+}
+
+// ingestAgents gives account n conversations, each of its own agent, in 7
+// skills.
+func ingestAgents(t *testing.T, ts *testServer, account string, n int) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("[")
+	for i := range n {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"conversationId":"m%d","skillId":%d,"agentId":%d,"resolvedBy":"CCP","resolvedAt":"2026-11-27T13:20:00Z","handlingTimeMs":1}`, i, i%7, i)
+	}
+	b.WriteString("]")
+	ts.ingest(t, account, b.String())
 }
