@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -366,4 +367,25 @@ func writeRaw(path, content string, mode uint32) error {
 		return err
 	}
 	return os.Chmod(path, os.FileMode(mode))
+}
+
+// TestCompareEncoded: parameters sort as their percent-encodings do,
+// without building them.
+func TestCompareEncoded(t *testing.T) {
+	alphabet := []byte("aZ09-._~ %&=+/\xff\x00é")
+	rng := rand.New(rand.NewPCG(1, 2))
+	word := func() string {
+		b := make([]byte, rng.IntN(6))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		return string(b)
+	}
+	for range 20000 {
+		a, b := word(), word()
+		want := strings.Compare(percentEncode(a), percentEncode(b))
+		if got := compareEncoded(a, b); (got > 0) != (want > 0) || (got < 0) != (want < 0) {
+			t.Fatalf("compareEncoded(%q, %q) = %d, the encodings compare %d", a, b, got, want)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/hmac"
@@ -11,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"mime"
 	"net"
@@ -85,72 +87,163 @@ func parseOAuthHeader(value string) (oauthParams, bool) {
 	return params, true
 }
 
+// isUnreserved says whether c stands for itself in RFC 5849 3.6's
+// percent-encoding.
+func isUnreserved(c byte) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~'
+}
+
+const upperHex = "0123456789ABCDEF"
+
 // percentEncode encodes per RFC 5849 3.6: everything but unreserved characters.
 func percentEncode(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
+		if c := s[i]; isUnreserved(c) {
 			b.WriteByte(c)
 		} else {
 			b.WriteByte('%')
-			b.WriteByte("0123456789ABCDEF"[c>>4])
-			b.WriteByte("0123456789ABCDEF"[c&15])
+			b.WriteByte(upperHex[c>>4])
+			b.WriteByte(upperHex[c&15])
 		}
 	}
 	return b.String()
 }
 
-// signatureBase builds the signature base string of RFC 5849 3.4.1: the method,
-// the base string URI, and the normalised parameters of the query string, a
-// form body, and the OAuth header (without realm and oauth_signature).
-func signatureBase(r *http.Request, header oauthParams, publicURL *url.URL, form bool) (string, error) {
+// writeTwiceEncoded writes percentEncode(percentEncode(s)): a parameter
+// as the signature base holds it, encoded once when the parameters are
+// normalised and again as part of the base. The second pass leaves
+// unreserved bytes and hex digits as they are and writes each '%' as
+// "%25".
+func writeTwiceEncoded(w *bufio.Writer, s string) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; isUnreserved(c) {
+			w.WriteByte(c)
+		} else {
+			w.WriteString("%25")
+			w.WriteByte(upperHex[c>>4])
+			w.WriteByte(upperHex[c&15])
+		}
+	}
+}
+
+// compareEncoded compares percentEncode(a) with percentEncode(b), byte by
+// byte, without building either: parameters are sorted by their encoded
+// forms (RFC 5849 3.4.1.3.2).
+func compareEncoded(a, b string) int {
+	var ea, eb [3]byte
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		// Encodings of different lengths differ in their first byte: an
+		// escape begins with '%', which is not unreserved.
+		na, nb := encodeByte(a[i], &ea), encodeByte(b[j], &eb)
+		for k := range min(na, nb) {
+			if ea[k] != eb[k] {
+				return int(ea[k]) - int(eb[k])
+			}
+		}
+		i, j = i+1, j+1
+	}
+	return (len(a) - i) - (len(b) - j)
+}
+
+// encodeByte writes the percent-encoding of c into e and returns its length.
+func encodeByte(c byte, e *[3]byte) int {
+	if isUnreserved(c) {
+		e[0] = c
+		return 1
+	}
+	e[0], e[1], e[2] = '%', upperHex[c>>4], upperHex[c&15]
+	return 3
+}
+
+// maxSignedParams bounds the parameters a signature covers: a query's
+// handful, and its OAuth header's.
+const maxSignedParams = 1000
+
+// writeSignatureBase writes the signature base string of RFC 5849 3.4.1 to
+// w: the method, the base string URI, and the normalised parameters of the
+// query string, a form body, and the OAuth header (without realm and
+// oauth_signature). It is written as it is made, straight into the HMAC:
+// a form body of 1 MiB is held once as read and once as parsed, never as
+// its encodings.
+func writeSignatureBase(w io.Writer, r *http.Request, header oauthParams, publicURL *url.URL, form bool) error {
 	type pair struct{ k, v string }
 	var pairs []pair
 	add := func(values url.Values) {
 		for k, vs := range values {
 			for _, v := range vs {
-				pairs = append(pairs, pair{percentEncode(k), percentEncode(v)})
+				pairs = append(pairs, pair{k, v})
 			}
 		}
 	}
 	query, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		return "", err
+		return err
 	}
 	add(query)
 	if form {
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxSignedBody+1))
+		body, err := readSignedBody(r.Body)
 		if err != nil {
-			return "", &bodyReadError{err}
-		}
-		if len(body) > maxSignedBody {
-			return "", errors.New("form body too large")
+			return err
 		}
 		// The handler reads the body again.
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		form, err := url.ParseQuery(string(body))
 		if err != nil {
-			return "", err
+			return err
 		}
 		add(form)
 	}
 	for k, v := range header {
 		if k != "realm" && k != "oauth_signature" {
-			pairs = append(pairs, pair{percentEncode(k), percentEncode(v)})
+			pairs = append(pairs, pair{k, v})
 		}
+	}
+	if len(pairs) > maxSignedParams {
+		return fmt.Errorf("the request has %d parameters; at most %d are signed", len(pairs), maxSignedParams)
 	}
 	slices.SortFunc(pairs, func(a, b pair) int {
-		if c := strings.Compare(a.k, b.k); c != 0 {
+		if c := compareEncoded(a.k, b.k); c != 0 {
 			return c
 		}
-		return strings.Compare(a.v, b.v)
+		return compareEncoded(a.v, b.v)
 	})
-	norm := make([]string, len(pairs))
+	bw := bufio.NewWriter(w)
+	bw.WriteString(strings.ToUpper(r.Method))
+	bw.WriteByte('&')
+	bw.WriteString(percentEncode(baseStringURI(r, publicURL)))
+	bw.WriteByte('&')
 	for i, p := range pairs {
-		norm[i] = p.k + "=" + p.v
+		if i > 0 {
+			bw.WriteString("%26") // '&', encoded
+		}
+		writeTwiceEncoded(bw, p.k)
+		bw.WriteString("%3D") // '='
+		writeTwiceEncoded(bw, p.v)
 	}
-	return strings.ToUpper(r.Method) + "&" + percentEncode(baseStringURI(r, publicURL)) + "&" + percentEncode(strings.Join(norm, "&")), nil
+	return bw.Flush()
+}
+
+// readSignedBody reads a form body whose parameters the signature covers,
+// at most maxSignedBody bytes of it. The buffer grows with what arrives,
+// never with what the Content-Length announces.
+func readSignedBody(body io.Reader) ([]byte, error) {
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(io.LimitReader(body, maxSignedBody+1)); err != nil {
+		return nil, &bodyReadError{err}
+	}
+	if buf.Len() > maxSignedBody {
+		return nil, errors.New("form body too large")
+	}
+	return buf.Bytes(), nil
+}
+
+// signatureBase is the signature base string of r (writeSignatureBase).
+func signatureBase(r *http.Request, header oauthParams, publicURL *url.URL, form bool) (string, error) {
+	var b strings.Builder
+	err := writeSignatureBase(&b, r, header, publicURL, form)
+	return b.String(), err
 }
 
 // isSignedForm says whether r's body is a form whose parameters the
@@ -180,11 +273,10 @@ func baseStringURI(r *http.Request, publicURL *url.URL) string {
 	return scheme + "://" + host + r.URL.EscapedPath()
 }
 
-// sign computes the HMAC-SHA1 signature of base with the key's secrets.
-func sign(base string, c *OAuth1Credentials) string {
-	mac := hmac.New(sha1.New, []byte(percentEncode(c.ConsumerSecret)+"&"+percentEncode(c.TokenSecret)))
-	mac.Write([]byte(base))
-	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+// signer is the HMAC-SHA1 of the key's secrets, into which the signature
+// base is written.
+func signer(c *OAuth1Credentials) hash.Hash {
+	return hmac.New(sha1.New, []byte(percentEncode(c.ConsumerSecret)+"&"+percentEncode(c.TokenSecret)))
 }
 
 // verifyOAuth checks an OAuth 1.0a request against key; now is the real clock.
@@ -195,11 +287,11 @@ func verifyOAuth(r *http.Request, p oauthParams, c *OAuth1Credentials, publicURL
 	if v, ok := p["oauth_version"]; ok && v != "1.0" {
 		return errors.New("oauth_version must be 1.0")
 	}
-	base, err := signatureBase(r, p, publicURL, isSignedForm(r, scope))
-	if err != nil {
+	mac := signer(c)
+	if err := writeSignatureBase(mac, r, p, publicURL, isSignedForm(r, scope)); err != nil {
 		return err
 	}
-	want := sign(base, c)
+	want := base64.StdEncoding.EncodeToString(mac.Sum(nil))
 	if subtle.ConstantTimeCompare([]byte(want), []byte(p["oauth_signature"])) != 1 {
 		return errors.New("signature does not match")
 	}

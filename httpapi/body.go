@@ -3,6 +3,7 @@ package httpapi
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"time"
@@ -16,24 +17,42 @@ import (
 // request it then refuses.
 const MaxQueryBodyBytes = 1 << 20
 
-// A body must arrive at MinBodyRate or faster, after a first
-// bodyGrace: a client that trickles its body holds a connection, an
-// in-flight slot and the room its Content-Length reserved, and is cut at a
-// deadline that follows the size it announced (a 16 MiB ingest: 266 s, a
-// link of 0.5 Mbit/s; a query body: at most 26 s).
+// A body must arrive at MinBodyRate or faster on average, after a first
+// bodyGrace: a client that trickles its body holds a connection and an
+// in-flight slot, and is cut as soon as it falls behind (a link of 0.5
+// Mbit/s keeps up). What it announces changes nothing: an idle connection
+// that announced 16 MiB is cut after bodyGrace, like one that announced 1.
 const (
 	MinBodyRate = 64 << 10 // bytes per second
 	bodyGrace   = 10 * time.Second
 )
 
-// bodyDeadline is when the body of r must have arrived, given at most limit
-// bytes of it are read.
-func bodyDeadline(r *http.Request, limit int64, now time.Time) time.Time {
-	size := limit
-	if r.ContentLength >= 0 && r.ContentLength < limit {
-		size = r.ContentLength
+// pacedBody cuts a body that falls behind MinBodyRate: before each read it
+// sets the connection's read deadline to when the bytes read so far would
+// have been due, grace after the body began, and never after until (when
+// set).
+type pacedBody struct {
+	io.ReadCloser
+	rc    *http.ResponseController
+	begun time.Time
+	grace time.Duration
+	until time.Time
+	read  int64
+}
+
+func pace(body io.ReadCloser, w http.ResponseWriter, grace time.Duration) *pacedBody {
+	return &pacedBody{ReadCloser: body, rc: http.NewResponseController(w), begun: time.Now(), grace: grace}
+}
+
+func (b *pacedBody) Read(p []byte) (int, error) {
+	due := b.begun.Add(b.grace + time.Duration(b.read)*time.Second/MinBodyRate)
+	if !b.until.IsZero() && due.After(b.until) {
+		due = b.until
 	}
-	return now.Add(bodyGrace + time.Duration(size)*time.Second/MinBodyRate)
+	b.rc.SetReadDeadline(due)
+	n, err := b.ReadCloser.Read(p)
+	b.read += int64(n)
+	return n, err
 }
 
 // bodyLimit is the most of r's body that is read: a query's is small.
@@ -44,18 +63,16 @@ func bodyLimit(r *http.Request) int64 {
 	return convops.MaxBodyBytes
 }
 
-// limitBody bounds r's body by size (bodyLimit) and by time
-// (bodyDeadline). A Content-Length past the size is refused before.
+// limitBody bounds r's body by size (bodyLimit) and by pace (pacedBody). A
+// Content-Length past the size is refused before.
 func limitBody(w http.ResponseWriter, r *http.Request) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return
 	}
-	limit := bodyLimit(r)
-	r.Body = http.MaxBytesReader(w, r.Body, limit)
-	// Past the deadline a read fails; bodyError turns that into a 408.
+	// Past a deadline a read fails; bodyError turns that into a 408.
 	// Once the body is read, net/http lifts the deadline itself to watch
 	// for the client going away.
-	http.NewResponseController(w).SetReadDeadline(bodyDeadline(r, limit, time.Now()))
+	r.Body = pace(http.MaxBytesReader(w, r.Body, bodyLimit(r)), w, bodyGrace)
 }
 
 func tooLarge(limit int64) error {

@@ -29,8 +29,14 @@ type byteBudget struct {
 	accounts map[string]int64 // what each account's requests hold; guarded by mu
 }
 
-// DefaultMaxInflightBytes is the default of Options.MaxInflightBytes.
-const DefaultMaxInflightBytes = 256 << 20
+// Defaults of Options.MaxInflightBytes and MaxUnauthenticatedBytes. The
+// second is small: only a signed form is read before its credentials are
+// checked, and a query's parameters fit in a few KiB (the largest form,
+// 1 MiB, holds 8 MiB: queryWeight).
+const (
+	DefaultMaxInflightBytes        = 256 << 20
+	DefaultMaxUnauthenticatedBytes = 8 << 20
+)
 
 func (b *byteBudget) acquire(n int64) bool {
 	if n <= 0 {
@@ -82,13 +88,25 @@ func (b *byteBudget) releaseFor(account string, n int64) {
 	b.release(n)
 }
 
-// held is what one request holds of the budget. It belongs to the
+// held is what one request holds of the budgets. It belongs to the
 // request's goroutine.
+//
+// A request pays for its body as the bytes arrive, never for what its
+// Content-Length announces: a client that announces much and sends little
+// holds nothing. Bytes read before the request's credentials are checked
+// (a signed form is read to check its signature) are paid from a small pool
+// of their own, so that no one without a key can take the room of the
+// accounts; once the credentials are good, they move to the account's share.
 type held struct {
 	budget *byteBudget
-	// account is the account the request's path names ("" for none).
-	account string
-	bytes   int64
+	// unauthenticated is the pool of the bytes read before authentication.
+	unauthenticated *byteBudget
+	// account is the account whose share the request holds, set once its
+	// credentials are checked ("" before).
+	account       string
+	authenticated bool
+	bytes         int64 // held of budget
+	early         int64 // held of unauthenticated
 	// raw is the request's body as the server gave it, for drainBody:
 	// bytes discarded are neither held nor limited.
 	raw io.ReadCloser
@@ -100,6 +118,16 @@ type held struct {
 // take adds n bytes to what the request holds; false when the budget has
 // no room for them.
 func (h *held) take(n int64) bool {
+	if n <= 0 {
+		return true
+	}
+	if !h.authenticated {
+		if !h.unauthenticated.acquire(n) {
+			return false
+		}
+		h.early += n
+		return true
+	}
 	if !h.budget.acquireFor(h.account, n) {
 		return false
 	}
@@ -107,10 +135,28 @@ func (h *held) take(n int64) bool {
 	return true
 }
 
+// authenticate says the request's credentials hold for account: what it
+// read before moves from the pool of unauthenticated bytes to the
+// account's share. False when that share has no room for it.
+func (h *held) authenticate(account string) bool {
+	if h.authenticated {
+		return true
+	}
+	h.authenticated, h.account = true, account
+	early := h.early
+	h.unauthenticated.release(early)
+	h.early = 0
+	return h.take(early)
+}
+
 // done gives back everything the request holds.
 func (h *held) done() {
 	h.budget.releaseFor(h.account, h.bytes)
 	h.bytes = 0
+	if h.unauthenticated != nil {
+		h.unauthenticated.release(h.early)
+	}
+	h.early = 0
 }
 
 type heldKey struct{}
@@ -120,32 +166,35 @@ func heldOf(r *http.Request) *held {
 	if h, ok := r.Context().Value(heldKey{}).(*held); ok {
 		return h
 	}
-	return &held{budget: &byteBudget{limit: 1 << 62}}
+	unlimited := &byteBudget{limit: 1 << 62}
+	return &held{budget: unlimited, unauthenticated: unlimited, authenticated: true}
 }
 
-// errBudget is the answer to a request for which the budget has no room.
-var errBudget = &convops.Error{Code: convops.ETooMany, Cause: convops.CauseMemory,
-	Message: "the server holds as much request data as it allows at once (--max-inflight-bytes; the requests of one account at most half of it); retry in a second"}
+// errBudget is the answer to a request for which the budget has no room;
+// errEarlyBudget to one whose body, read before its credentials are
+// checked, finds no room in the pool of such bytes.
+var (
+	errBudget = &convops.Error{Code: convops.ETooMany, Cause: convops.CauseMemory,
+		Message: "the server holds as much request data as it allows at once (--max-inflight-bytes; the requests of one account at most half of it); retry in a second"}
+	errEarlyBudget = &convops.Error{Code: convops.ETooMany, Cause: convops.CauseMemory,
+		Message: "the server holds as many request bodies not yet authenticated as it allows (--max-unauthenticated-bytes); retry in a second"}
+)
 
 // budgetBody is a request body whose every byte read counts against the
-// budget, weight times over, beyond what the request reserved from its
-// Content-Length.
+// budget, weight times over, as it is read.
 type budgetBody struct {
 	io.ReadCloser
-	held     *held
-	weight   int64
-	read     int64
-	reserved int64 // bytes of body already counted
+	held   *held
+	weight int64
 }
 
 func (b *budgetBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	b.read += int64(n)
-	if over := b.read - b.reserved; over > 0 {
-		if !b.held.take(over * b.weight) {
-			return n, errBudget
+	if !b.held.take(int64(n) * b.weight) {
+		if !b.held.authenticated {
+			return n, errEarlyBudget
 		}
-		b.reserved = b.read
+		return n, errBudget
 	}
 	return n, err
 }
@@ -157,17 +206,21 @@ func (b *budgetBody) Read(p []byte) (int, error) {
 // bodies of 140-byte events; a query body holds itself.
 const ingestWeight = 5
 
-// queryWeight is the same for a query body, which may be a form whose
-// signature base holds each byte percent-encoded twice over (up to five
-// bytes a byte), in several copies while it is built: a 1 MiB form was
-// measured to peak at 20–38 MiB of heap. Query bodies are usually a few
-// hundred bytes.
-const queryWeight = 40
+// queryWeight is the same for a query body, which may be a form read for
+// its signature before its credentials are checked, then read again by
+// the handler: a forged 1 MiB form allocated 5.2 MiB while its signature
+// was checked (BenchmarkSignedForm in package auth), and the handler's
+// reading and parsing as much again at most, some of it garbage by then.
+// Query bodies are usually a few hundred bytes.
+const queryWeight = 8
 
 // drainTimeout bounds how long an early answer waits for the body it
-// refuses; drainLimit how much of it is read.
+// refuses, drainGrace how long it waits before the body must come at
+// MinBodyRate (a client that writes its whole body before it reads sends
+// as fast as it can), and drainLimit how much of it is read.
 const (
 	drainTimeout = 10 * time.Second
+	drainGrace   = 2 * time.Second
 	drainLimit   = 2 * convops.MaxBodyBytes
 )
 
@@ -176,50 +229,63 @@ const (
 // the answer (Python's http.client, Java's HttpURLConnection) otherwise
 // never sees an answer given early (401, 413, 429, 503): a connection closed
 // with unread data is reset by its kernel, and the client reads "broken
-// pipe". Discarded bytes hold no memory; a body longer than drainLimit, or
-// slower than drainTimeout, is cut and its connection closed. A client that
-// sent Expect: 100-continue has sent nothing yet and is not waited for.
+// pipe". Discarded bytes hold no memory; a body longer than drainLimit,
+// slower than drainTimeout, or behind MinBodyRate after drainGrace, is cut
+// and its connection closed. A client that sent Expect: 100-continue has
+// sent nothing yet and is not waited for; nor is one over HTTP/2, whose
+// streams end on their own while the connection goes on.
 func drainBody(w http.ResponseWriter, r *http.Request) {
-	if r.Body == nil || r.Body == http.NoBody || r.Header.Get("Expect") != "" {
+	if r.Body == nil || r.Body == http.NoBody {
 		return
 	}
 	body := r.Body
 	if h, ok := r.Context().Value(heldKey{}).(*held); ok {
-		// What the request reserved (its Content-Length, weighted) is
+		// What the request holds (its body read so far, weighted) is
 		// given back before the wait: a refused body, discarded, holds
 		// nothing, and must not hold off the other accounts' requests.
 		h.done()
 		if h.bodyCut {
-			w.Header().Set("Connection", "close")
+			closeConnection(w, r)
 			return
 		}
 		if h.raw != nil {
 			body = h.raw
 		}
 	}
+	if r.Header.Get("Expect") != "" || r.ProtoMajor >= 2 {
+		return
+	}
 	if r.ContentLength > drainLimit {
-		w.Header().Set("Connection", "close")
+		closeConnection(w, r)
 		return
 	}
-	rc := http.NewResponseController(w)
-	rc.SetReadDeadline(time.Now().Add(drainTimeout))
-	n, err := io.Copy(io.Discard, io.LimitReader(body, drainLimit))
+	paced := pace(body, w, drainGrace)
+	paced.until = paced.begun.Add(drainTimeout)
+	n, err := io.Copy(io.Discard, io.LimitReader(paced, drainLimit))
 	if err != nil || n == drainLimit {
-		w.Header().Set("Connection", "close")
+		closeConnection(w, r)
 		return
 	}
-	rc.SetReadDeadline(time.Time{})
+	paced.rc.SetReadDeadline(time.Time{})
+}
+
+// closeConnection closes r's connection once its answer is written: over
+// HTTP/1. Over HTTP/2 the connection carries other requests' streams (a
+// "Connection: close" there would end them all), and r's own stream ends
+// with its answer.
+func closeConnection(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor < 2 {
+		w.Header().Set("Connection", "close")
+	}
 }
 
 // withBudget starts the accounting of a request: its body counts against
-// the budget as it is read (weighted by what it holds once decoded), the
-// part its Content-Length announces at once, so that a request too large
-// for the room left is refused before a byte is read.
-func (s *Server) withBudget(w http.ResponseWriter, r *http.Request) (*http.Request, *held, error) {
-	h := &held{budget: s.budget, account: accountOfPath(r.URL.Path), raw: r.Body}
+// the budgets as it is read, weighted by what it holds once decoded.
+func (s *Server) withBudget(r *http.Request) (*http.Request, *held) {
+	h := &held{budget: s.budget, unauthenticated: s.unauthenticated, raw: r.Body}
 	r = r.WithContext(context.WithValue(r.Context(), heldKey{}, h))
 	if r.Body == nil || r.Body == http.NoBody {
-		return r, h, nil
+		return r, h
 	}
 	weight := int64(1)
 	switch {
@@ -228,30 +294,12 @@ func (s *Server) withBudget(w http.ResponseWriter, r *http.Request) (*http.Reque
 	case isQueryPath(r.URL.Path):
 		weight = queryWeight
 	}
-	reserved := max(r.ContentLength, 0)
-	if reserved > convops.MaxBodyBytes {
-		reserved = 0 // refused as too large when it is read; nothing is held
-	}
-	if !h.take(reserved * weight) {
-		return r, h, errBudget
-	}
-	r.Body = &budgetBody{ReadCloser: r.Body, held: h, weight: weight, reserved: reserved}
-	return r, h, nil
-}
-
-// accountOfPath is the account a request's path names, or "".
-func accountOfPath(p string) string {
-	for _, prefix := range []string{"/ingest/account/", "/operations/api/account/", "/api/account/"} {
-		if rest, ok := strings.CutPrefix(p, prefix); ok {
-			account, _, _ := strings.Cut(rest, "/")
-			return account
-		}
-	}
-	return ""
+	r.Body = &budgetBody{ReadCloser: r.Body, held: h, weight: weight}
+	return r, h
 }
 
 // isBudget reports whether err says the budget had no room.
 func isBudget(err error) bool {
 	var e *convops.Error
-	return errors.As(err, &e) && e == errBudget
+	return errors.As(err, &e) && (e == errBudget || e == errEarlyBudget)
 }

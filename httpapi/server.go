@@ -60,6 +60,10 @@ type Options struct {
 	// MaxInflightBytes caps the memory requests in flight hold together:
 	// bodies, decoded events, answers (DefaultMaxInflightBytes when zero).
 	MaxInflightBytes int64
+	// MaxUnauthenticatedBytes caps what the bodies read before their
+	// requests' credentials are checked hold together, apart from
+	// MaxInflightBytes (DefaultMaxUnauthenticatedBytes when zero).
+	MaxUnauthenticatedBytes int64
 	// MaxStreams caps the metric streams open at once (default 1024), and
 	// MaxStreamsPerAccount those of one account (default 100).
 	MaxStreams           int
@@ -94,12 +98,15 @@ const DefaultMaxForwardedAnswer = 24 << 20
 
 // Server is the HTTP handler of convops.
 type Server struct {
-	opts     Options
-	mux      *http.ServeMux
-	limiter  *inflightLimiter
-	budget   *byteBudget
-	observer Observer
-	watches  *watchHub
+	opts    Options
+	mux     *http.ServeMux
+	limiter *inflightLimiter
+	budget  *byteBudget
+	// unauthenticated holds the bodies read before credentials are
+	// checked (see held).
+	unauthenticated *byteBudget
+	observer        Observer
+	watches         *watchHub
 }
 
 // New returns a Server with its routes registered.
@@ -122,6 +129,9 @@ func New(opts Options) *Server {
 	if opts.MaxInflightBytes <= 0 {
 		opts.MaxInflightBytes = DefaultMaxInflightBytes
 	}
+	if opts.MaxUnauthenticatedBytes <= 0 {
+		opts.MaxUnauthenticatedBytes = DefaultMaxUnauthenticatedBytes
+	}
 	if opts.ForwardTimeout <= 0 {
 		opts.ForwardTimeout = 10 * time.Second
 	}
@@ -135,7 +145,7 @@ func New(opts Options) *Server {
 		opts.MaxStreamsPerAccount = 100
 	}
 	s := &Server{opts: opts, mux: http.NewServeMux(), limiter: newInflightLimiter(opts.MaxInflightPerAccount, opts.MaxInflight),
-		budget: &byteBudget{limit: opts.MaxInflightBytes}, observer: opts.Observer}
+		budget: &byteBudget{limit: opts.MaxInflightBytes}, unauthenticated: &byteBudget{limit: opts.MaxUnauthenticatedBytes}, observer: opts.Observer}
 	if s.observer == nil {
 		s.observer = noObserver{}
 	}
@@ -212,7 +222,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	// r is the request as last replaced below: the one the mux routed.
 	defer func() { s.observe(rec, r, began) }()
 	if headerBytes(r.Header) > MaxHeaderBytes {
-		w.Header().Set("Connection", "close")
+		closeConnection(w, r)
 		s.error(w, r, &convops.Error{Code: convops.EHeaderTooLarge, Message: "the request headers are larger than 64 KiB"})
 		return
 	}
@@ -226,12 +236,8 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		s.error(w, r, tooLarge(bodyLimit(r)))
 		return
 	}
-	r, held, err := s.withBudget(w, r)
+	r, held := s.withBudget(r)
 	defer held.done()
-	if err != nil {
-		s.error(w, r, err)
-		return
-	}
 	limitBody(w, r)
 	defer func() {
 		if v := recover(); v != nil {
@@ -295,6 +301,12 @@ func (s *Server) authenticated(scope string, h http.HandlerFunc) http.HandlerFun
 				s.error(w, r, err)
 				return
 			}
+		}
+		// Only now does the request count in its account's share, and
+		// only now can it learn anything of the account's load.
+		if !heldOf(r).authenticate(account) {
+			s.error(w, r, errBudget)
+			return
 		}
 		h(w, r)
 	}

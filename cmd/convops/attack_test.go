@@ -338,9 +338,9 @@ func sendRaw(addr, request string) (status int, header http.Header, body string,
 func TestSlowReadersDoNotBlockWriters(t *testing.T) {
 	s := startServer(t, "--data-dir", t.TempDir(), "--keys", attackKeys(t), "--now", attackNow, "--max-inflight-per-account", "2")
 	addr := strings.TrimPrefix(s.url, "http://")
-	// The body announced is long enough that its deadline (10 s + 9.8 s)
-	// comes well after the refusal below, which waits up to 10 s for the
-	// body it refuses.
+	// A trickled body is cut 10 s after it began (it falls behind the
+	// floor rate then); the refusal below waits 2 s for the body it
+	// refuses before it gives up on it.
 	slow := "POST /operations/api/account/123/msgconversation HTTP/1.1\r\nHost: " + addr +
 		"\r\nAuthorization: Bearer read-token\r\nContent-Type: application/json\r\nContent-Length: 640000\r\n\r\n{"
 	type answer struct {

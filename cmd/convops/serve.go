@@ -44,36 +44,37 @@ const defaultGCPercent = 50
 type ServeCommand struct {
 	main *Main
 
-	Listen                string
-	DataDir               string
-	KeysPath              string
-	Now                   string
-	MaxInflightPerAccount int
-	TLSCert, TLSKey       string
-	PublicURL             string
-	NATSURL               string
-	NATSReplicas          int
-	NATSCreds             string
-	NATSTLSCA             string
-	NATSTLSCert           string
-	NATSTLSKey            string
-	ShardFlag             string
-	ForwardTimeout        time.Duration
-	shard                 convops.Shard
-	ShutdownTimeout       time.Duration
-	AcceptLogLoss         bool
-	LogStartTimeout       time.Duration
-	MinFreeDiskMB         int64
-	ReadHeaderTimeout     time.Duration
-	MaxSkillsPerAccount   int
-	MaxAgentsPerAccount   int
-	MaxInflightBytes      int64
-	SnapshotInterval      time.Duration
-	SnapshotEvents        int
-	AllowedHosts          string
-	RequireBodyHash       bool
-	MaxStreams            int
-	MaxStreamsPerAccount  int
+	Listen                  string
+	DataDir                 string
+	KeysPath                string
+	Now                     string
+	MaxInflightPerAccount   int
+	TLSCert, TLSKey         string
+	PublicURL               string
+	NATSURL                 string
+	NATSReplicas            int
+	NATSCreds               string
+	NATSTLSCA               string
+	NATSTLSCert             string
+	NATSTLSKey              string
+	ShardFlag               string
+	ForwardTimeout          time.Duration
+	shard                   convops.Shard
+	ShutdownTimeout         time.Duration
+	AcceptLogLoss           bool
+	LogStartTimeout         time.Duration
+	MinFreeDiskMB           int64
+	ReadHeaderTimeout       time.Duration
+	MaxSkillsPerAccount     int
+	MaxAgentsPerAccount     int
+	MaxInflightBytes        int64
+	MaxUnauthenticatedBytes int64
+	SnapshotInterval        time.Duration
+	SnapshotEvents          int
+	AllowedHosts            string
+	RequireBodyHash         bool
+	MaxStreams              int
+	MaxStreamsPerAccount    int
 
 	// Clock is the server's real clock (time.Now when nil): tests set it to
 	// play a machine whose clock is wrong.
@@ -118,6 +119,7 @@ func (c *ServeCommand) ParseFlags(args []string) error {
 	fs.DurationVar(&c.SnapshotInterval, "snapshot-interval", node.DefaultSnapshotInterval, "how often a snapshot of the aggregates is written (also after --snapshot-events events, at a graceful stop, and on SIGUSR1); 0 writes none")
 	fs.IntVar(&c.SnapshotEvents, "snapshot-events", node.DefaultSnapshotEvents, "events applied after which a snapshot is written, whatever the time")
 	fs.Int64Var(&c.MaxInflightBytes, "max-inflight-bytes", httpapi.DefaultMaxInflightBytes, "request data (bodies, decoded events, answers being built) the server holds at once, in bytes; past it requests get 429")
+	fs.Int64Var(&c.MaxUnauthenticatedBytes, "max-unauthenticated-bytes", httpapi.DefaultMaxUnauthenticatedBytes, "request bodies read before their credentials are checked (signed forms) held at once, in bytes, apart from --max-inflight-bytes; past it 429")
 	fs.IntVar(&c.MaxSkillsPerAccount, "max-skills-per-account", store.DefaultMaxSkillsPerAccount, "distinct skill ids with data in the last 24 hours that one account may have; a batch that would pass it is refused")
 	fs.IntVar(&c.MaxAgentsPerAccount, "max-agents-per-account", store.DefaultMaxAgentsPerAccount, "distinct agent ids with data in the last 24 hours that one account may have; a batch that would pass it is refused")
 	fs.StringVar(&c.AllowedHosts, "allowed-hosts", "", "comma-separated `hosts` the server answers for besides its listen address's (without --public-url, other Host headers get 421)")
@@ -137,6 +139,9 @@ func (c *ServeCommand) ParseFlags(args []string) error {
 	}
 	if c.MaxInflightBytes < 1<<20 {
 		return errors.New("--max-inflight-bytes must be at least 1 MiB (1048576)")
+	}
+	if c.MaxUnauthenticatedBytes < 64<<10 {
+		return errors.New("--max-unauthenticated-bytes must be at least 64 KiB (65536)")
 	}
 	if c.MaxSkillsPerAccount < 1 || c.MaxAgentsPerAccount < 1 {
 		return errors.New("--max-skills-per-account and --max-agents-per-account must be at least 1")
@@ -211,6 +216,12 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
+	}
+	// A directory made here is the owner's alone; one that was there may
+	// not be: its event log holds every account's data.
+	if info, err := os.Stat(c.DataDir); err == nil && info.Mode().Perm()&0o077 != 0 {
+		c.logger.Warn("the data directory can be read by others: it holds every account's events (and, by default, the keys file); run chmod 700 on it",
+			"dir", c.DataDir, "mode", fmt.Sprintf("%04o", info.Mode().Perm()))
 	}
 	unlock, err := lockDataDir(c.DataDir)
 	if err != nil {
@@ -311,22 +322,23 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 	var api *httpapi.Server
 	observer := metrics.WatchHTTP(func() httpapi.StreamStats { return api.StreamStats() })
 	api = httpapi.New(httpapi.Options{
-		Backend:               n,
-		Auth:                  keyring,
-		Now:                   now,
-		Logger:                c.logger,
-		PublicURL:             c.PublicURL,
-		AllowedHosts:          httpapi.AllowedHosts(ln.Addr(), append(splitList(c.AllowedHosts), c.certificateHosts()...)),
-		MaxInflightPerAccount: c.MaxInflightPerAccount,
-		MaxInflightBytes:      c.MaxInflightBytes,
-		MaxStreams:            c.MaxStreams,
-		MaxStreamsPerAccount:  c.MaxStreamsPerAccount,
-		Metrics:               metrics.Handler(),
-		Observer:              observer,
-		Dashboard:             web.Dashboard(),
-		Shard:                 c.shard,
-		Peers:                 apiPeers(peers),
-		ForwardTimeout:        c.ForwardTimeout,
+		Backend:                 n,
+		Auth:                    keyring,
+		Now:                     now,
+		Logger:                  c.logger,
+		PublicURL:               c.PublicURL,
+		AllowedHosts:            httpapi.AllowedHosts(ln.Addr(), append(splitList(c.AllowedHosts), c.certificateHosts()...)),
+		MaxInflightPerAccount:   c.MaxInflightPerAccount,
+		MaxInflightBytes:        c.MaxInflightBytes,
+		MaxUnauthenticatedBytes: c.MaxUnauthenticatedBytes,
+		MaxStreams:              c.MaxStreams,
+		MaxStreamsPerAccount:    c.MaxStreamsPerAccount,
+		Metrics:                 metrics.Handler(),
+		Observer:                observer,
+		Dashboard:               web.Dashboard(),
+		Shard:                   c.shard,
+		Peers:                   apiPeers(peers),
+		ForwardTimeout:          c.ForwardTimeout,
 	})
 	srv := &http.Server{
 		Handler:           api,

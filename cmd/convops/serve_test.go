@@ -230,6 +230,27 @@ func TestDataDirLocked(t *testing.T) {
 	}
 }
 
+// TestOpenDataDirIsWarnedOf: a data directory others can read is used, with
+// a warning that says how to close it; one made by the server is its owner's.
+func TestOpenDataDirIsWarnedOf(t *testing.T) {
+	open := filepath.Join(t.TempDir(), "open")
+	if err := os.Mkdir(open, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(open, 0o755) // whatever the umask
+	if s := startServer(t, "--data-dir", open); !strings.Contains(s.logs.String(), "chmod 700") {
+		t.Errorf("no warning for a data directory of mode 0755:\n%s", s.logs)
+	}
+	made := filepath.Join(t.TempDir(), "made")
+	s := startServer(t, "--data-dir", made)
+	if info, err := os.Stat(made); err != nil || info.Mode().Perm() != 0o700 {
+		t.Errorf("the data directory made: %v %v", info.Mode(), err)
+	}
+	if strings.Contains(s.logs.String(), "chmod 700") {
+		t.Errorf("a warning for a data directory of mode 0700:\n%s", s.logs)
+	}
+}
+
 func TestBearerKeys(t *testing.T) {
 	dir := t.TempDir()
 	keys := filepath.Join(dir, "keys.json")
