@@ -145,7 +145,12 @@ type Batch struct {
 	// what leaves retention, never runs more than a minute ahead of it, so
 	// that one node's wrong clock cannot expire data by itself.
 	LogTime int64
-	Events  []Event
+	// LogSeq is the log's sequence of the message that carries the batch
+	// (of its last part, for a batch in parts), 0 while it is not logged:
+	// the same on every node that folds the log, so that it can tell
+	// another node whether an account changed.
+	LogSeq uint64
+	Events []Event
 }
 
 // Outcome says how many events of an ingest were new and how many were

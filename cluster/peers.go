@@ -7,11 +7,16 @@
 // and a shard of several nodes goes on answering when one of them stops. A
 // node listens only once its fold has caught up with the log.
 //
-// Two requests exist: "query" carries an account and the query's
-// parameters, and is answered with the HTTP status and the exact bytes the
-// answering node's API gives; "await" carries the ids of log messages that
-// the asking node published for an account of the shard, and is answered
-// once the fold of the answering node has applied them, with its outcome.
+// Three requests exist: "query" carries an account and the query's
+// parameters (and, for a metric stream, the most bytes the asker can keep),
+// and is answered with the HTTP status and the exact bytes the answering
+// node's API gives; "version" carries an account, and is answered with its
+// version (the log sequence of the batch that last added to it, the same on
+// every node of the shard), so that a stream of the account asks for its
+// answer only when it may have changed; "await" carries the ids of log
+// messages that the asking node published for an account of the shard,
+// and is answered once the fold of the answering node has applied them,
+// with its outcome.
 // An answer larger than a NATS message comes in several, in order.
 package cluster
 
@@ -35,7 +40,7 @@ import (
 
 // Headers of requests and answers.
 const (
-	opHeader      = "Convops-Op"         // query or await
+	opHeader      = "Convops-Op"         // query, version or await
 	timeoutHeader = "Convops-Timeout-Ms" // how long the asker waits, from when it sent the request
 	statusHeader  = "Convops-Status"     // the HTTP status of the answer
 	causeHeader   = "Convops-Cause"      // why a 429 or 503 was given (convops.Cause…)
@@ -59,11 +64,14 @@ const (
 const queueGroup = "convops"
 
 // retryEvery is how often a request is sent again while no node of its
-// shard listens (one is starting, or has just stopped); hedgeAfter is how
-// long a request may go unanswered before it is sent again, in case the
-// node that took it stopped.
+// shard listens (one is starting, or has just stopped), for noListener at
+// most: past it, NATS has said for that long that no one listens, and the
+// request is refused rather than wait out its time. hedgeAfter is how long
+// a request may go unanswered before it is sent again, in case the node
+// that took it stopped.
 const (
 	retryEvery = 100 * time.Millisecond
+	noListener = time.Second
 	hedgeAfter = 2 * time.Second
 )
 
@@ -75,9 +83,12 @@ func Subject(shard convops.Shard) string {
 // Local is what a node does for the requests of its shard.
 type Local interface {
 	// Answer is the node's HTTP answer to a query of account with params:
-	// status, body, and the cause of a 429 or 503.
+	// status, body, and the cause of a 429 or 503; an answer larger than
+	// maxBytes (when more than 0) is refused as such.
 	// done is called once the answer is sent.
-	Answer(ctx context.Context, account string, params map[string]string) (status int, body []byte, cause string, done func())
+	Answer(ctx context.Context, account string, params map[string]string, maxBytes int64) (status int, body []byte, cause string, done func())
+	// Version is the account's version (store.Store.Version).
+	Version(account string) uint64
 	// Await returns the fold's outcome for the log messages ids once they
 	// are all applied.
 	Await(ctx context.Context, ids []string) (convops.Outcome, error)
@@ -195,8 +206,10 @@ func (p *Peers) Close() {
 
 // Query sends a query of account to a node of its shard and returns that
 // node's answer: its HTTP status, its bytes, and the cause of a 429 or 503.
-func (p *Peers) Query(ctx context.Context, account string, params map[string]string) (status int, body []byte, cause string, err error) {
-	data, _ := json.Marshal(request{Account: account, Params: params})
+// An answer larger than maxBytes (when more than 0) is refused by that node,
+// never sent.
+func (p *Peers) Query(ctx context.Context, account string, params map[string]string, maxBytes int64) (status int, body []byte, cause string, err error) {
+	data, _ := json.Marshal(request{Account: account, Params: params, MaxBytes: maxBytes})
 	m, body, err := p.request(ctx, account, "query", data)
 	if err != nil {
 		return 0, nil, "", err
@@ -207,6 +220,20 @@ func (p *Peers) Query(ctx context.Context, account string, params map[string]str
 			Message: fmt.Sprintf("a node of shard %s gave an answer this node cannot read; retry in a moment", p.shard.Of(account))}
 	}
 	return status, body, m.Header.Get(causeHeader), nil
+}
+
+// Version asks a node of account's shard for the account's version.
+func (p *Peers) Version(ctx context.Context, account string) (uint64, error) {
+	data, _ := json.Marshal(request{Account: account})
+	_, body, err := p.request(ctx, account, "version", data)
+	if err != nil {
+		return 0, err
+	}
+	v, err := strconv.ParseUint(string(body), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("the version given by shard %s cannot be read: %w", p.shard.Of(account), err)
+	}
+	return v, nil
 }
 
 // Await waits until a node of account's shard has applied the log messages
@@ -228,7 +255,7 @@ func (p *Peers) Await(ctx context.Context, account string, ids []string) (convop
 }
 
 // Stats counts what the peers did since they started, by kind of request
-// (query, await).
+// (query, version, await).
 type Stats struct {
 	// Asked: requests this node sent to other shards; Unanswered: those no
 	// node of the shard answered in time.
@@ -238,17 +265,20 @@ type Stats struct {
 }
 
 // counter is a count by kind of request.
-type counter struct{ query, await atomic.Uint64 }
+type counter struct{ query, version, await atomic.Uint64 }
 
 func (c *counter) of(op string) *atomic.Uint64 {
-	if op == "query" {
+	switch op {
+	case "query":
 		return &c.query
+	case "version":
+		return &c.version
 	}
 	return &c.await
 }
 
 func (c *counter) read() map[string]uint64 {
-	return map[string]uint64{"query": c.query.Load(), "await": c.await.Load()}
+	return map[string]uint64{"query": c.query.Load(), "version": c.version.Load(), "await": c.await.Load()}
 }
 
 type stats struct{ asked, unanswered, served counter }
@@ -259,16 +289,17 @@ func (p *Peers) Stats() Stats {
 }
 
 type request struct {
-	Account string            `json:"account"`
-	Params  map[string]string `json:"params,omitempty"`
-	IDs     []string          `json:"ids,omitempty"`
+	Account  string            `json:"account"`
+	Params   map[string]string `json:"params,omitempty"`
+	MaxBytes int64             `json:"maxBytes,omitempty"`
+	IDs      []string          `json:"ids,omitempty"`
 }
 
 // request sends a request to the shard of account and gathers its answer.
-// While no node of the shard listens, it is sent again every retryEvery; a
-// request no node has answered after hedgeAfter is sent again too (the node
-// that took it may have stopped), and the first whole answer is taken. It
-// gives up when ctx is done.
+// While no node of the shard listens, it is sent again every retryEvery,
+// for noListener at most; a request no node has answered after hedgeAfter
+// is sent again too (the node that took it may have stopped), and the
+// first whole answer is taken. It gives up when ctx is done.
 func (p *Peers) request(ctx context.Context, account, op string, data []byte) (m *nats.Msg, body []byte, err error) {
 	target := p.shard.Of(account)
 	p.counts.asked.of(op).Add(1)
@@ -326,16 +357,23 @@ func (p *Peers) request(ctx context.Context, account, op string, data []byte) (m
 	}
 	answers := make(map[string]*partial)
 	listened := false
+	var silentSince time.Time // since when NATS has said no one listens
 	for {
 		select {
 		case m := <-parts:
 			if m.Header.Get(statusHeader) == "" && m.Header.Get("Status") == "503" {
 				// NATS's own "no responders": no node of the shard
-				// listens now.
+				// listens now. One may be starting: ask again, briefly.
+				if silentSince.IsZero() {
+					silentSince = time.Now()
+				}
+				if time.Since(silentSince) >= noListener {
+					return nil, nil, unanswered("no node of it listens")
+				}
 				again.Reset(retryEvery)
 				continue
 			}
-			listened = true
+			listened, silentSince = true, time.Time{}
 			// Parts are arriving: the request is not sent again while they do.
 			again.Reset(hedgeAfter)
 			token := m.Subject[len(p.inbox)+1:]
@@ -416,8 +454,10 @@ func (p *Peers) answer(local Local, m *nats.Msg) {
 	switch m.Header.Get(opHeader) {
 	case "query":
 		var done func()
-		status, body, cause, done = local.Answer(ctx, req.Account, req.Params)
+		status, body, cause, done = local.Answer(ctx, req.Account, req.Params, req.MaxBytes)
 		defer done()
+	case "version":
+		status, body = http.StatusOK, strconv.AppendUint(nil, local.Version(req.Account), 10)
 	case "await":
 		out, err := local.Await(ctx, req.IDs)
 		if err != nil {

@@ -40,17 +40,33 @@ func writeError(w http.ResponseWriter, logger *slog.Logger, err error) {
 	var e *convops.Error
 	if !errors.As(err, &e) {
 		logger.Error("internal error", "err", err)
+	}
+	status, body := errorAnswer(err)
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, status, body)
+}
+
+// errorAnswer is the status and JSON body of err's answer. Errors that are
+// not *convops.Error are internal, shown only as "internal error".
+func errorAnswer(err error) (int, []byte) {
+	var e *convops.Error
+	if !errors.As(err, &e) {
 		e = convops.Errorf(convops.EInternal, "internal error")
 	}
 	status, ok := statusOf[e.Code]
 	if !ok {
 		status = http.StatusInternalServerError
 	}
-	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
-	}
 	body, _ := json.Marshal(errorBody{Code: status, Message: e.Message, Parameter: e.Parameter, Errors: e.Items})
-	writeJSON(w, status, body)
+	return status, body
+}
+
+// errorJSON is the JSON body of err's answer (errorAnswer).
+func errorJSON(err error) []byte {
+	_, body := errorAnswer(err)
+	return body
 }
 
 func writeJSON(w http.ResponseWriter, status int, body []byte) {

@@ -16,14 +16,18 @@ import (
 type Peers interface {
 	// Query returns the answer of a node of account's shard to a query of
 	// account with params: its HTTP status and bytes, and the cause of a
-	// 429 or 503. An error means no node of the shard answered in time.
-	Query(ctx context.Context, account string, params map[string]string) (status int, body []byte, cause string, err error)
+	// 429 or 503; that node refuses an answer larger than maxBytes (when
+	// more than 0). An error means no node of the shard answered in time.
+	Query(ctx context.Context, account string, params map[string]string, maxBytes int64) (status int, body []byte, cause string, err error)
+	// Version returns the version of account (Backend.Version) that a
+	// node of its shard holds; it is the same on every node of the shard.
+	Version(ctx context.Context, account string) (uint64, error)
 }
 
 // forward answers a query of an account of another shard with what a node
 // of that shard answers, byte for byte.
 func (s *Server) forward(w http.ResponseWriter, r *http.Request, account string, params map[string]string) {
-	status, body, cause, err := s.askPeers(r.Context(), account, params)
+	status, body, cause, err := s.askPeers(r.Context(), account, params, 0)
 	if err != nil && r.Context().Err() != nil {
 		return // the client went away: no one reads an answer
 	}
@@ -44,21 +48,41 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, account string,
 	writeJSON(w, status, body)
 }
 
-// askPeers asks a node of account's shard, within ForwardTimeout.
-func (s *Server) askPeers(ctx context.Context, account string, params map[string]string) (int, []byte, string, error) {
+// askPeers asks a node of account's shard, within ForwardTimeout, for an
+// answer of at most maxBytes (any size when 0).
+func (s *Server) askPeers(ctx context.Context, account string, params map[string]string, maxBytes int64) (int, []byte, string, error) {
 	if s.opts.Peers == nil {
-		return 0, nil, "", &convops.Error{Code: convops.EUnavailable, Cause: convops.CauseShard,
-			Message: "account " + account + " belongs to shard " + s.opts.Shard.Of(account).String() + ", which this node cannot reach"}
+		return 0, nil, "", s.unreachable(account)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.ForwardTimeout)
 	defer cancel()
-	return s.opts.Peers.Query(ctx, account, params)
+	return s.opts.Peers.Query(ctx, account, params, maxBytes)
+}
+
+// unreachable is the refusal of a request for account without peers.
+func (s *Server) unreachable(account string) error {
+	return &convops.Error{Code: convops.EUnavailable, Cause: convops.CauseShard,
+		Message: "account " + account + " belongs to shard " + s.opts.Shard.Of(account).String() + ", which this node cannot reach"}
+}
+
+// versionElsewhere asks a node of account's shard for its version.
+func (s *Server) versionElsewhere(account string) (uint64, error) {
+	if s.opts.Peers == nil {
+		return 0, s.unreachable(account)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.ForwardTimeout)
+	defer cancel()
+	return s.opts.Peers.Version(ctx, account)
 }
 
 // computeElsewhere is the answer of a watch of another shard's account, asked
-// of a node of that shard.
-func (h *watchHub) computeElsewhere(q convops.Query, params map[string]string) ([]byte, error) {
-	status, body, cause, err := h.s.askPeers(context.Background(), q.Account, params)
+// of a node of that shard, which refuses one larger than maxBytes.
+func (h *watchHub) computeElsewhere(q convops.Query, params map[string]string, maxBytes int64) ([]byte, error) {
+	// One at a time: answers of many streams asked at once would arrive
+	// together, faster than this node's NATS connection drains them.
+	h.elsewhere <- struct{}{}
+	defer func() { <-h.elsewhere }()
+	status, body, cause, err := h.s.askPeers(context.Background(), q.Account, params, maxBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -73,8 +97,9 @@ func (h *watchHub) computeElsewhere(q convops.Query, params map[string]string) (
 // HTTP API gives it: status and bytes, and the cause of a 429 or 503. The
 // nodes of other shards ask for it. It takes a read slot of the account and
 // room in the budget, as a request would; the room is held until done is
-// called, once the answer is sent.
-func (s *Server) Answer(ctx context.Context, account string, params map[string]string) (status int, body []byte, cause string, done func()) {
+// called, once the answer is sent. An answer larger than maxBytes (when
+// more than 0; the asking node's room for it) is refused as such.
+func (s *Server) Answer(ctx context.Context, account string, params map[string]string, maxBytes int64) (status int, body []byte, cause string, done func()) {
 	var out bufferWriter
 	var err error
 	var taken int64
@@ -82,7 +107,7 @@ func (s *Server) Answer(ctx context.Context, account string, params map[string]s
 	if ctx.Err() != nil {
 		err = &convops.Error{Code: convops.EUnavailable, Cause: convops.CauseShard, Message: "the request's time ran out before a node of its shard answered it; retry in a moment"}
 	} else {
-		err = s.answerInto(&out, account, params, &taken)
+		err = s.answerInto(&out, account, params, maxBytes, &taken)
 	}
 	if err != nil {
 		out = bufferWriter{}
@@ -97,17 +122,21 @@ func (s *Server) Answer(ctx context.Context, account string, params map[string]s
 
 // answerInto writes the answer to out; what it takes from the budget is
 // added to taken.
-func (s *Server) answerInto(out *bufferWriter, account string, params map[string]string, taken *int64) error {
+func (s *Server) answerInto(out *bufferWriter, account string, params map[string]string, maxBytes int64, taken *int64) error {
 	q, err := convops.ParseQuery(account, params)
 	if err != nil {
 		return err
 	}
 	// An answer crosses NATS whole, and is held whole by the node that
 	// asked: the largest are refused rather than flood both.
+	limit := s.opts.MaxForwardedAnswer
+	if maxBytes > 0 && maxBytes < limit {
+		limit = maxBytes
+	}
 	now := s.nowMs()
 	size := s.wholeAnswerSize(q, now)
-	if size > s.opts.MaxForwardedAnswer {
-		return tooLargeToForward(q, size, s.opts.MaxForwardedAnswer, s.opts.Shard.Of(account))
+	if size > limit {
+		return s.tooLargeFor(q, size, limit, maxBytes)
 	}
 	release, err := s.takeSlot(convops.ScopeRead, account)
 	if err != nil {
@@ -123,10 +152,20 @@ func (s *Server) answerInto(out *bufferWriter, account string, params map[string
 	})
 	// The estimate above may fall short of the JSON (ids and counts of
 	// many digits).
-	if size := int64(out.body.Len()); err == nil && size > s.opts.MaxForwardedAnswer {
-		return tooLargeToForward(q, size, s.opts.MaxForwardedAnswer, s.opts.Shard.Of(account))
+	if size := int64(out.body.Len()); err == nil && size > limit {
+		return s.tooLargeFor(q, size, limit, maxBytes)
 	}
 	return err
+}
+
+// tooLargeFor refuses an answer of size bytes past limit for a node of
+// another shard: as too large to pass on, or, when the asker's own room
+// (maxBytes) is what it passes, as one its streams cannot keep now.
+func (s *Server) tooLargeFor(q convops.Query, size, limit, maxBytes int64) error {
+	if limit == maxBytes && limit < s.opts.MaxForwardedAnswer {
+		return noRoomForStream(q, size)
+	}
+	return tooLargeToForward(q, size, limit, s.opts.Shard.Of(q.Account))
 }
 
 // tooLargeToForward refuses an answer of size bytes for a node of another

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -116,9 +117,10 @@ func jsonParams(body []byte) (map[string]string, error) {
 	return params, nil
 }
 
-// readBody reads a request body, bounded by limitBody, into one
-// buffer of the size its Content-Length announces (a buffer grown by
-// doubling would hold half as much again, in garbage).
+// readBody reads a request body, bounded by limitBody. Its buffer grows
+// with what arrives, never with what the Content-Length announces, and
+// doubles up to that length at most, so that a body of the length it
+// announced ends in a buffer of its size.
 func readBody(r *http.Request) ([]byte, error) {
 	// A compressed body would be read as JSON, and refused with words
 	// about JSON that do not help.
@@ -126,15 +128,35 @@ func readBody(r *http.Request) ([]byte, error) {
 		return nil, &convops.Error{Code: convops.EMediaType, Parameter: "Content-Encoding",
 			Message: "send the body uncompressed: Content-Encoding " + enc + " is not read"}
 	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 && r.ContentLength <= convops.MaxBodyBytes {
-		buf.Grow(int(r.ContentLength) + bytes.MinRead)
+	// One byte more than announced, so that the read that finds the end
+	// has room to be made.
+	most := int(bodyLimit(r)) + 1
+	if r.ContentLength >= 0 && r.ContentLength < int64(most) {
+		most = int(r.ContentLength) + 1
 	}
-	if _, err := buf.ReadFrom(r.Body); err != nil {
-		return nil, bodyError(r, err)
+	buf := make([]byte, 0, min(most, firstBodyBuffer))
+	for {
+		if len(buf) == cap(buf) {
+			if cap(buf) >= most {
+				return nil, bodyError(r, &http.MaxBytesError{Limit: bodyLimit(r)})
+			}
+			grown := make([]byte, len(buf), min(2*cap(buf), most))
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := r.Body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, bodyError(r, err)
+		}
 	}
-	return buf.Bytes(), nil
 }
+
+// firstBodyBuffer is the first buffer a body is read into.
+const firstBodyBuffer = 32 << 10
 
 // ingestFormat tells a JSON body from an NDJSON one by its Content-Type. A
 // missing type, and the form type that curl -d sends unless told otherwise,

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -36,19 +37,27 @@ const (
 // most once a second, and only when the account's data changed or the
 // window moved, and hands the same bytes to each of them.
 //
-// Locking: mu guards every field below it, and the subs and last of every
-// watch.
+// What the watches keep (each its answer and the one before it) is held of
+// the request-memory budget, in its account's share, for as long as it is
+// kept, and is at most half of the budget in all: a watch whose answer
+// grows past what it may hold ends its streams with an error event rather
+// than hold more.
+//
+// Locking: mu guards every field below it, and the subs, last and ended of
+// every watch.
 type watchHub struct {
 	s        *Server
 	computed atomic.Uint64 // answers computed, over all watches
+	// elsewhere lets one watch at a time ask a node of another shard for
+	// its answer.
+	elsewhere chan struct{}
 
 	mu         sync.Mutex
 	watches    map[string]*watch
 	perAccount map[string]int // streams open, by account
 	streams    int
 	// retained is what the watches' answers hold (see retainedSize), at
-	// most half of --max-inflight-bytes: streams of many distinct large
-	// queries are refused before they hold more.
+	// most half of --max-inflight-bytes.
 	retained int64
 	closed   bool
 	done     chan struct{} // closed by close: every stream ends
@@ -63,6 +72,11 @@ type watch struct {
 
 	subs map[*watcher]struct{}
 	last []byte // the answer last computed, framed as an event
+	// ended is closed when the watch can no longer be kept (its answer
+	// outgrew what the streams may hold); final is then the error event
+	// its streams send before they close.
+	ended chan struct{}
+	final []byte
 
 	// Fields of the watch's goroutine: what the last answer was computed
 	// from.
@@ -87,7 +101,7 @@ func (wr *watcher) offer(b []byte) {
 }
 
 func newWatchHub(s *Server) *watchHub {
-	return &watchHub{s: s, watches: make(map[string]*watch), perAccount: make(map[string]int), done: make(chan struct{})}
+	return &watchHub{s: s, elsewhere: make(chan struct{}, 1), watches: make(map[string]*watch), perAccount: make(map[string]int), done: make(chan struct{})}
 }
 
 // watchKey names the answer of q, whatever the order its ids were given in.
@@ -136,15 +150,11 @@ func (h *watchHub) subscribe(q convops.Query, params map[string]string) (*watche
 	// the lock, so that its errors are the stream's; it takes one of the
 	// account's read slots meanwhile, as a query would, so that a wall of
 	// screens opening at once cannot compute more at once than that.
-	var b []byte
-	var err error
 	now := h.s.nowMs()
-	version := h.s.opts.Backend.Version(q.Account)
-	if release, serr := h.s.takeSlot(convops.ScopeRead, q.Account); serr != nil {
-		err = serr
-	} else {
-		b, err = h.compute(q, params, now)
-		release()
+	version, err := h.version(q.Account)
+	var b []byte
+	if err == nil {
+		b, err = h.computeInSlot(q, params, now, h.room(nil))
 	}
 
 	h.mu.Lock()
@@ -158,19 +168,85 @@ func (h *watchHub) subscribe(q convops.Query, params map[string]string) (*watche
 	}
 	wt := h.watches[key]
 	if wt == nil {
-		if h.retained+retainedSize(b) > h.s.opts.MaxInflightBytes/2 {
+		if !h.keepLocked(q.Account, 0, retainedSize(b)) {
 			h.unreserve(q.Account)
-			return nil, &convops.Error{Code: convops.ETooMany, Cause: convops.CauseMemory, Message: fmt.Sprintf(
-				"the metric streams open hold as much memory as they may (half of --max-inflight-bytes); "+
-					"this one's answer is %d bytes: ask for fewer skills, agents or intervals, or retry later", len(b))}
+			return nil, noRoomForStream(q, int64(len(b)))
 		}
-		h.retained += retainedSize(b)
 		wt = &watch{key: key, q: q, params: params, stop: make(chan struct{}), subs: make(map[*watcher]struct{}), last: b,
-			version: version, span: convops.Layout(now, q.Timeframe, 0).Whole}
+			ended: make(chan struct{}), version: version, span: convops.Layout(now, q.Timeframe, 0).Whole}
 		h.watches[key] = wt
 		go h.run(wt)
 	}
 	return wt.join(), nil
+}
+
+// noRoomForStream refuses a stream's answer of size bytes that the
+// streams' share of memory cannot keep beside the others' answers.
+func noRoomForStream(q convops.Query, size int64) error {
+	return &convops.Error{Code: convops.ETooMany, Cause: convops.CauseStreams, Parameter: widest(q), Message: fmt.Sprintf(
+		"the metric streams open hold as much memory as they may (half of --max-inflight-bytes; an account's streams and requests at most half of that); "+
+			"this one's answer takes about %s: ask for fewer skills, agents or intervals, or retry later", sizeText(size))}
+}
+
+// outgrown says whether err, the answer of a watch that exists, means its
+// answer can no longer be kept: too large for the streams at all, or for
+// the room the others leave.
+func outgrown(err error) bool {
+	var e *convops.Error
+	return errors.As(err, &e) && (e.Code == convops.EInvalid || e.Code == convops.ETooMany && e.Cause == convops.CauseStreams)
+}
+
+// keepLocked changes what a watch of account keeps from old bytes to new
+// (see retainedSize), holding the difference of the budget, in the
+// account's share; false, and nothing changed, when there is no room for
+// it. Hub lock should be held.
+func (h *watchHub) keepLocked(account string, old, new int64) bool {
+	grow := new - old
+	if grow <= 0 {
+		h.retained += grow
+		h.s.budget.releaseFor(account, -grow)
+		return true
+	}
+	if h.retained+grow > h.s.opts.MaxInflightBytes/2 || !h.s.budget.acquireFor(account, grow) {
+		return false
+	}
+	h.retained += grow
+	return true
+}
+
+// room is the largest answer (as JSON) that wt (nil for a watch not yet
+// made) could keep instead of its own: what the streams' half of the
+// budget leaves, halved (retainedSize). A node of another shard refuses a
+// larger one.
+func (h *watchHub) room(wt *watch) int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var kept int64
+	if wt != nil {
+		kept = retainedSize(wt.last)
+	}
+	return max((h.s.opts.MaxInflightBytes/2-h.retained+kept)/2, 1)
+}
+
+// version is the account's version, asked of a node of its shard when this
+// node does not hold it.
+func (h *watchHub) version(account string) (uint64, error) {
+	if h.s.opts.Shard.Holds(account) {
+		return h.s.opts.Backend.Version(account), nil
+	}
+	return h.s.versionElsewhere(account)
+}
+
+// computeInSlot is compute in one of the account's read slots, as a query
+// would take: a wall of screens opening at once, or many watches of one
+// account recomputing at once, compute no more at once than that.
+func (h *watchHub) computeInSlot(q convops.Query, params map[string]string, now, room int64) ([]byte, error) {
+	release, err := h.s.takeSlot(convops.ScopeRead, q.Account)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return h.compute(q, params, now, room)
 }
 
 // join adds a stream to the watch. Hub lock should be held.
@@ -215,10 +291,28 @@ func (h *watchHub) leave(wr *watcher) {
 	delete(wt.subs, wr)
 	h.unreserve(wt.q.Account)
 	if len(wt.subs) == 0 {
-		h.retained -= retainedSize(wt.last)
-		delete(h.watches, wt.key)
+		h.dropLocked(wt)
 		close(wt.stop)
 	}
+}
+
+// dropLocked gives back what a watch keeps and forgets it, once. Hub lock
+// should be held.
+func (h *watchHub) dropLocked(wt *watch) {
+	if h.watches[wt.key] != wt {
+		return // dropped already
+	}
+	h.keepLocked(wt.q.Account, retainedSize(wt.last), 0)
+	wt.last = nil
+	delete(h.watches, wt.key)
+}
+
+// endLocked ends a watch whose answer can no longer be kept: its streams
+// send err as an error event and close. Hub lock should be held.
+func (h *watchHub) endLocked(wt *watch, err error) {
+	h.dropLocked(wt)
+	wt.final = sseEvent("error", errorJSON(err))
+	close(wt.ended)
 }
 
 // close ends every stream (the server is stopping) and refuses new ones.
@@ -237,10 +331,11 @@ func (h *watchHub) close() {
 func retainedSize(b []byte) int64 { return 2 * int64(len(b)) }
 
 // compute builds q's answer at now, within the request-memory budget,
-// framed as a metrics event: framed once, sent to every stream.
-func (h *watchHub) compute(q convops.Query, params map[string]string, now int64) ([]byte, error) {
+// framed as a metrics event: framed once, sent to every stream. An answer
+// larger than room is refused before it is built.
+func (h *watchHub) compute(q convops.Query, params map[string]string, now, room int64) ([]byte, error) {
 	if !h.s.opts.Shard.Holds(q.Account) {
-		return h.computeElsewhere(q, params)
+		return h.computeElsewhere(q, params, room)
 	}
 	// The answer is built whole, and kept with the one before it
 	// (retainedSize): one that the streams' share of memory could never
@@ -248,6 +343,9 @@ func (h *watchHub) compute(q convops.Query, params map[string]string, now int64)
 	size := h.s.wholeAnswerSize(q, now)
 	if limit := h.s.opts.MaxInflightBytes / 2; 2*size > limit {
 		return nil, answerTooLarge(q, size, fmt.Sprintf("metric streams keep at most %s of answers (half of --max-inflight-bytes)", sizeText(limit)))
+	}
+	if size > room {
+		return nil, noRoomForStream(q, size)
 	}
 	if !h.s.budget.acquire(size) {
 		return nil, errBudget
@@ -261,9 +359,12 @@ func (h *watchHub) compute(q convops.Query, params map[string]string, now int64)
 	return sseEvent("metrics", convops.AppendResult(nil, &q, &res)), nil
 }
 
-// run looks for a change every pollEvery until the watch stops, computes
-// the answer when the account's data or the window has moved (at most once
-// a second), and hands a changed answer to every stream of the watch.
+// run looks for a change every pollEvery until the watch stops (every
+// second for an account of another shard, whose version is asked of a node
+// of that shard), computes the answer when the account's data or the
+// window has moved (at most once a second), and hands a changed answer to
+// every stream of the watch. An answer that can no longer be kept ends the
+// watch.
 func (h *watchHub) run(wt *watch) {
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
@@ -278,26 +379,40 @@ func (h *watchHub) run(wt *watch) {
 			continue
 		}
 		now := h.s.nowMs()
-		version := h.s.opts.Backend.Version(wt.q.Account)
 		span := convops.Layout(now, wt.q.Timeframe, 0).Whole
-		// Another shard's data cannot be watched from here: its answer is
-		// asked for each time.
-		if version == wt.version && span == wt.span && h.s.opts.Shard.Holds(wt.q.Account) {
+		version, err := h.version(wt.q.Account)
+		if !h.s.opts.Shard.Holds(wt.q.Account) {
+			computed = time.Now() // a node of another shard is asked once a second at most
+		}
+		if err != nil || version == wt.version && span == wt.span {
 			continue
 		}
-		b, err := h.compute(wt.q, wt.params, now)
+		b, err := h.computeInSlot(wt.q, wt.params, now, h.room(wt))
 		computed = time.Now()
+		if outgrown(err) {
+			h.mu.Lock()
+			h.endLocked(wt, err)
+			h.mu.Unlock()
+			return
+		}
 		if err != nil {
-			continue // no room in the budget, or no node of the shard: the next second tries again
+			continue // no slot or no room for now, or no node of the shard: the next second tries again
 		}
 		wt.version, wt.span = version, span
-		// Only run writes wt.last once the watch exists, so it reads it
-		// without the lock.
+		h.mu.Lock()
+		if h.watches[wt.key] != wt {
+			h.mu.Unlock()
+			return // its last stream has left
+		}
 		if bytes.Equal(b, wt.last) {
+			h.mu.Unlock()
 			continue
 		}
-		h.mu.Lock()
-		h.retained += retainedSize(b) - retainedSize(wt.last)
+		if !h.keepLocked(wt.q.Account, retainedSize(wt.last), retainedSize(b)) {
+			h.endLocked(wt, noRoomForStream(wt.q, int64(len(b))))
+			h.mu.Unlock()
+			return
+		}
 		wt.last = b
 		for wr := range wt.subs {
 			wr.offer(b)
@@ -398,6 +513,11 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 			if !send([]byte(": keep-alive\n\n")) {
 				return
 			}
+		case <-wr.w.ended:
+			// Its answer outgrew what the streams may keep: the client is
+			// told why before the stream closes.
+			send(wr.w.final)
+			return
 		case <-r.Context().Done():
 			return
 		case <-s.watches.done:

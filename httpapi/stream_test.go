@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -330,4 +331,96 @@ func ingestAgents(t *testing.T, ts *testServer, account string, n int) {
 	}
 	b.WriteString("]")
 	ts.ingest(t, account, b.String())
+}
+
+// sseEvents reads the events of a stream as they come: name and data.
+func sseEvents(body io.Reader) <-chan [2]string {
+	out := make(chan [2]string, 100)
+	go func() {
+		defer close(out)
+		sc := bufio.NewScanner(body)
+		sc.Buffer(nil, 16<<20)
+		var name, data string
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "event: "):
+				name = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data: "):
+				data += strings.TrimPrefix(line, "data: ")
+			case line == "" && name != "":
+				out <- [2]string{name, data}
+				name, data = "", ""
+			}
+		}
+	}()
+	return out
+}
+
+// TestStreamAnswersThatGrowKeepTheCap: streams opened on an empty account
+// hold small answers; as events arrive their answers grow, and what they
+// keep never passes half of the budget: a stream whose answer no longer
+// fits gets an error event naming the parameter that makes it large, and
+// is closed, while the others go on.
+func TestStreamAnswersThatGrowKeepTheCap(t *testing.T) {
+	const budget = 4 << 20
+	ts := newTestServer(t, func(o *httpapi.Options) { o.MaxInflightBytes = budget })
+	type stream struct{ events <-chan [2]string }
+	var streams []stream
+	for tf := 105; tf >= 10; tf -= 5 {
+		resp, err := ts.Client().Get(fmt.Sprintf("%s/operations/api/account/acct/msgconversation/stream?v=1&timeframe=%d&interval=5&skillIds=all&agentIds=all", ts.URL, tf))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		if resp.StatusCode != 200 {
+			body, _ := io.ReadAll(resp.Body)
+			t.Fatalf("stream of timeframe %d on an empty account: %d %s", tf, resp.StatusCode, body)
+		}
+		s := stream{sseEvents(resp.Body)}
+		if e := <-s.events; e[0] != "metrics" {
+			t.Fatalf("first event %v", e)
+		}
+		streams = append(streams, s)
+	}
+	// Every stream's answer grows some twenty-fold.
+	ingestAgents(t, ts, "acct", 60)
+	want := ts.query(t, "v=1&timeframe=105&interval=5&skillIds=all&agentIds=all")
+	ended, current := 0, 0
+	for i, s := range streams {
+		for done := false; !done; {
+			select {
+			case e, open := <-s.events:
+				switch {
+				case !open:
+					t.Fatalf("stream %d closed without an error event", i)
+				case e[0] == "error":
+					var eb errorBody
+					if err := json.Unmarshal([]byte(e[1]), &eb); err != nil || eb.Parameter != "interval" || eb.Message == "" {
+						t.Errorf("stream %d: error event %s", i, e[1])
+					}
+					if _, open := <-s.events; open {
+						t.Errorf("stream %d goes on after its error event", i)
+					}
+					ended++
+					done = true
+				case e[0] == "metrics" && strings.Contains(e[1], `"totalResolvedConversations":60,`):
+					if i == 0 && e[1] != want {
+						t.Errorf("stream 0's answer is not the query's")
+					}
+					current++
+					done = true
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("stream %d: neither the new answer nor an error in 30 s", i)
+			}
+			if st := ts.api.StreamStats(); st.Bytes > budget/2 {
+				t.Fatalf("streams keep %d bytes, past half the budget (%d)", st.Bytes, budget/2)
+			}
+		}
+	}
+	if ended == 0 || current == 0 {
+		t.Errorf("%d streams ended and %d go on: want some of each", ended, current)
+	}
+	t.Logf("%d streams ended, %d go on; the streams keep %d bytes", ended, current, ts.api.StreamStats().Bytes)
 }

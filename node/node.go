@@ -399,7 +399,7 @@ func (n *Node) apply(d eventlog.Delivery, err error) {
 		n.finish(d.MsgID, d.Forwarded, convops.Outcome{}, errUnreadable)
 		return
 	}
-	d.Batch.LogTime = d.Time
+	d.Batch.LogTime, d.Batch.LogSeq = d.Time, d.Seq
 	if !n.opts.Shard.Holds(d.Batch.Account) {
 		// A batch of another shard, in a log written before shards: its
 		// own nodes fold it.
@@ -433,7 +433,7 @@ func (n *Node) apply(d eventlog.Delivery, err error) {
 		return
 	}
 	delete(n.partial, d.Part.Request)
-	p.batch.LogTime = d.Time // the request is applied when its last part is read
+	p.batch.LogTime, p.batch.LogSeq = d.Time, d.Seq // the request is applied when its last part is read
 	out, err := n.store.Apply(p.batch)
 	for _, id := range p.msgIDs[:p.count-1] {
 		n.finish(id, p.forwarded, convops.Outcome{}, nil)

@@ -563,6 +563,7 @@ func LoadSnapshot(r io.Reader, size int64, opts Options) (*Store, SnapshotHeader
 			break
 		}
 		s.accounts[a.id] = a
+		a.version = h.Seq // see Store.Version
 		a.queued = a.total.first()
 		s.expiry[a.queued] = append(s.expiry[a.queued], a)
 	}

@@ -72,9 +72,9 @@ type Store struct {
 	// snapshots begun, which tells them apart. Guarded by fold.
 	snap  *Snapshot
 	epoch uint32
-	// changes counts the batches that added data, over all accounts
-	// (guarded by fold); an account's version is its value then, so that a
-	// version never repeats, even for an account dropped and made again.
+	// changes counts the batches not read from a log that added data, over
+	// all accounts (guarded by fold); such a batch gives the account this
+	// count as its version (see Version).
 	changes uint64
 }
 
@@ -116,9 +116,9 @@ type account struct {
 	// while it still reads the entries the copy shares with the account
 	// (guarded by mu).
 	listed, snapped, heldBy uint32
-	// version is the store's change count when a batch last added to the
+	// version is the log sequence of the batch that last added to the
 	// account (guarded by mu): watchers of the account compare it to tell
-	// whether their answer may have changed.
+	// whether their answer may have changed (see Version).
 	version uint64
 }
 
@@ -219,8 +219,12 @@ func (s *Store) Apply(b convops.Batch) (convops.Outcome, error) {
 	}
 	a.settle()
 	if out.Accepted > 0 {
-		s.changes++
-		a.version = s.changes
+		if b.LogSeq > 0 {
+			a.version = b.LogSeq
+		} else {
+			s.changes++
+			a.version = s.changes
+		}
 	}
 	s.release(a)
 	s.publishDedupeStats()
@@ -230,6 +234,13 @@ func (s *Store) Apply(b convops.Batch) (convops.Outcome, error) {
 // Version returns a number that changes whenever a batch adds data to the
 // account (0 when the store holds nothing of it). Answers about the account
 // can only have changed, for a window that has not moved, when it has.
+//
+// It is the log sequence of that batch, which every node folding the log
+// gives alike, so that a node can ask another whether an account changed;
+// an account loaded from a snapshot has the snapshot's sequence until a
+// batch adds to it. A batch not read from a log (a test's) takes the count
+// of such batches instead: a version never repeats, even for an account
+// dropped and made again.
 func (s *Store) Version(account string) uint64 {
 	a := s.account(account, false)
 	if a == nil {

@@ -393,7 +393,9 @@ func TestShardedCluster(t *testing.T) {
 // the node's own accounts are answered meanwhile.
 func TestShardWithoutNodes(t *testing.T) {
 	url := startNATS(t)
-	s := startServer(t, "--data-dir", t.TempDir(), "--nats-url", url, "--shard", "0/2", "--forward-timeout", "300ms")
+	// A minute to wait for a node of the shard; NATS says at once that no
+	// one listens, and the answer comes after a brief retry.
+	s := startServer(t, "--data-dir", t.TempDir(), "--nats-url", url, "--shard", "0/2", "--forward-timeout", "1m")
 	var own, other string
 	for i := 0; own == "" || other == ""; i++ {
 		a := strconv.Itoa(2000 + i)
@@ -403,9 +405,13 @@ func TestShardWithoutNodes(t *testing.T) {
 			other = a
 		}
 	}
+	began := time.Now()
 	status, body := s.do(t, "GET", "/operations/api/account/"+other+"/msgconversation?timeframe=60&v=1", testToken, "")
 	if status != 503 || !strings.Contains(body, `"code":503`) || !strings.Contains(body, "shard 1/2") {
 		t.Errorf("a query of shard 1/2 without nodes: %d %s", status, body)
+	}
+	if waited := time.Since(began); waited > 30*time.Second {
+		t.Errorf("the 503 came after %s, not before the minute of --forward-timeout", waited)
 	}
 	if status, body := s.do(t, "GET", "/operations/api/account/"+own+"/msgconversation?timeframe=60&v=1", testToken, ""); status != 200 {
 		t.Errorf("a query of the node's own shard: %d %s", status, body)

@@ -549,9 +549,11 @@ type shardLocal struct {
 	n   *node.Node
 }
 
-func (l shardLocal) Answer(ctx context.Context, account string, params map[string]string) (int, []byte, string, func()) {
-	return l.api.Answer(ctx, account, params)
+func (l shardLocal) Answer(ctx context.Context, account string, params map[string]string, maxBytes int64) (int, []byte, string, func()) {
+	return l.api.Answer(ctx, account, params, maxBytes)
 }
+
+func (l shardLocal) Version(account string) uint64 { return l.n.Version(account) }
 
 func (l shardLocal) Await(ctx context.Context, ids []string) (convops.Outcome, error) {
 	return l.n.Await(ctx, ids)
