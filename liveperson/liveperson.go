@@ -46,7 +46,10 @@ type Page struct {
 const MaxRecords = convops.MaxBatchEvents
 
 // record is the part of a conversation history record that is read. Ids
-// come as numbers or as strings ("3677470410"), so they are kept raw.
+// come as numbers or as strings ("3677470410"), so they are kept raw. The
+// lists are kept raw too, and read an element at a time (eachElement):
+// decoded whole, a list of many small elements ({} is two bytes) takes many
+// times its bytes in memory.
 type record struct {
 	Info *struct {
 		ConversationID json.RawMessage `json:"conversationId"`
@@ -56,13 +59,73 @@ type record struct {
 		LatestSkillID  json.RawMessage `json:"latestSkillId"`
 		LatestAgentID  json.RawMessage `json:"latestAgentId"`
 	} `json:"info"`
-	Interactions []struct {
+	Interactions      json.RawMessage `json:"interactions"`
+	AgentParticipants json.RawMessage `json:"agentParticipants"`
+}
+
+// interaction and participant are the parts of the lists' elements that
+// are read.
+type (
+	interaction struct {
 		InteractionTimeL json.RawMessage `json:"interactionTimeL"`
-	} `json:"interactions"`
-	AgentParticipants []struct {
+	}
+	participant struct {
 		AgentID json.RawMessage `json:"agentId"`
 		TimeL   json.RawMessage `json:"timeL"`
-	} `json:"agentParticipants"`
+	}
+)
+
+// Fields of the lists, as problems name them.
+const (
+	fieldInteractions = "interactions"
+	fieldParticipants = "agentParticipants"
+)
+
+// eachElement calls fn with each element of the JSON array raw (none when
+// raw is absent or null), decoded one at a time into the same T. A list or
+// element of another kind is a problem naming field.
+func eachElement[T any](raw json.RawMessage, field string, fn func(*T)) *convops.ItemError {
+	raw = bytes.TrimSpace(raw)
+	if isNull(raw) {
+		return nil
+	}
+	if raw[0] != '[' {
+		return &convops.ItemError{Field: field, Message: fmt.Sprintf("%s must be an array, not %s", field, kindOf(raw[0]))}
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.Token() // '[': raw is valid JSON, read as part of its record
+	var el T
+	for dec.More() {
+		var zero T
+		el = zero
+		if err := dec.Decode(&el); err != nil {
+			var typeErr *json.UnmarshalTypeError
+			if errors.As(err, &typeErr) && typeErr.Field != "" {
+				return &convops.ItemError{Field: field + "[]." + typeErr.Field, Message: fmt.Sprintf("%s[].%s must be %s, not %s", field, typeErr.Field, jsonKind(typeErr.Type), typeErr.Value)}
+			}
+			if errors.As(err, &typeErr) {
+				return &convops.ItemError{Field: field, Message: fmt.Sprintf("the elements of %s must be objects, not %s", field, typeErr.Value)}
+			}
+			return &convops.ItemError{Field: field, Message: field + " cannot be read: " + strings.TrimPrefix(err.Error(), "json: ")}
+		}
+		fn(&el)
+	}
+	return nil
+}
+
+// kindOf names the kind of JSON value that begins with c.
+func kindOf(c byte) string {
+	switch c {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "bool"
+	}
+	return "number"
 }
 
 // Fields of a record, as problems name them.
@@ -244,6 +307,14 @@ func toEvent(raw json.RawMessage) (ev []byte, closed bool, problem *convops.Item
 	if r.Info == nil {
 		return nil, false, &convops.ItemError{Field: fieldInfo, Message: fieldInfo + ": is required: the conversation's info object"}
 	}
+	// The lists' shapes are checked on every record, as a whole decoding
+	// would.
+	if problem := eachElement(r.Interactions, fieldInteractions, func(*interaction) {}); problem != nil {
+		return nil, false, problem
+	}
+	if problem := eachElement(r.AgentParticipants, fieldParticipants, func(*participant) {}); problem != nil {
+		return nil, false, problem
+	}
 	status, ok := text(r.Info.Status)
 	if !ok || strings.TrimSpace(status) == "" {
 		return nil, false, &convops.ItemError{Field: fieldStatus, Message: fieldStatus + ": is required: a string, CLOSE for a closed conversation"}
@@ -339,21 +410,24 @@ func agentID(raw json.RawMessage) (string, bool) {
 // is not after its end, else its last time as a participant. A time after
 // the end (clocks that differ) is passed over.
 func assignedAt(r *record, agent string, end int64) (int64, bool) {
-	for i := len(r.Interactions) - 1; i >= 0; i-- {
-		if t, ok := number(r.Interactions[i].InteractionTimeL); ok && t > 0 && t <= end {
-			return t, true
-		}
-	}
 	var at int64
 	found := false
-	for _, p := range r.AgentParticipants {
+	eachElement(r.Interactions, fieldInteractions, func(i *interaction) {
+		if t, ok := number(i.InteractionTimeL); ok && t > 0 && t <= end {
+			at, found = t, true // the last in order wins
+		}
+	})
+	if found {
+		return at, true
+	}
+	eachElement(r.AgentParticipants, fieldParticipants, func(p *participant) {
 		if idText(p.AgentID) != agent {
-			continue
+			return
 		}
 		if t, ok := number(p.TimeL); ok && t > 0 && t <= end && (!found || t > at) {
 			at, found = t, true
 		}
-	}
+	})
 	return at, found
 }
 

@@ -214,3 +214,23 @@ func TestRemap(t *testing.T) {
 		t.Errorf("%+v", e)
 	}
 }
+
+// BenchmarkConvertManySmallElements converts a page of one closed record
+// whose lists hold a million and more empty objects each ({}, two bytes):
+// its bytes per operation are what such a page makes the server allocate,
+// which the ingest's weight in the request budget must cover.
+//
+//	go test -run XXX -bench ConvertManySmallElements -benchtime 5x ./liveperson
+func BenchmarkConvertManySmallElements(b *testing.B) {
+	elements := strings.Repeat("{},", 1<<20)
+	body := []byte(`[{"info":{"conversationId":"c","status":"CLOSE","endTimeL":` + jsonInt(end) + `,"closeReason":"AGENT","latestAgentId":"42"},` +
+		`"interactions":[` + elements + `{}],"agentParticipants":[` + elements + `{"agentId":"42","timeL":` + jsonInt(end-1000) + `}]}]`)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		p, err := Convert(body, now)
+		if err != nil || p.Events[0].HandlingTimeMs != 1000 {
+			b.Fatalf("%+v %v", p.Events, err)
+		}
+	}
+}

@@ -106,3 +106,49 @@ func TestRequestMemoryHasABound(t *testing.T) {
 		t.Errorf("peak resident memory %d MiB, over %d MiB", peak>>20, limit>>20)
 	}
 }
+
+// TestLivePersonPagesHaveABound: pages of LivePerson records built to
+// weigh most once decoded (one closed record whose lists hold millions of
+// empty objects, two bytes each), sent three at once to the real binary,
+// keep its peak resident memory within the budget and the same stated
+// overhead as ingest bodies.
+func TestLivePersonPagesHaveABound(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sends 48 MiB over loopback")
+	}
+	const budget = 256 << 20
+	s := startBinary(t, "--data-dir", t.TempDir(), "--keys", writeTestKeys(t), "--max-inflight-bytes", strconv.Itoa(budget))
+	end := time.Now().Add(-time.Minute).UnixMilli()
+	elements := strings.Repeat("{},", (16<<20-300)/6)
+	page := []byte(fmt.Sprintf(`{"conversationHistoryRecords":[{"info":{"conversationId":"c","status":"CLOSE","endTimeL":%d,"closeReason":"AGENT","latestAgentId":"42"},`+
+		`"interactions":[%s{}],"agentParticipants":[%s{}]}]}`, end, elements, elements))
+	before := peakRSS(t, s.cmd.Process.Pid)
+	var wg sync.WaitGroup
+	statuses := make([]int, 3)
+	for c := range statuses {
+		wg.Go(func() {
+			req, _ := http.NewRequest("POST", fmt.Sprintf("%s/ingest/account/lp%d/liveperson/conversations", s.url, c), bytes.NewReader(page))
+			req.Header.Set("Authorization", "Bearer "+testToken)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Errorf("page %d: %v", c, err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			statuses[c] = resp.StatusCode
+		})
+	}
+	wg.Wait()
+	peak := peakRSS(t, s.cmd.Process.Pid)
+	t.Logf("answers %v; peak resident memory %d MiB (%d MiB before), budget %d MiB", statuses, peak>>20, before>>20, budget>>20)
+	for c, status := range statuses {
+		if status != 200 && status != 429 {
+			t.Errorf("page %d: %d, want 200 (or 429 while the others hold the budget)", c, status)
+		}
+	}
+	if limit := before + budget*3/2 + 200<<20; peak > limit {
+		t.Errorf("peak resident memory %d MiB, over %d MiB", peak>>20, limit>>20)
+	}
+}
