@@ -51,6 +51,7 @@ const (
 	CauseNonces   = "nonces"   // the nonce store is full or does not answer
 	CauseStopping = "stopping" // the server is stopping
 	CauseShard    = "shard"    // no node of the account's shard answered
+	CauseRate     = "rate"     // a key passed its rate of signed requests
 )
 
 // ItemError is the problem of one event of an ingest batch.

@@ -389,3 +389,71 @@ func TestCompareEncoded(t *testing.T) {
 		}
 	}
 }
+
+// TestSignedRequestsPerKey: a key's signed requests past its rate are
+// refused (429) before their nonces are recorded; forged ones, which anyone
+// knowing the consumer key and token can send, spend none of it; another
+// key keeps its own.
+func TestSignedRequestsPerKey(t *testing.T) {
+	nonces := &countingNonces{NonceStore: NewMemoryNonces(nil)}
+	other := OAuth1Credentials{ConsumerKey: "ck-2", ConsumerSecret: "s2", Token: "tok-2", TokenSecret: "t2"}
+	f := testFile()
+	f.Keys = append(f.Keys, Key{Name: "other", Accounts: []string{"123"}, Scopes: []string{convops.ScopeRead}, OAuth1: &other})
+	k, err := NewKeyring(f, Options{SignedPerKey: 5, Nonces: nonces})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := k.Authenticate(r, "123", convops.ScopeRead)
+		var e *convops.Error
+		switch {
+		case err == nil:
+			w.WriteHeader(200)
+		case errors.As(err, &e) && e.Code == convops.ETooMany && e.Cause == convops.CauseRate:
+			w.WriteHeader(429)
+		case errors.As(err, &e) && e.Code == convops.EUnauthorized:
+			w.WriteHeader(401)
+		default:
+			w.WriteHeader(500)
+		}
+	}))
+	defer ts.Close()
+	count := func(client *http.Client, n int) map[int]int {
+		statuses := map[int]int{}
+		for range n {
+			req, _ := http.NewRequest("GET", ts.URL+"/q?timeframe=60", nil)
+			status, _ := send(t, client, req)
+			statuses[status]++
+		}
+		return statuses
+	}
+	forged := lpCreds
+	forged.ConsumerSecret = "guess"
+	if got := count(oauthClient(forged), 50); got[401] != 50 {
+		t.Fatalf("forged requests: %v, want 50 × 401", got)
+	}
+	got := count(oauthClient(lpCreds), 30)
+	if got[200] < 10 || got[429] == 0 || got[200]+got[429] != 30 {
+		t.Errorf("30 signed requests at once at 5 a second (10 in a burst): %v", got)
+	}
+	if int(nonces.used.Load()) != got[200] {
+		t.Errorf("%d nonces recorded for %d requests let in", nonces.used.Load(), got[200])
+	}
+	if k.SignedRefused() != uint64(got[429]) {
+		t.Errorf("%d refusals counted, %d answered", k.SignedRefused(), got[429])
+	}
+	if got := count(oauthClient(other), 5); got[200] != 5 {
+		t.Errorf("another key's requests: %v", got)
+	}
+}
+
+// countingNonces counts the nonces recorded.
+type countingNonces struct {
+	NonceStore
+	used atomic.Int64
+}
+
+func (c *countingNonces) Use(ctx context.Context, digest string) (bool, error) {
+	c.used.Add(1)
+	return c.NonceStore.Use(ctx, digest)
+}

@@ -125,6 +125,7 @@ type Keyring struct {
 
 	noncesMu sync.RWMutex // guards nonces
 	nonces   NonceStore
+	rates    *keyRates
 
 	mu     sync.RWMutex // guards bearer and oauth
 	bearer []bearerKey
@@ -149,11 +150,14 @@ type Options struct {
 	// RequireBodyHash refuses an OAuth request of a key with the write
 	// scope whose body (other than a form) is not covered by oauth_body_hash.
 	RequireBodyHash bool
+	// SignedPerKey bounds the signed (OAuth) requests of one key a second,
+	// twice as many in a burst (429 past it); zero bounds nothing.
+	SignedPerKey float64
 }
 
 // NewKeyring returns a keyring holding the keys of f.
 func NewKeyring(f *File, opts Options) (*Keyring, error) {
-	k := &Keyring{now: opts.Now, nonces: opts.Nonces, requireBodyHash: opts.RequireBodyHash}
+	k := &Keyring{now: opts.Now, nonces: opts.Nonces, requireBodyHash: opts.RequireBodyHash, rates: newKeyRates(opts.SignedPerKey)}
 	if k.now == nil {
 		k.now = time.Now
 	}
@@ -198,7 +202,14 @@ func (k *Keyring) Replace(f *File) {
 	k.mu.Lock()
 	k.bearer, k.oauth = bearer, oauth
 	k.mu.Unlock()
+	k.rates.forget(func(name string) bool {
+		return slices.ContainsFunc(f.Keys, func(key Key) bool { return key.Name == name })
+	})
 }
+
+// SignedRefused counts the signed requests refused because their key had
+// passed its rate (Options.SignedPerKey).
+func (k *Keyring) SignedRefused() uint64 { return k.rates.refused.Load() }
 
 var (
 	errNoCredentials = &convops.Error{Code: convops.EUnauthorized,
@@ -263,6 +274,13 @@ func (k *Keyring) oauthKey(r *http.Request, header, account, scope string) (*Key
 	if k.requireBodyHash && slices.Contains(key.Scopes, convops.ScopeWrite) && p["oauth_body_hash"] == "" && hasUnsignedBody(r, isSignedForm(r, scope)) {
 		return nil, &convops.Error{Code: convops.EUnauthorized,
 			Message: "OAuth 1.0a check failed: this server requires keys with the write scope to sign their bodies: send oauth_body_hash"}
+	}
+	// Only a correctly signed request spends its key's rate: one forged by
+	// someone who knows the consumer key and token (which are not secret)
+	// cannot spend it for the key's holder.
+	if !k.rates.allow(key.Name, now) {
+		return nil, &convops.Error{Code: convops.ETooMany, Cause: convops.CauseRate, Message: fmt.Sprintf(
+			"this key has sent more than %g signed requests a second (--max-signed-requests-per-key); retry in a second", k.rates.rate)}
 	}
 	k.noncesMu.RLock()
 	nonces := k.nonces

@@ -55,6 +55,16 @@ func (l *Log) Nonces(ctx context.Context, window time.Duration) (*Nonces, error)
 	return &Nonces{kv: kv}, nil
 }
 
+// Usage returns how many bytes the bucket holds, and the most it may: past
+// that, signed requests are refused until entries expire.
+func (n *Nonces) Usage(ctx context.Context) (used, limit uint64, err error) {
+	st, err := n.kv.Status(ctx)
+	if err != nil {
+		return 0, maxNonceBytes, fmt.Errorf("read the nonce bucket's state: %w", err)
+	}
+	return st.Bytes(), maxNonceBytes, nil
+}
+
 // Use records digest (letters and digits); fresh is false when it is in
 // the bucket already. The write is atomic on the servers: of two nodes
 // sent the same request at once, one finds it fresh.

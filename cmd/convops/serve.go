@@ -73,6 +73,7 @@ type ServeCommand struct {
 	SnapshotEvents          int
 	AllowedHosts            string
 	RequireBodyHash         bool
+	SignedPerKey            float64
 	MaxStreams              int
 	MaxStreamsPerAccount    int
 
@@ -124,6 +125,7 @@ func (c *ServeCommand) ParseFlags(args []string) error {
 	fs.IntVar(&c.MaxAgentsPerAccount, "max-agents-per-account", store.DefaultMaxAgentsPerAccount, "distinct agent ids with data in the last 24 hours that one account may have; a batch that would pass it is refused")
 	fs.StringVar(&c.AllowedHosts, "allowed-hosts", "", "comma-separated `hosts` the server answers for besides its listen address's (without --public-url, other Host headers get 421)")
 	fs.BoolVar(&c.RequireBodyHash, "require-body-hash", false, "refuse OAuth requests of keys with the write scope whose body is not signed with oauth_body_hash")
+	fs.Float64Var(&c.SignedPerKey, "max-signed-requests-per-key", 100, "signed (OAuth) requests one key may make a second, twice as many in a burst; past it 429 (0: no bound)")
 	fs.IntVar(&c.MaxStreams, "max-streams", 1024, "metric streams (Server-Sent Events) open at once; past it 429")
 	fs.IntVar(&c.MaxStreamsPerAccount, "max-streams-per-account", 100, "metric streams of one account open at once; past it 429")
 	if err := c.main.parseWithEnv(fs, args); err != nil {
@@ -151,6 +153,9 @@ func (c *ServeCommand) ParseFlags(args []string) error {
 	}
 	if c.MaxStreams < 1 || c.MaxStreamsPerAccount < 1 {
 		return errors.New("--max-streams and --max-streams-per-account must be at least 1")
+	}
+	if c.SignedPerKey < 0 {
+		return errors.New("--max-signed-requests-per-key must be 0 (no bound) or more")
 	}
 	if c.MaxInflightPerAccount < 1 {
 		return errors.New("--max-inflight-per-account must be at least 1")
@@ -300,6 +305,7 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 
 	metrics := telemetry.New()
 	metrics.WatchStore(st)
+	metrics.WatchSignedRequests(keyring.SignedRefused, nonces.Usage)
 	n := node.New(log, st, node.Options{
 		Logger:           c.logger,
 		MarkPath:         filepath.Join(c.DataDir, "log-mark.json"),
@@ -456,7 +462,7 @@ func (c *ServeCommand) openKeys() (*auth.Keyring, error) {
 		return nil, err
 	}
 	// Signed requests wait for the log's nonce bucket (SetNonces).
-	return auth.NewKeyring(f, auth.Options{PublicURL: c.PublicURL, RequireBodyHash: c.RequireBodyHash, Nonces: noNoncesYet{}})
+	return auth.NewKeyring(f, auth.Options{PublicURL: c.PublicURL, RequireBodyHash: c.RequireBodyHash, SignedPerKey: c.SignedPerKey, Nonces: noNoncesYet{}})
 }
 
 // noNoncesYet refuses signed requests (503) until the event log is open.

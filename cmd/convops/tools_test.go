@@ -222,7 +222,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	if status, _ := s.do(t, "GET", "/operations/api/account/"+account+"/msgconversation?v=1&timeframe=60", testToken, ""); status != 200 {
 		t.Fatal("query failed")
 	}
-	// A body announced larger than the budget allows: 429, cause memory.
+	// A body larger than the budget allows: 429, cause memory.
 	req, _ := http.NewRequest("POST", s.url+"/ingest/account/"+account+"/events", strings.NewReader(strings.Repeat(" ", 1<<20)))
 	req.Header.Set("Authorization", "Bearer "+testToken)
 	req.Header.Set("Content-Type", "application/json")
@@ -268,6 +268,9 @@ func TestMetricsEndpoint(t *testing.T) {
 		{"convops_store_dedupe_keys", nil, eq(2), "2"},
 		{"convops_snapshot_age_seconds", nil, func(v float64) bool { return v >= 0 && v < 600 }, "recent"},
 		{"convops_streams_open", nil, eq(0), "0"},
+		{"convops_signed_requests_refused_total", nil, eq(0), "0"},
+		{"convops_nonce_bucket_bytes", nil, func(v float64) bool { return v >= 0 }, ">= 0"},
+		{"convops_nonce_bucket_limit_bytes", nil, eq(256 << 20), "256 MiB"},
 		{"process_resident_memory_bytes", nil, func(v float64) bool { return v > 0 }, "> 0"},
 		{"go_goroutines", nil, func(v float64) bool { return v > 0 }, "> 0"},
 	} {
