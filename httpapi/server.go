@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/convops/convops"
+	"github.com/convops/convops/connlimit"
 	"github.com/convops/convops/liveperson"
 )
 
@@ -303,11 +304,13 @@ func (s *Server) authenticated(scope string, h http.HandlerFunc) http.HandlerFun
 			}
 		}
 		// Only now does the request count in its account's share, and
-		// only now can it learn anything of the account's load.
+		// only now can it learn anything of the account's load; its
+		// connection is kept as long as any other (see connlimit).
 		if !heldOf(r).authenticate(account) {
 			s.error(w, r, errBudget)
 			return
 		}
+		connlimit.MarkAuthenticated(r.Context())
 		h(w, r)
 	}
 }

@@ -52,11 +52,19 @@ type binaryServer struct {
 // startBinary starts `convops serve` and waits for its ready line.
 func startBinary(t *testing.T, args ...string) *binaryServer {
 	t.Helper()
+	return startBinaryUnder(t, nil, args...)
+}
+
+// startBinaryUnder is startBinary with the binary run by a command that
+// execs it (prlimit, to set its limits).
+func startBinaryUnder(t *testing.T, under []string, args ...string) *binaryServer {
+	t.Helper()
 	bin, err := buildBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
+	argv := append(append(append([]string{}, under...), bin, "serve", "--listen", "127.0.0.1:0"), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

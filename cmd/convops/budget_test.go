@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -150,5 +153,56 @@ func TestLivePersonPagesHaveABound(t *testing.T) {
 	}
 	if limit := before + budget*3/2 + 200<<20; peak > limit {
 		t.Errorf("peak resident memory %d MiB, over %d MiB", peak>>20, limit>>20)
+	}
+}
+
+// TestIdleConnectionsCannotTakeTheServer: the binary, run with few file
+// descriptors, is sent more connections than it has descriptors, each
+// left idle after one /healthz: the oldest idle ones that never
+// authenticated make room, and a client with a key is served. Its log says
+// the descriptor limit was raised to the hard one.
+func TestIdleConnectionsCannotTakeTheServer(t *testing.T) {
+	prlimit, err := exec.LookPath("prlimit")
+	if err != nil {
+		t.Skip("no prlimit (util-linux) to start the server with few descriptors")
+	}
+	s := startBinaryUnder(t, []string{prlimit, "--nofile=100:300"}, "--data-dir", t.TempDir(), "--keys", writeTestKeys(t),
+		"--max-connections-per-address", "0")
+	if !strings.Contains(s.startLog, "openFilesLimit=300") || !strings.Contains(s.startLog, "max=225") {
+		t.Errorf("the start does not say the limit was raised to 300 and connections bound to 225:\n%s", s.startLog)
+	}
+	addr := strings.TrimPrefix(s.url, "http://")
+	healthy := 0
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range 400 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		conns = append(conns, c)
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: "+addr+"\r\n\r\n")
+		if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err == nil && resp.StatusCode == 200 {
+			healthy++
+		}
+	}
+	if healthy != 400 {
+		t.Errorf("%d of 400 /healthz answered: each new connection should find room", healthy)
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	req, _ := http.NewRequest("GET", s.url+"/operations/api/account/1/msgconversation?timeframe=60&v=1", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("a query beside 400 idle connections: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("a query beside 400 idle connections: %d", resp.StatusCode)
 	}
 }

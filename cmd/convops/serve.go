@@ -22,6 +22,7 @@ import (
 	"github.com/convops/convops"
 	"github.com/convops/convops/auth"
 	"github.com/convops/convops/cluster"
+	"github.com/convops/convops/connlimit"
 	"github.com/convops/convops/eventlog"
 	"github.com/convops/convops/httpapi"
 	"github.com/convops/convops/node"
@@ -44,38 +45,40 @@ const defaultGCPercent = 50
 type ServeCommand struct {
 	main *Main
 
-	Listen                  string
-	DataDir                 string
-	KeysPath                string
-	Now                     string
-	MaxInflightPerAccount   int
-	TLSCert, TLSKey         string
-	PublicURL               string
-	NATSURL                 string
-	NATSReplicas            int
-	NATSCreds               string
-	NATSTLSCA               string
-	NATSTLSCert             string
-	NATSTLSKey              string
-	ShardFlag               string
-	ForwardTimeout          time.Duration
-	shard                   convops.Shard
-	ShutdownTimeout         time.Duration
-	AcceptLogLoss           bool
-	LogStartTimeout         time.Duration
-	MinFreeDiskMB           int64
-	ReadHeaderTimeout       time.Duration
-	MaxSkillsPerAccount     int
-	MaxAgentsPerAccount     int
-	MaxInflightBytes        int64
-	MaxUnauthenticatedBytes int64
-	SnapshotInterval        time.Duration
-	SnapshotEvents          int
-	AllowedHosts            string
-	RequireBodyHash         bool
-	SignedPerKey            float64
-	MaxStreams              int
-	MaxStreamsPerAccount    int
+	Listen                   string
+	DataDir                  string
+	KeysPath                 string
+	Now                      string
+	MaxInflightPerAccount    int
+	TLSCert, TLSKey          string
+	PublicURL                string
+	NATSURL                  string
+	NATSReplicas             int
+	NATSCreds                string
+	NATSTLSCA                string
+	NATSTLSCert              string
+	NATSTLSKey               string
+	ShardFlag                string
+	ForwardTimeout           time.Duration
+	shard                    convops.Shard
+	ShutdownTimeout          time.Duration
+	AcceptLogLoss            bool
+	LogStartTimeout          time.Duration
+	MinFreeDiskMB            int64
+	ReadHeaderTimeout        time.Duration
+	MaxSkillsPerAccount      int
+	MaxAgentsPerAccount      int
+	MaxInflightBytes         int64
+	MaxUnauthenticatedBytes  int64
+	SnapshotInterval         time.Duration
+	SnapshotEvents           int
+	AllowedHosts             string
+	RequireBodyHash          bool
+	SignedPerKey             float64
+	MaxConnections           int
+	MaxConnectionsPerAddress int
+	MaxStreams               int
+	MaxStreamsPerAccount     int
 
 	// Clock is the server's real clock (time.Now when nil): tests set it to
 	// play a machine whose clock is wrong.
@@ -126,6 +129,8 @@ func (c *ServeCommand) ParseFlags(args []string) error {
 	fs.StringVar(&c.AllowedHosts, "allowed-hosts", "", "comma-separated `hosts` the server answers for besides its listen address's (without --public-url, other Host headers get 421)")
 	fs.BoolVar(&c.RequireBodyHash, "require-body-hash", false, "refuse OAuth requests of keys with the write scope whose body is not signed with oauth_body_hash")
 	fs.Float64Var(&c.SignedPerKey, "max-signed-requests-per-key", 100, "signed (OAuth) requests one key may make a second, twice as many in a burst; past it 429 (0: no bound)")
+	fs.IntVar(&c.MaxConnections, "max-connections", 0, "connections open at once (default three quarters of the open-files limit); past it the oldest idle connection that never authenticated is closed, or the new one refused")
+	fs.IntVar(&c.MaxConnectionsPerAddress, "max-connections-per-address", 1024, "connections open at once from one client address (0: no bound; behind a proxy, every client has its address)")
 	fs.IntVar(&c.MaxStreams, "max-streams", 1024, "metric streams (Server-Sent Events) open at once; past it 429")
 	fs.IntVar(&c.MaxStreamsPerAccount, "max-streams-per-account", 100, "metric streams of one account open at once; past it 429")
 	if err := c.main.parseWithEnv(fs, args); err != nil {
@@ -153,6 +158,9 @@ func (c *ServeCommand) ParseFlags(args []string) error {
 	}
 	if c.MaxStreams < 1 || c.MaxStreamsPerAccount < 1 {
 		return errors.New("--max-streams and --max-streams-per-account must be at least 1")
+	}
+	if c.MaxConnections < 0 || c.MaxConnectionsPerAddress < 0 {
+		return errors.New("--max-connections and --max-connections-per-address must be 0 or more")
 	}
 	if c.SignedPerKey < 0 {
 		return errors.New("--max-signed-requests-per-key must be 0 (no bound) or more")
@@ -243,9 +251,9 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 
 	// The listener opens before the replay so that /healthz and /readyz answer
 	// while the log is replayed.
-	ln, err := net.Listen("tcp", c.Listen)
+	ln, err := c.listen()
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return err
 	}
 	c.mu.Lock()
 	c.addr = ln.Addr()
@@ -304,6 +312,7 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 	}
 
 	metrics := telemetry.New()
+	metrics.WatchConnections(ln.Stats)
 	metrics.WatchStore(st)
 	metrics.WatchSignedRequests(keyring.SignedRefused, nonces.Usage)
 	n := node.New(log, st, node.Options{
@@ -357,6 +366,8 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 		// what is read at all.
 		MaxHeaderBytes: 1 << 20,
 		ErrorLog:       slog.NewLogLogger(c.logger.Handler(), slog.LevelWarn),
+		ConnState:      ln.ConnState,
+		ConnContext:    ln.ConnContext,
 	}
 	// Metric streams never finish on their own: a graceful stop ends them.
 	srv.RegisterOnShutdown(api.CloseStreams)
@@ -421,6 +432,42 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 	c.logger.Info("stopped")
 	return failed
 }
+
+// listen opens the listener, within the bounds of --max-connections and
+// --max-connections-per-address. The open-files limit is raised to its
+// hard limit first (Go does so itself since 1.19; it is said here, in the
+// log, with the bound it gives).
+func (c *ServeCommand) listen() (*connlimit.Listener, error) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil && rl.Cur < rl.Max {
+		rl.Cur = rl.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
+		syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl)
+	}
+	most := c.MaxConnections
+	if most == 0 {
+		// A quarter of the descriptors stay for the event log's files, the
+		// NATS connections and snapshots.
+		most = max(int(min(rl.Cur, 1<<30))*3/4, 64)
+	}
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	opts := connlimit.Options{Max: most, PerAddress: c.MaxConnectionsPerAddress}
+	if c.TLSCert == "" {
+		opts.Refusal = connectionRefusal
+	}
+	c.logger.Info("connections", "max", most, "perAddress", c.MaxConnectionsPerAddress, "openFilesLimit", rl.Cur)
+	return connlimit.New(ln, opts), nil
+}
+
+// connectionRefusal is what a plain HTTP client whose connection is past
+// the bounds reads before it is closed.
+var connectionRefusal = func() []byte {
+	body := `{"code":503,"message":"the server holds as many connections as it allows (--max-connections, --max-connections-per-address); retry in a moment, or reuse a connection"}`
+	return []byte(fmt.Sprintf("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body))
+}()
 
 // certificateHosts are the names and addresses the TLS certificate is for:
 // the hosts its clients use.
