@@ -46,6 +46,7 @@ type ServeCommand struct {
 	main *Main
 
 	Listen                   string
+	MetricsListen            string
 	DataDir                  string
 	KeysPath                 string
 	Now                      string
@@ -86,9 +87,10 @@ type ServeCommand struct {
 
 	logger *slog.Logger
 
-	mu   sync.Mutex
-	addr net.Addr      // the bound listen address, once listening
-	up   chan struct{} // closed once ready to serve
+	mu          sync.Mutex
+	addr        net.Addr      // the bound listen address, once listening
+	metricsAddr net.Addr      // the bound --metrics-listen address, once listening
+	up          chan struct{} // closed once ready to serve
 }
 
 // NewServeCommand returns a serve command with default settings.
@@ -100,6 +102,7 @@ func NewServeCommand(m *Main) *ServeCommand {
 func (c *ServeCommand) ParseFlags(args []string) error {
 	fs := c.main.newFlagSet("serve")
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "`address` to serve HTTP on")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "`address` to serve /metrics on instead of --listen's (its counts tell of every account's volume: keep it where only monitoring reaches)")
 	fs.StringVar(&c.DataDir, "data-dir", "./convops-data", "`directory` of the event log and other state")
 	fs.StringVar(&c.KeysPath, "keys", "", "keys `file` (default <data-dir>/keys.json; created with one all-accounts key when missing)")
 	fs.StringVar(&c.Now, "now", "", "freeze the data clock at this RFC 3339 `time` (tests, demos, replays)")
@@ -193,6 +196,14 @@ func (c *ServeCommand) Addr() net.Addr {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.addr
+}
+
+// MetricsAddr returns the address /metrics is served on with
+// --metrics-listen (nil without, or before it listens).
+func (c *ServeCommand) MetricsAddr() net.Addr {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.metricsAddr
 }
 
 // Ready is closed once the server has replayed its log and serves requests.
@@ -348,7 +359,7 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 		MaxUnauthenticatedBytes: c.MaxUnauthenticatedBytes,
 		MaxStreams:              c.MaxStreams,
 		MaxStreamsPerAccount:    c.MaxStreamsPerAccount,
-		Metrics:                 metrics.Handler(),
+		Metrics:                 c.metricsOnAPI(metrics),
 		Observer:                observer,
 		Dashboard:               web.Dashboard(),
 		Shard:                   c.shard,
@@ -371,6 +382,12 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 	}
 	// Metric streams never finish on their own: a graceful stop ends them.
 	srv.RegisterOnShutdown(api.CloseStreams)
+	stopMetrics, err := c.serveMetrics(metrics)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopMetrics()
 	serveErr := make(chan error, 1)
 	go func() {
 		if c.TLSCert != "" {
@@ -431,6 +448,37 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 	n.Close()
 	c.logger.Info("stopped")
 	return failed
+}
+
+// metricsOnAPI is the /metrics handler of the API's listener: none with
+// --metrics-listen.
+func (c *ServeCommand) metricsOnAPI(metrics *telemetry.Registry) http.Handler {
+	if c.MetricsListen != "" {
+		return nil
+	}
+	return metrics.Handler()
+}
+
+// serveMetrics serves /metrics on --metrics-listen, when it is set, until
+// stop.
+func (c *ServeCommand) serveMetrics(metrics *telemetry.Registry) (stop func(), err error) {
+	if c.MetricsListen == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", c.MetricsListen)
+	if err != nil {
+		return nil, fmt.Errorf("listen for metrics: %w", err)
+	}
+	c.mu.Lock()
+	c.metricsAddr = ln.Addr()
+	c.mu.Unlock()
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: c.ReadHeaderTimeout, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(c.logger.Handler(), slog.LevelWarn)}
+	go srv.Serve(ln)
+	c.logger.Info("serving /metrics", "addr", ln.Addr().String())
+	return func() { srv.Close() }, nil
 }
 
 // listen opens the listener, within the bounds of --max-connections and

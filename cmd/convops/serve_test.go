@@ -354,3 +354,21 @@ func TestBoundsPerAccount(t *testing.T) {
 	}
 	check(startServer(t, args...))
 }
+
+// TestMetricsListen: with --metrics-listen, /metrics is served on that
+// address only; the API's address answers 404 for it.
+func TestMetricsListen(t *testing.T) {
+	var cmd *ServeCommand
+	s := startServerWith(t, func(c *ServeCommand) { cmd = c }, "--data-dir", t.TempDir(), "--metrics-listen", "127.0.0.1:0")
+	if status, _ := s.do(t, "GET", "/metrics", "", ""); status != 404 {
+		t.Errorf("/metrics on the API's address: %d, want 404", status)
+	}
+	resp, err := http.Get("http://" + cmd.MetricsAddr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readAll(resp)
+	if resp.StatusCode != 200 || !strings.Contains(body, "convops_store_accounts") {
+		t.Errorf("/metrics on --metrics-listen: %d %.200s", resp.StatusCode, body)
+	}
+}
