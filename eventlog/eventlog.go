@@ -102,7 +102,6 @@ type Log struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	stream jetstream.Stream
-	clock  jetstream.Stream // clock probes; nil with the embedded server
 	// replicas of the log's stream, and of the nonce bucket
 	replicas int
 	// filter selects the subjects Follow reads (shardFilter), or all.
@@ -114,6 +113,14 @@ type Log struct {
 	// and restarts, so the fold can tell its own node's messages apart.
 	nodeID  string
 	counter atomic.Uint64
+
+	// known is the last sequence this node knows the log holds (its own
+	// writes, and the other nodes' wake-ups); wake tells Follow of a new
+	// one. followLogs limits what Follow logs of its retries.
+	known      atomic.Uint64
+	wake       chan struct{}
+	wakes      *nats.Subscription
+	followLogs *logLimit
 }
 
 // Open starts (or connects to) the NATS server and makes sure the stream exists.
@@ -130,7 +137,7 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 	if opts.MinFreeBytes == 0 {
 		opts.MinFreeBytes = DefaultMinFreeBytes
 	}
-	l := &Log{logger: opts.Logger, nodeID: nuid.Next(), filter: shardFilter(opts.Shard)}
+	l := &Log{logger: opts.Logger, nodeID: nuid.Next(), filter: shardFilter(opts.Shard), wake: make(chan struct{}, 1), followLogs: newLogLimit(time.Minute)}
 	if opts.URL == "" && opts.MinFreeBytes > 0 {
 		l.disk = diskGuard{dir: opts.DataDir, minFree: opts.MinFreeBytes}
 	}
@@ -200,6 +207,9 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 		MaxAge:      opts.MaxAge,
 		Replicas:    l.replicas,
 		Duplicates:  min(2*time.Minute, opts.MaxAge),
+		// The fold reads with direct gets, which every replica answers
+		// (see Follow).
+		AllowDirect: true,
 	}
 	// A new R3 stream on an external cluster needs a meta leader.
 	err = l.RetryStarting(ctx, "the event stream", func() (err error) {
@@ -218,7 +228,11 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 		// Messages of a log written before shards, whose subjects carry no
 		// slot: while any are held, this node reads every message (the
 		// fold keeps its own accounts) rather than miss them.
-		info, err := l.stream.Info(ctx, jetstream.WithSubjectFilter(SubjectPrefix+"*"))
+		var info *jetstream.StreamInfo
+		err := l.RetryStarting(ctx, "the event stream's subjects", func() (err error) {
+			info, err = l.stream.Info(ctx, jetstream.WithSubjectFilter(SubjectPrefix+"*"))
+			return err
+		})
 		if err != nil {
 			l.Close()
 			return nil, fmt.Errorf("read stream %s: %w", StreamName, err)
@@ -229,30 +243,12 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 			l.filter = ""
 		}
 	}
-	if l.ns == nil {
-		// A small stream in memory whose timestamps tell each node the time
-		// of the servers (ClockOffset).
-		l.clock, err = l.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-			Name:              ClockStreamName,
-			Description:       "convops clock probes: the servers' time, for the nodes to compare with theirs",
-			Subjects:          []string{clockSubjectPrefix + ">"},
-			Storage:           jetstream.MemoryStorage,
-			MaxMsgsPerSubject: 1,
-			MaxAge:            time.Hour,
-		})
-		if err != nil {
-			l.Close()
-			return nil, fmt.Errorf("create stream %s: %w", ClockStreamName, err)
-		}
+	if err := l.hearWakeUps(); err != nil {
+		l.Close()
+		return nil, err
 	}
 	return l, nil
 }
-
-// ClockStreamName is the stream of the clock probes of external servers.
-const (
-	ClockStreamName    = "CONVOPS_CLOCK"
-	clockSubjectPrefix = "convops.clock."
-)
 
 // startAttempts is how many times RetryStarting calls, a second apart, on
 // an external log.
@@ -293,30 +289,34 @@ func (l *Log) RetryStarting(ctx context.Context, what string, fn func() error) e
 func (l *Log) External() bool { return l.ns == nil }
 
 // ClockOffset returns how far the clock of the log's servers is ahead of
-// now, the clock of this node: a probe is stored in a small stream, and the
-// time the server stamped on it is compared with the middle of the round
-// trip. The round trip bounds the error; a minute of difference stands out
-// of it whatever the network.
+// now, the clock of this node: the server that leads the stream stamps the
+// stream's state with its time when it gives it, which is compared with the
+// middle of the round trip. The round trip bounds the error; a minute of
+// difference stands out of it whatever the network. It needs nothing but
+// the log's stream, whose replicas it has: no server whose loss stops it
+// but one that would stop the log too.
 func (l *Log) ClockOffset(ctx context.Context, now func() time.Time) (time.Duration, error) {
-	if l.clock == nil {
+	if !l.External() {
 		return 0, nil
 	}
-	subject := clockSubjectPrefix + l.nodeID
 	sent := now()
-	if _, err := l.js.Publish(ctx, subject, nil); err != nil {
-		return 0, fmt.Errorf("clock probe: %w", err)
-	}
-	msg, err := l.clock.GetLastMsgForSubject(ctx, subject)
+	info, err := l.stream.Info(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("clock probe: %w", err)
 	}
+	if info.TimeStamp.IsZero() {
+		return 0, errors.New("clock probe: the NATS server does not stamp the stream's state with its time (nats-server 2.10 or later does)")
+	}
 	back := now()
 	middle := sent.Add(back.Sub(sent) / 2)
-	return msg.Time.Sub(middle), nil
+	return info.TimeStamp.Sub(middle), nil
 }
 
 // Close disconnects and, when embedded, shuts the NATS server down.
 func (l *Log) Close() {
+	if l.wakes != nil {
+		l.wakes.Unsubscribe()
+	}
 	if l.nc != nil {
 		l.nc.Close()
 	}
@@ -409,9 +409,11 @@ func (l *Log) Publish(ctx context.Context, msgs []Message) error {
 		}
 		futures = append(futures, f)
 	}
+	var last *jetstream.PubAck
 	for i := 0; i < len(futures); {
 		select {
-		case <-futures[i].Ok():
+		case ack := <-futures[i].Ok():
+			last = ack
 			i++
 			continue
 		case err := <-futures[i].Err():
@@ -442,6 +444,11 @@ func (l *Log) Publish(ctx context.Context, msgs []Message) error {
 			}
 			futures[j] = f
 		}
+	}
+	// The fold of this node, and the others' of the shard, read it now.
+	if last != nil {
+		l.stored(last.Sequence)
+		l.announce(msgs[len(msgs)-1].subj, last.Sequence)
 	}
 	return nil
 }
@@ -496,66 +503,6 @@ type Delivery struct {
 // are valid only during the call (their slice is used again for the next
 // message); their strings stay valid.
 type ApplyFunc func(d Delivery, err error)
-
-// Follow delivers the messages of the log's shard from sequence from on
-// (from the first when from is 0 or 1) to apply, one at a time and in order,
-// until ctx is done. started, when not nil, is told first how many messages
-// of the shard there are to deliver at that moment.
-func (l *Log) Follow(ctx context.Context, from uint64, apply ApplyFunc, started func(pending uint64)) error {
-	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
-	if l.filter != "" {
-		cfg.FilterSubjects = []string{l.filter}
-	}
-	if from > 1 {
-		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from
-	}
-	var cons jetstream.Consumer
-	err := l.RetryStarting(ctx, "the fold's consumer", func() (err error) {
-		cons, err = l.stream.OrderedConsumer(ctx, cfg)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("create log consumer: %w", err)
-	}
-	if started != nil {
-		started(cons.CachedInfo().NumPending)
-	}
-	// Heartbeats every second: a consumer whose server went away is
-	// noticed after two missed ones and made again on another server (the
-	// default, 5 s, stalls the fold 10 s when the stream's leader is lost).
-	it, err := cons.Messages(jetstream.PullMaxMessages(1000), jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(time.Second))
-	if err != nil {
-		return fmt.Errorf("follow event log: %w", err)
-	}
-	stop := context.AfterFunc(ctx, it.Stop)
-	defer stop()
-	defer it.Stop()
-	var events []convops.Event // decoded into, message after message
-	for {
-		msg, err := it.Next()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return ctx.Err()
-			}
-			return fmt.Errorf("follow event log: %w", err)
-		}
-		meta, err := msg.Metadata()
-		if err != nil {
-			l.logger.Error("event log message without metadata", "err", err)
-			continue
-		}
-		d := Delivery{Seq: meta.Sequence.Stream, Pending: meta.NumPending, MsgID: msg.Headers().Get(jetstream.MsgIDHeader), Time: meta.Timestamp.UnixMilli(),
-			Forwarded: msg.Headers().Get(forwardedHeader) != ""}
-		d.Batch, d.Part, err = decodeBatch(msg.Data(), events)
-		if cap(d.Batch.Events) > cap(events) {
-			events = d.Batch.Events
-		}
-		apply(d, err)
-		// The events' ids read this message's bytes: keeping them in the
-		// buffer would keep the message.
-		clear(d.Batch.Events)
-	}
-}
 
 // slotBits is how many bits of a slot its subject carries (ShardSlots is
 // 1 << slotBits).

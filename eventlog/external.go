@@ -201,6 +201,15 @@ func (l *Log) openExternalStream(ctx context.Context, cfg jetstream.StreamConfig
 		return nil, fmt.Errorf("the stream %s exists with subjects %v, which do not take convops's events (%s>): "+
 			"add that subject to it, or remove the stream", cfg.Name, subjects, SubjectPrefix)
 	}
+	if existing := stream.CachedInfo().Config; !existing.AllowDirect {
+		// Made by an earlier convops, or by hand: the fold reads with
+		// direct gets (Follow), which the stream must allow.
+		existing.AllowDirect = true
+		if stream, err = l.js.UpdateStream(ctx, existing); err != nil {
+			return nil, fmt.Errorf("allow direct gets on the stream %s (the fold reads with them): %w", cfg.Name, err)
+		}
+		l.logger.Info("allowed direct gets on the event stream", "stream", cfg.Name)
+	}
 	have := stream.CachedInfo().Config.Replicas
 	if have < cfg.Replicas {
 		l.logger.Warn("the event stream has fewer replicas than convops would give it: when a server holding it is lost, ingest stops until it returns; "+

@@ -46,6 +46,14 @@ func (l *Log) Nonces(ctx context.Context, window time.Duration) (*Nonces, error)
 	}
 	var kv jetstream.KeyValue
 	err := l.RetryStarting(ctx, "the nonce bucket", func() (err error) {
+		if l.External() {
+			// A bucket that exists is used as it is: reading it needs
+			// only its stream's leader, where changing it needs the
+			// cluster's meta leader, which may be being elected.
+			if kv, err = l.js.KeyValue(ctx, NonceBucket); !errors.Is(err, jetstream.ErrBucketNotFound) {
+				return err
+			}
+		}
 		kv, err = l.js.CreateOrUpdateKeyValue(ctx, cfg)
 		return err
 	})

@@ -74,6 +74,13 @@ func (b *byteBudget) acquireFor(account string, n int64) bool {
 	return true
 }
 
+// heldBy is what the requests of account hold.
+func (b *byteBudget) heldBy(account string) int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.accounts[account]
+}
+
 // releaseFor gives back what acquireFor took.
 func (b *byteBudget) releaseFor(account string, n int64) {
 	if account == "" || n <= 0 {

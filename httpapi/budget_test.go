@@ -117,49 +117,6 @@ func TestAnnouncedBodiesHoldNothing(t *testing.T) {
 	}
 }
 
-// TestLoadIsNotToldBeforeCredentials: a request with credentials that do
-// not hold learns nothing of the account's load: it gets 401 whether the
-// account's share of the budget is taken or not.
-func TestLoadIsNotToldBeforeCredentials(t *testing.T) {
-	ts := newTestServer(t, func(o *httpapi.Options) {
-		o.Auth = budgetKeys(t)
-		o.MaxInflightBytes = 8 << 20
-	})
-	probe := func() int {
-		t.Helper()
-		conn := announce(t, ts.URL, fmt.Sprintf("POST /ingest/account/a/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer guess\r\n"+
-			"Expect: 100-continue\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", 10<<20))
-		conn.SetDeadline(time.Now().Add(30 * time.Second))
-		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-	if status := probe(); status != http.StatusUnauthorized {
-		t.Fatalf("while the account is idle: %d, want 401", status)
-	}
-	// The account uploads: half of the budget (its share) is held by a
-	// body that has arrived in part.
-	conn := announce(t, ts.URL, fmt.Sprintf("POST /ingest/account/a/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer aa\r\n"+
-		"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n[", 2<<20))
-	chunk := strings.Repeat(" ", 64<<10)
-	for range 12 { // 768 KiB, holding 3.75 MiB
-		if _, err := conn.Write([]byte(chunk)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// The account's own requests see its share taken.
-	larger := "[" + strings.Repeat(" ", 100<<10) + "]"
-	eventually(t, "the account's share taken", func() bool {
-		return sendAs(t, ts, "aa", "POST", "/ingest/account/a/events", larger) == http.StatusTooManyRequests
-	})
-	if status := probe(); status != http.StatusUnauthorized {
-		t.Fatalf("while the account uploads: %d, want 401", status)
-	}
-}
-
 // TestTrickledBodiesAreCut: a body that falls behind the floor rate is cut
 // once its grace has passed, whatever length it announced (today's floor
 // would have waited 266 s for this one).

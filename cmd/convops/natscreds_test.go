@@ -18,8 +18,8 @@ import (
 // The subjects a convops node's NATS user needs, as docs/cluster.md lists
 // them.
 var (
-	natsPublish   = []string{"convops.events.>", "convops.clock.>", "convops.shard.>", "_INBOX.>", "$JS.API.>", "$KV.CONVOPS_NONCES.>"}
-	natsSubscribe = []string{"convops.shard.>", "_INBOX.>"}
+	natsPublish   = []string{"convops.events.>", "convops.wake.>", "convops.shard.>", "_INBOX.>", "$JS.API.>", "$KV.CONVOPS_NONCES.>"}
+	natsSubscribe = []string{"convops.wake.>", "convops.shard.>", "_INBOX.>"}
 )
 
 // TestNATSWithCredentials: a NATS server in operator mode (accounts and
