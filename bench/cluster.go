@@ -21,16 +21,18 @@ import (
 type ClusterNodes struct {
 	Whole  Server
 	Shards [2]Server
-	// StopLeader stops the NATS server that leads the event stream; restart
-	// starts it again on its port and store.
-	StopLeader func(ctx context.Context) (restart func() error, err error)
+	// KillMetaLeader and KillStreamLeader kill (SIGKILL) the NATS server
+	// that leads the cluster's JetStream, and the one that leads the event
+	// stream; restart starts it again on its port and store.
+	KillMetaLeader, KillStreamLeader func(ctx context.Context) (restart func() error, name string, err error)
 }
 
 // RunCluster measures what sharding gives and costs: the memory of a node
 // of each shard next to a node of every account, after w is ingested; the
 // latency a forwarded answer adds, by answer size; and the longest time a
-// retrying client goes without a 200 while the NATS server leading the
-// stream is lost.
+// retrying client goes without a 200 when the NATS server leading the
+// cluster's JetStream (the meta leader), then the one leading the stream,
+// is killed.
 func RunCluster(ctx context.Context, o Options, w *Workload, nodes ClusterNodes) error {
 	log := o.Logger
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
@@ -105,11 +107,17 @@ func RunCluster(ctx context.Context, o Options, w *Workload, nodes ClusterNodes)
 	}
 	add("replica lag: from a 200 on one node to the same answer on another node of the shard", "p50 %s, p99 %s", ms(p50), ms(p99))
 
-	gap, acks, err := leaderLoss(ctx, client, o, w, nodes)
-	if err != nil {
-		return err
+	for _, loss := range []struct {
+		what string
+		kill func(context.Context) (func() error, string, error)
+	}{{"the meta leader", nodes.KillMetaLeader}, {"the stream's leader", nodes.KillStreamLeader}} {
+		gap, acks, name, err := leaderLoss(ctx, client, o, w, nodes, loss.kill)
+		if err != nil {
+			return err
+		}
+		add(fmt.Sprintf("NATS server leading %s killed (%s): longest time without a 200, retrying client", loss.what, name),
+			"%s (%d batches acknowledged around it)", gap.Round(10*time.Millisecond), acks)
 	}
-	add("loss of the NATS server leading the stream: longest time without a 200, retrying client", "%s (%d batches acknowledged around it)", gap.Round(10*time.Millisecond), acks)
 
 	fmt.Fprintf(o.Out, "\n## %s, on three NATS servers (cluster)\n\n%s\n", w.Name, w.Describe)
 	results.write(o.Out, "value")
@@ -150,10 +158,11 @@ func replicaLag(ctx context.Context, client *http.Client, o Options, w *Workload
 	return percentile(lags, 50), percentile(lags, 99), nil
 }
 
-// leaderLoss runs a retrying client against each shard's node while the
-// NATS server leading the stream is stopped for 15 s, and returns the
-// longest time any of them went without a 200.
-func leaderLoss(ctx context.Context, client *http.Client, o Options, w *Workload, nodes ClusterNodes) (time.Duration, int, error) {
+// leaderLoss runs a retrying client against each shard's node while kill
+// kills a NATS server for 15 s, and returns the longest time any of them
+// went without a 200, and the server's name.
+func leaderLoss(ctx context.Context, client *http.Client, o Options, w *Workload, nodes ClusterNodes,
+	kill func(context.Context) (func() error, string, error)) (time.Duration, int, string, error) {
 	batches := w.Live(4000, 7)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -201,24 +210,24 @@ func leaderLoss(ctx context.Context, client *http.Client, o Options, w *Workload
 		}()
 	}
 	time.Sleep(3 * time.Second)
-	o.Logger.Info("stopping the NATS server that leads the event stream")
-	restart, err := nodes.StopLeader(ctx)
+	restart, name, err := kill(ctx)
 	if err != nil {
 		cancel()
 		wg.Wait()
-		return 0, 0, err
+		return 0, 0, "", err
 	}
+	o.Logger.Info("killed a NATS server", "server", name)
 	time.Sleep(15 * time.Second)
 	o.Logger.Info("starting it again")
 	if err := restart(); err != nil {
 		cancel()
 		wg.Wait()
-		return 0, 0, err
+		return 0, 0, "", err
 	}
 	time.Sleep(5 * time.Second)
 	cancel()
 	wg.Wait()
-	return slices.Max(gaps), acks, nil
+	return slices.Max(gaps), acks, name, nil
 }
 
 // waitCaughtUp waits until the server's fold has nothing left to apply
