@@ -121,6 +121,7 @@ type Log struct {
 	wake       chan struct{}
 	wakes      *nats.Subscription
 	followLogs *logLimit
+	reads      atomic.Uint64 // direct gets Follow has sent
 }
 
 // Open starts (or connects to) the NATS server and makes sure the stream exists.
@@ -445,9 +446,12 @@ func (l *Log) Publish(ctx context.Context, msgs []Message) error {
 			futures[j] = f
 		}
 	}
-	// The fold of this node, and the others' of the shard, read it now.
+	// The fold of this node (when the batch is of its shard), and the
+	// others' of the shard, read it now.
 	if last != nil {
-		l.stored(last.Sequence)
+		if subject := msgs[len(msgs)-1].subj; l.follows(subject) {
+			l.stored(last.Sequence)
+		}
 		l.announce(msgs[len(msgs)-1].subj, last.Sequence)
 	}
 	return nil
@@ -482,6 +486,7 @@ func (l *Log) State(ctx context.Context) (State, error) {
 	if err != nil {
 		return State{}, fmt.Errorf("read stream state: %w", err)
 	}
+
 	return State{Created: info.Created.UnixNano(), Msgs: info.State.Msgs, Bytes: info.State.Bytes, FirstSeq: info.State.FirstSeq, LastSeq: info.State.LastSeq,
 		Deleted: info.State.NumDeleted}, nil
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -35,8 +34,9 @@ const (
 	// pollEvery is how often the fold looks for new messages when nothing
 	// has told it of any.
 	pollEvery = 100 * time.Millisecond
-	// lagRetry is the pause before asking again for messages a replica
-	// does not have yet (it may lag the one that acknowledged them).
+	// lagRetry is the first pause before asking again for messages a
+	// replica does not have yet (it may lag the one that acknowledged
+	// them); it doubles, up to pollEvery, while they do not come.
 	lagRetry = 2 * time.Millisecond
 	// wakePrefix begins the subject of wake-up messages: the subject of
 	// the message stored, with it instead of SubjectPrefix, so that a node
@@ -47,7 +47,8 @@ const (
 	numPendingHeader = "Nats-Num-Pending"
 )
 
-// stored tells the fold that the log holds messages up to seq.
+// stored tells the fold that the log holds messages up to seq, the last of
+// which is one the fold reads (of its shard).
 func (l *Log) stored(seq uint64) {
 	for {
 		known := l.known.Load()
@@ -60,6 +61,10 @@ func (l *Log) stored(seq uint64) {
 	default:
 	}
 }
+
+// Reads counts the reads of the log the fold has made (batched direct
+// gets): about ten a second while nothing is new.
+func (l *Log) Reads() uint64 { return l.reads.Load() }
 
 // followed is the subject filter of what Follow reads.
 func (l *Log) followed() string {
@@ -94,6 +99,11 @@ func (l *Log) hearWakeUps() error {
 	return nil
 }
 
+// follows says whether the fold reads messages of subject.
+func (l *Log) follows(subject string) bool {
+	return l.filter == "" || strings.HasPrefix(subject, strings.TrimSuffix(l.filter, ">"))
+}
+
 // announce tells the other nodes that the log holds messages up to seq,
 // the last of which has subject.
 func (l *Log) announce(subject string, seq uint64) {
@@ -117,6 +127,7 @@ func (l *Log) Follow(ctx context.Context, from uint64, apply ApplyFunc, started 
 	var events []convops.Event // decoded into, message after message
 	poll := time.NewTicker(pollEvery)
 	defer poll.Stop()
+	lagging := lagRetry
 	for ctx.Err() == nil {
 		got, pending, err := r.batch(ctx, func(d Delivery, data []byte) {
 			var derr error
@@ -141,19 +152,22 @@ func (l *Log) Follow(ctx context.Context, from uint64, apply ApplyFunc, started 
 				l.logger.Warn("reading the event log; trying again", "err", err, "next", r.next)
 			}
 		}
-		if first && err == nil && got == 0 {
+		behind := r.next <= l.known.Load()
+		if first && err == nil && got == 0 && !behind {
 			started(0) // the shard has nothing (yet)
 			first = false
 		}
 		if got > 0 && pending > 0 {
 			continue // more is there: read on at once
 		}
-		if r.next <= l.known.Load() {
-			// Something this node knows is stored is not read yet: the
+		if behind {
+			// A message this node knows is stored is not read yet: the
 			// server asked may lag the one that stored it.
-			sleep(ctx, lagRetry)
+			sleep(ctx, lagging)
+			lagging = min(2*lagging, pollEvery)
 			continue
 		}
+		lagging = lagRetry
 		select {
 		case <-ctx.Done():
 		case <-l.wake:
@@ -170,7 +184,7 @@ type directReader struct {
 	next    uint64
 	inbox   string
 	replies chan *nats.Msg
-	asked   atomic.Uint64 // requests sent, each answered on an inbox of its own
+	asked   uint64 // requests sent, each answered on an inbox of its own
 }
 
 // directRequest is JetStream's request of a direct get (JSApiMsgGetRequest).
@@ -188,7 +202,9 @@ var errNoResponders = errors.New("no server of the event stream answers direct g
 // with its data; it returns how many came, and how many of the shard are
 // left after them by the answering server's count.
 func (r *directReader) batch(ctx context.Context, deliver func(Delivery, []byte)) (got int, pending uint64, err error) {
-	reply := r.inbox + "." + strconv.FormatUint(r.asked.Add(1), 36)
+	r.asked++
+	r.l.reads.Add(1)
+	reply := r.inbox + "." + strconv.FormatUint(r.asked, 36)
 	req, _ := json.Marshal(directRequest{Seq: r.next, NextFor: r.filter, Batch: directBatch, MaxBytes: directBytes})
 	if err := r.l.nc.PublishRequest("$JS.API.DIRECT.GET."+StreamName, reply, req); err != nil {
 		sleep(ctx, pollEvery)

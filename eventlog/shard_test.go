@@ -1,9 +1,11 @@
 package eventlog
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/convops/convops"
 )
@@ -29,5 +31,50 @@ func TestShardFilterSelectsTheShard(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestFollowWaitsQuietlyForItsShard: a node of one shard that writes a
+// batch of another shard's account (a forwarded ingest) is not woken for
+// it: its fold goes on looking every pollEvery, and reads its own shard's
+// batches as they come.
+func TestFollowWaitsQuietlyForItsShard(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	l, err := Open(ctx, Options{DataDir: t.TempDir(), Shard: convops.Shard{Index: 0, Count: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	account := func(shard int) string {
+		for i := 0; ; i++ {
+			if a := strconv.Itoa(i); convops.ShardOf(a, 2) == shard {
+				return a
+			}
+		}
+	}
+	got := make(chan string, 10)
+	go l.Follow(ctx, 1, func(d Delivery, err error) { got <- d.Batch.Account }, nil)
+	publish := func(account string) {
+		t.Helper()
+		msgs := l.Encode(convops.Batch{Account: account, Now: 1, Events: []convops.Event{{ConversationID: "c", EventID: "c"}}})
+		if err := l.Publish(ctx, msgs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish(account(1))
+	before := l.Reads()
+	time.Sleep(time.Second)
+	if reads := l.Reads() - before; reads > 3*uint64(time.Second/pollEvery) {
+		t.Errorf("%d reads in a second with nothing of the shard to read, want about %d", reads, time.Second/pollEvery)
+	}
+	publish(account(0))
+	select {
+	case a := <-got:
+		if a != account(0) {
+			t.Errorf("the fold of shard 0/2 read account %s", a)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the shard's own batch not read in 30 s")
 	}
 }

@@ -589,6 +589,7 @@ type FoldStats struct {
 	LastSeq     uint64    // sequence of the log's last message
 	LogMessages uint64    // messages the log holds
 	LogBytes    uint64    // bytes the log holds
+	LogReads    uint64    // reads of the log by the fold
 
 	// A node of one shard reads only part of the log: its lag is what the
 	// fold had left of its shard at the last delivery.
@@ -612,7 +613,7 @@ func (f FoldStats) Lag() uint64 {
 func (n *Node) FoldStats(ctx context.Context) (FoldStats, error) {
 	// The fold's position is read first: read after, it could be ahead of
 	// the log state read before it.
-	f := FoldStats{Applied: n.applied.Load(), sharded: n.opts.Shard.Sharded(), pending: n.pending.Load()}
+	f := FoldStats{Applied: n.applied.Load(), sharded: n.opts.Shard.Sharded(), pending: n.pending.Load(), LogReads: n.log.Reads()}
 	if t := n.appliedTime.Load(); t > 0 {
 		f.AppliedTime = time.UnixMilli(t)
 	}
