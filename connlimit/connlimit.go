@@ -6,9 +6,10 @@
 // that open connections and leave them idle (20,000 of them after one
 // /healthz each were seen to reach the process's limit) leave the server
 // unable to accept, and its event log unable to open a file. With one, a
-// connection past the bound from one address is refused; past the bound in
-// all, the oldest idle connection that never authenticated is closed to
-// make room, and only when there is none is the new one refused.
+// connection past a bound (in all, or of its address) closes the oldest
+// stranger within that bound to make room — a connection that has carried
+// no authenticated request and is idle, or has not sent a request yet —
+// and only when there is none is the new one refused.
 package connlimit
 
 import (
@@ -48,10 +49,11 @@ type Listener struct {
 
 	mu     sync.Mutex // guards the fields below and every conn's fields
 	open   int
-	byAddr map[string]int
-	// idle lists the idle connections that never authenticated, oldest
-	// first: the first to close when the server is full.
-	idle *list.List
+	byAddr map[string]*address
+	// strangers lists the connections that have carried no authenticated
+	// request and are idle or have sent nothing yet, oldest first: the
+	// first to close when the server is full.
+	strangers *list.List
 
 	refusedTotal, refusedAddress, evicted, idleClosed atomic.Uint64
 }
@@ -61,7 +63,14 @@ func New(ln net.Listener, opts Options) *Listener {
 	if opts.UnauthenticatedIdle <= 0 {
 		opts.UnauthenticatedIdle = DefaultUnauthenticatedIdle
 	}
-	return &Listener{Listener: ln, opts: opts, byAddr: make(map[string]int), idle: list.New()}
+	return &Listener{Listener: ln, opts: opts, byAddr: make(map[string]*address), strangers: list.New()}
+}
+
+// address is what the listener holds of one client address. Guarded by
+// the listener's mu.
+type address struct {
+	open      int
+	strangers *list.List // its connections in Listener.strangers, oldest first
 }
 
 // conn is an accepted connection.
@@ -73,8 +82,10 @@ type conn struct {
 
 	// Guarded by the listener's mu.
 	authenticated bool
-	idleAt        *list.Element // in l.idle while idle and never authenticated
-	timer         *time.Timer   // closes it when it has been idle too long
+	// While the connection is a stranger, its places in the listener's
+	// list and its address's.
+	stranger, strangerOfAddress *list.Element
+	timer                       *time.Timer // closes it when it has been idle too long
 }
 
 func (c *conn) Close() error {
@@ -93,9 +104,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 		}
 		addr := addressOf(nc.RemoteAddr())
 		c, evict, ok := l.admit(nc, addr)
-		if evict != nil {
+		for _, e := range evict {
 			l.evicted.Add(1)
-			evict.Close()
+			e.Close()
 		}
 		if ok {
 			return c, nil
@@ -104,30 +115,53 @@ func (l *Listener) Accept() (net.Conn, error) {
 	}
 }
 
-// admit counts a new connection from addr, or says why not; evict is an
-// idle connection to close to make room.
-func (l *Listener) admit(nc net.Conn, addr string) (c *conn, evict *conn, ok bool) {
+// admit counts a new connection from addr, or says why not; evict are
+// strangers to close to make room.
+func (l *Listener) admit(nc net.Conn, addr string) (c *conn, evict []*conn, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.opts.PerAddress > 0 && l.byAddr[addr] >= l.opts.PerAddress {
-		l.refusedAddress.Add(1)
-		return nil, nil, false
+	a := l.byAddr[addr]
+	if a == nil {
+		a = &address{strangers: list.New()}
+		l.byAddr[addr] = a
 	}
-	if l.opts.Max > 0 && l.open >= l.opts.Max {
-		front := l.idle.Front()
+	// The oldest stranger within a bound makes room; it is counted out
+	// when it closes, so it is taken off the lists now, and the new one
+	// counted beside it until then.
+	if l.opts.PerAddress > 0 && a.open >= l.opts.PerAddress {
+		front := a.strangers.Front()
 		if front == nil {
-			l.refusedTotal.Add(1)
+			l.refusedAddress.Add(1)
+			l.dropAddressLocked(addr, a)
 			return nil, nil, false
 		}
-		// The oldest idle connection that never authenticated makes room;
-		// it is counted out when it closes, so it is taken off the list
-		// now, and the new one counted beside it until then.
-		evict = front.Value.(*conn)
-		l.forgetIdleLocked(evict)
+		evict = append(evict, front.Value.(*conn))
+		l.forgetStrangerLocked(evict[0])
+	}
+	if l.opts.Max > 0 && l.open-len(evict) >= l.opts.Max {
+		front := l.strangers.Front()
+		if front == nil {
+			l.refusedTotal.Add(1)
+			l.dropAddressLocked(addr, a)
+			return nil, evict, false
+		}
+		evict = append(evict, front.Value.(*conn))
+		l.forgetStrangerLocked(front.Value.(*conn))
 	}
 	l.open++
-	l.byAddr[addr]++
-	return &conn{Conn: nc, l: l, addr: addr}, evict, true
+	a.open++
+	c = &conn{Conn: nc, l: l, addr: addr}
+	// It has sent nothing yet: a stranger until its first request.
+	l.listStrangerLocked(c)
+	return c, evict, true
+}
+
+// dropAddressLocked forgets an address without connections. Lock should
+// be held.
+func (l *Listener) dropAddressLocked(addr string, a *address) {
+	if a.open <= 0 {
+		delete(l.byAddr, addr)
+	}
 }
 
 func (l *Listener) refuse(nc net.Conn) {
@@ -142,19 +176,33 @@ func (l *Listener) refuse(nc net.Conn) {
 func (l *Listener) closed(c *conn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.forgetIdleLocked(c)
+	l.forgetStrangerLocked(c)
 	l.open--
-	if l.byAddr[c.addr]--; l.byAddr[c.addr] <= 0 {
-		delete(l.byAddr, c.addr)
+	if a := l.byAddr[c.addr]; a != nil {
+		a.open--
+		l.dropAddressLocked(c.addr, a)
 	}
 }
 
-// forgetIdleLocked takes c off the idle list and stops its timer. Lock
-// should be held.
-func (l *Listener) forgetIdleLocked(c *conn) {
-	if c.idleAt != nil {
-		l.idle.Remove(c.idleAt)
-		c.idleAt = nil
+// listStrangerLocked lists c as a stranger, the newest. Lock should be
+// held.
+func (l *Listener) listStrangerLocked(c *conn) {
+	if c.stranger != nil || c.authenticated {
+		return
+	}
+	c.stranger = l.strangers.PushBack(c)
+	c.strangerOfAddress = l.byAddr[c.addr].strangers.PushBack(c)
+}
+
+// forgetStrangerLocked takes c off the lists of strangers and stops its
+// idle timer. Lock should be held.
+func (l *Listener) forgetStrangerLocked(c *conn) {
+	if c.stranger != nil {
+		l.strangers.Remove(c.stranger)
+		if a := l.byAddr[c.addr]; a != nil {
+			a.strangers.Remove(c.strangerOfAddress)
+		}
+		c.stranger, c.strangerOfAddress = nil, nil
 	}
 	if c.timer != nil {
 		c.timer.Stop()
@@ -163,8 +211,10 @@ func (l *Listener) forgetIdleLocked(c *conn) {
 }
 
 // ConnState follows each connection's state (http.Server.ConnState): an
-// idle connection that never authenticated is listed for eviction and
-// closed after UnauthenticatedIdle.
+// idle connection that never authenticated is listed for eviction again,
+// and closed after UnauthenticatedIdle; one serving a request is not.
+// (A new one, listed when accepted, is closed by the server's header
+// timeout if it sends nothing.)
 func (l *Listener) ConnState(nc net.Conn, state http.ConnState) {
 	c := l.connOf(nc)
 	if c == nil {
@@ -174,13 +224,13 @@ func (l *Listener) ConnState(nc net.Conn, state http.ConnState) {
 	defer l.mu.Unlock()
 	switch state {
 	case http.StateIdle:
-		if c.authenticated || c.idleAt != nil {
+		if c.authenticated || c.stranger != nil {
 			return
 		}
-		c.idleAt = l.idle.PushBack(c)
+		l.listStrangerLocked(c)
 		c.timer = time.AfterFunc(l.opts.UnauthenticatedIdle, func() {
 			l.mu.Lock()
-			still := c.idleAt != nil // not taken by a request meanwhile
+			still := c.stranger != nil // not taken by a request meanwhile
 			l.mu.Unlock()
 			if still {
 				l.idleClosed.Add(1)
@@ -188,7 +238,7 @@ func (l *Listener) ConnState(nc net.Conn, state http.ConnState) {
 			}
 		})
 	case http.StateActive, http.StateHijacked, http.StateClosed:
-		l.forgetIdleLocked(c)
+		l.forgetStrangerLocked(c)
 	}
 }
 
@@ -226,12 +276,13 @@ func MarkAuthenticated(ctx context.Context) {
 	c.l.mu.Lock()
 	defer c.l.mu.Unlock()
 	c.authenticated = true
-	c.l.forgetIdleLocked(c)
+	c.l.forgetStrangerLocked(c)
 }
 
 // Stats counts the connections.
 type Stats struct {
-	Open int // open now
+	Open      int // open now
+	Strangers int // of which strangers: idle, or new, and never authenticated
 	// RefusedTotal and RefusedAddress count connections refused past the
 	// bound in all and from one address; Evicted the idle ones closed to
 	// make room; IdleClosed those closed after UnauthenticatedIdle.
@@ -241,9 +292,9 @@ type Stats struct {
 // Stats returns the counts.
 func (l *Listener) Stats() Stats {
 	l.mu.Lock()
-	open := l.open
+	open, strangers := l.open, l.strangers.Len()
 	l.mu.Unlock()
-	return Stats{Open: open, RefusedTotal: l.refusedTotal.Load(), RefusedAddress: l.refusedAddress.Load(),
+	return Stats{Open: open, Strangers: strangers, RefusedTotal: l.refusedTotal.Load(), RefusedAddress: l.refusedAddress.Load(),
 		Evicted: l.evicted.Load(), IdleClosed: l.idleClosed.Load()}
 }
 

@@ -79,14 +79,23 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// TestPerAddress: past the bound of one address, a connection is refused
-// with the refusal written; one closing makes room.
+// TestPerAddress: past the bound of one address, the oldest stranger of
+// the address makes room; with none, a connection is refused with the
+// refusal written; one closing makes room.
 func TestPerAddress(t *testing.T) {
 	refusal := "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 	l := serve(t, Options{PerAddress: 2, Refusal: []byte(refusal)})
+	silent, idle := dial(t, l), dial(t, l)
+	if idle.get("/healthz") != 200 {
+		t.Fatal("first request failed")
+	}
+	waitFor(t, "two strangers", func() bool { return l.Stats().Strangers == 2 })
 	a, b := dial(t, l), dial(t, l)
 	if a.get("/key") != 200 || b.get("/key") != 200 {
-		t.Fatal("two connections of one address refused")
+		t.Fatal("two connections of one address refused while two strangers could make room")
+	}
+	if silent.get("/healthz") != 0 || idle.get("/healthz") != 0 {
+		t.Error("the strangers still answer: not evicted")
 	}
 	if got := dial(t, l).get("/key"); got != 503 {
 		t.Errorf("a third connection of the address: %d, want the refusal's 503", got)
@@ -96,14 +105,15 @@ func TestPerAddress(t *testing.T) {
 	if got := dial(t, l).get("/key"); got != 200 {
 		t.Errorf("after one closed: %d", got)
 	}
-	if st := l.Stats(); st.RefusedAddress != 1 {
+	if st := l.Stats(); st.RefusedAddress != 1 || st.Evicted != 2 {
 		t.Errorf("stats %+v", st)
 	}
 }
 
-// TestFullServerEvictsIdleStrangers: past the bound in all, the oldest idle
-// connection that never authenticated is closed to make room; when every
-// connection authenticated, the new one is refused.
+// TestFullServerEvictsIdleStrangers: past the bound in all, the oldest
+// connection that never authenticated and is idle, or has sent nothing, is
+// closed to make room; when every connection authenticated, the new one is
+// refused.
 func TestFullServerEvictsIdleStrangers(t *testing.T) {
 	l := serve(t, Options{Max: 3})
 	stranger, keyed := dial(t, l), dial(t, l)
@@ -114,6 +124,7 @@ func TestFullServerEvictsIdleStrangers(t *testing.T) {
 	if third.get("/key") != 200 {
 		t.Fatal("third connection refused")
 	}
+	waitFor(t, "the stranger idle", func() bool { return l.Stats().Strangers == 1 })
 	fourth := dial(t, l)
 	if got := fourth.get("/key"); got != 200 {
 		t.Fatalf("a connection past the bound, with an idle stranger to evict: %d", got)
@@ -130,6 +141,24 @@ func TestFullServerEvictsIdleStrangers(t *testing.T) {
 	}
 	if st := l.Stats(); st.Evicted != 1 || st.RefusedTotal != 1 || st.Open != 3 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestSilentConnectionsMakeRoom: connections that never send a byte fill
+// the server no more than idle ones: each new connection closes the oldest
+// of them, and a client with a key is served.
+func TestSilentConnectionsMakeRoom(t *testing.T) {
+	l := serve(t, Options{Max: 5})
+	var silent []*client
+	for range 20 {
+		silent = append(silent, dial(t, l))
+	}
+	waitFor(t, "five open", func() bool { st := l.Stats(); return st.Open == 5 && st.Evicted == 15 })
+	if got := dial(t, l).get("/key"); got != 200 {
+		t.Errorf("a keyed client beside silent connections: %d", got)
+	}
+	if got := silent[0].get("/healthz"); got != 0 {
+		t.Errorf("the oldest silent connection answers (%d): not evicted", got)
 	}
 }
 
