@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -15,29 +16,35 @@ import (
 	"github.com/convops/convops"
 )
 
-// The fold reads the log with batched direct gets ($JS.API.DIRECT.GET), which
-// any server holding a replica of the stream answers, rather than through a
-// consumer: a consumer lives on one server and is made again through the
-// JetStream meta leader, so that losing either stalled the fold (11 s was
-// measured after the loss of the meta leader, all of it the consumer's
-// re-making; 1 s with direct gets). What is new is learnt three ways: this
-// node's own writes, a wake-up message that every node sends after its
-// writes are stored (wakePrefix), and, should both be missed, a look every
-// pollEvery.
+// The fold reads the log two ways. An ordered consumer pushes each message
+// as it is stored: the cheapest way, and the quickest. But a consumer lives
+// on one server and is made again through the JetStream meta leader, so
+// that losing either (or this node's connection to its server) stalls it:
+// 11 s after the loss of the meta leader were measured, all of it the
+// consumer's re-making. So the fold also reads with batched direct gets
+// ($JS.API.DIRECT.GET), which any server holding a replica of the stream
+// answers and which need no meta leader: to replay the log at start, and
+// whenever it knows of messages (its own writes, the other nodes' wake-ups)
+// that the consumer has not delivered within stallAfter. Each message is
+// applied once, in order, whichever way it came first.
 const (
+	// stallAfter is how long the consumer may leave a message this node
+	// knows is stored undelivered before direct gets read it.
+	stallAfter = 500 * time.Millisecond
 	// directBatch and directBytes bound one direct get's answer.
 	directBatch = 1000
 	directBytes = 8 << 20
 	// directWait is how long a direct get may go unanswered before it is
 	// sent again (to another server, if the one that took it is gone).
 	directWait = time.Second
-	// pollEvery is how often the fold looks for new messages when nothing
-	// has told it of any.
+	// pollEvery is how often the fold looks whether the consumer stalled.
 	pollEvery = 100 * time.Millisecond
 	// lagRetry is the first pause before asking again for messages a
 	// replica does not have yet (it may lag the one that acknowledged
 	// them); it doubles, up to pollEvery, while they do not come.
-	lagRetry = 2 * time.Millisecond
+	lagRetry = 100 * time.Microsecond
+	// consumerRetry is the pause between attempts to make the consumer.
+	consumerRetry = time.Second
 	// wakePrefix begins the subject of wake-up messages: the subject of
 	// the message stored, with it instead of SubjectPrefix, so that a node
 	// of one shard hears its shard's only. The payload is the sequence.
@@ -62,8 +69,8 @@ func (l *Log) stored(seq uint64) {
 	}
 }
 
-// Reads counts the reads of the log the fold has made (batched direct
-// gets): about ten a second while nothing is new.
+// Reads counts the reads of the log the fold has made with direct gets:
+// its replay at start, and while its consumer was stalled.
 func (l *Log) Reads() uint64 { return l.reads.Load() }
 
 // followed is the subject filter of what Follow reads.
@@ -76,7 +83,7 @@ func (l *Log) followed() string {
 
 // hearWakeUps subscribes to the other nodes' wake-ups of what Follow reads.
 // Without them (a NATS user that may not hear them, said in the log) the
-// fold still finds new messages within pollEvery.
+// fold learns of the other nodes' messages from its consumer alone.
 func (l *Log) hearWakeUps() error {
 	subject := wakePrefix + strings.TrimPrefix(l.followed(), SubjectPrefix)
 	sub, err := l.nc.Subscribe(subject, func(m *nats.Msg) {
@@ -92,7 +99,7 @@ func (l *Log) hearWakeUps() error {
 	// that the refusal is said here, and not taken later for another.
 	if err := l.nc.Flush(); err == nil {
 		if refused := l.nc.LastError(); errors.Is(refused, nats.ErrPermissionViolation) && strings.Contains(refused.Error(), `"`+subject+`"`) {
-			l.logger.Warn("the NATS user may not hear the other nodes' wake-ups; this node finds new messages within "+pollEvery.String()+" instead (docs/cluster.md lists what it needs)",
+			l.logger.Warn("the NATS user may not hear the other nodes' wake-ups; while its consumer is stalled, this node does not read their messages (docs/cluster.md lists what it needs)",
 				"subject", subject)
 		}
 	}
@@ -115,70 +122,187 @@ func (l *Log) announce(subject string, seq uint64) {
 // until ctx is done. started, when not nil, is told first how many messages
 // of the shard there are to deliver at that moment.
 func (l *Log) Follow(ctx context.Context, from uint64, apply ApplyFunc, started func(pending uint64)) error {
-	r := &directReader{l: l, filter: l.followed(), next: max(from, 1), replies: make(chan *nats.Msg, 2*directBatch), inbox: nats.NewInbox()}
-	sub, err := l.nc.ChanSubscribe(r.inbox+".*", r.replies)
+	f := &follower{l: l, apply: apply, next: max(from, 1)}
+	r, err := l.directReader(f.nextSeq())
 	if err != nil {
-		return fmt.Errorf("follow event log: %w", err)
+		return err
 	}
-	defer sub.Unsubscribe()
-	sub.SetPendingLimits(-1, -1) // bounded by what one direct get may answer
-
+	defer r.close()
+	// The log as it is now, read with direct gets: no consumer is needed to
+	// start, nor a meta leader to make one.
 	first := started != nil
-	var events []convops.Event // decoded into, message after message
-	poll := time.NewTicker(pollEvery)
-	defer poll.Stop()
-	lagging := lagRetry
-	for ctx.Err() == nil {
-		got, pending, err := r.batch(ctx, func(d Delivery, data []byte) {
-			var derr error
-			d.Batch, d.Part, derr = decodeBatch(data, events)
-			if cap(d.Batch.Events) > cap(events) {
-				events = d.Batch.Events
-			}
-			if first {
-				started(d.Pending + 1)
-				first = false
-			}
-			apply(d, derr)
-			// The events' ids read this message's bytes: keeping them in
-			// the buffer would keep the message.
-			clear(d.Batch.Events)
-		})
-		if err != nil {
-			if ctx.Err() != nil {
-				break
-			}
-			if l.followLogs.allow(err.Error()) {
-				l.logger.Warn("reading the event log; trying again", "err", err, "next", r.next)
-			}
-		}
-		behind := r.next <= l.known.Load()
-		if first && err == nil && got == 0 && !behind {
-			started(0) // the shard has nothing (yet)
+	if err := f.catchUp(ctx, r, func(pending uint64) {
+		if first {
+			started(pending)
 			first = false
 		}
-		if got > 0 && pending > 0 {
-			continue // more is there: read on at once
-		}
-		if behind {
-			// A message this node knows is stored is not read yet: the
-			// server asked may lag the one that stored it.
-			sleep(ctx, lagging)
-			lagging = min(2*lagging, pollEvery)
-			continue
-		}
-		lagging = lagRetry
+	}); err != nil {
+		return err
+	}
+	if first {
+		started(0) // the shard has nothing (yet)
+	}
+	consumed := make(chan error, 1)
+	go func() { consumed <- f.consume(ctx) }()
+	poll := time.NewTicker(pollEvery)
+	defer poll.Stop()
+	for {
 		select {
 		case <-ctx.Done():
+			<-consumed
+			return ctx.Err()
+		case err := <-consumed:
+			return err
 		case <-l.wake:
 		case <-poll.C:
 		}
+		if f.stalled() {
+			f.catchUp(ctx, r, nil)
+		}
+	}
+}
+
+// follower applies the messages of the log once each, in order, from
+// whichever reader has them first.
+type follower struct {
+	l     *Log
+	apply ApplyFunc
+
+	mu   sync.Mutex // serialises deliver; guards the fields below
+	next uint64     // the sequence after the last applied
+	// waiting is since when the fold has known of a message it has not
+	// applied, without applying any (zero while it has not).
+	waiting time.Time
+	events  []convops.Event
+}
+
+// deliver applies the message d, with its data, unless it was applied.
+func (f *follower) deliver(d Delivery, data []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if d.Seq < f.next {
+		return // applied already, having come the other way
+	}
+	f.waiting = time.Time{}
+	var err error
+	d.Batch, d.Part, err = decodeBatch(data, f.events)
+	if cap(d.Batch.Events) > cap(f.events) {
+		f.events = d.Batch.Events
+	}
+	f.next = d.Seq + 1
+	f.apply(d, err)
+	// The events' ids read this message's bytes: keeping them in the
+	// buffer would keep the message.
+	clear(d.Batch.Events)
+}
+
+func (f *follower) nextSeq() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.next
+}
+
+// stalled says whether the fold has known of a message it has not applied,
+// and applied none, for longer than stallAfter.
+func (f *follower) stalled() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.next > f.l.known.Load() {
+		f.waiting = time.Time{}
+		return false
+	}
+	if f.waiting.IsZero() {
+		f.waiting = time.Now()
+	}
+	return time.Since(f.waiting) > stallAfter
+}
+
+// catchUp reads with direct gets from r.next on until nothing is left that
+// this node knows of, telling pending (when not nil) how many messages of
+// the shard remain after the first read.
+func (f *follower) catchUp(ctx context.Context, r *directReader, pending func(uint64)) error {
+	lagging := lagRetry
+	for ctx.Err() == nil {
+		r.next = max(r.next, f.nextSeq()) // the consumer may have gone on meanwhile
+		got, left, err := r.batch(ctx, func(d Delivery, data []byte) {
+			if pending != nil {
+				pending(d.Pending + 1)
+				pending = nil
+			}
+			f.deliver(d, data)
+		})
+		if err != nil && ctx.Err() == nil && f.l.followLogs.allow(err.Error()) {
+			f.l.logger.Warn("reading the event log; trying again", "err", err, "next", r.next)
+		}
+		if got > 0 && left > 0 {
+			continue // more is there: read on at once
+		}
+		if r.next > f.l.known.Load() && err == nil {
+			return nil
+		}
+		// A message this node knows is stored is not read yet: the server
+		// asked may lag the one that stored it, or be gone.
+		sleep(ctx, lagging)
+		lagging = min(2*lagging, pollEvery)
+	}
+	return ctx.Err()
+}
+
+// consume follows the log with an ordered consumer from where the fold
+// is, making it again (from where the fold is then) when it fails, until
+// ctx is done.
+func (f *follower) consume(ctx context.Context) error {
+	l := f.l
+	for ctx.Err() == nil {
+		cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: f.nextSeq()}
+		if l.filter != "" {
+			cfg.FilterSubjects = []string{l.filter}
+		}
+		// Made through the meta leader, which may be being elected: the
+		// fold goes on with direct gets meanwhile.
+		cctx, cancel := context.WithTimeout(ctx, consumerRetry)
+		cons, err := l.stream.OrderedConsumer(cctx, cfg)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil && l.followLogs.allow("consumer "+err.Error()) {
+				l.logger.Warn("the fold's consumer cannot be made now; reading the log with direct gets meanwhile", "err", err)
+			}
+			sleep(ctx, consumerRetry)
+			continue
+		}
+		// Heartbeats every second: a consumer whose server went away is
+		// noticed after two missed ones and made again on another server.
+		it, err := cons.Messages(jetstream.PullMaxMessages(1000), jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(time.Second))
+		if err != nil {
+			sleep(ctx, consumerRetry)
+			continue
+		}
+		stop := context.AfterFunc(ctx, it.Stop)
+		for {
+			msg, err := it.Next()
+			if err != nil {
+				if ctx.Err() == nil && !errors.Is(err, jetstream.ErrMsgIteratorClosed) && l.followLogs.allow("consumer "+err.Error()) {
+					l.logger.Warn("the fold's consumer failed; making it again", "err", err)
+				}
+				break
+			}
+			meta, err := msg.Metadata()
+			if err != nil {
+				l.logger.Error("event log message without metadata", "err", err)
+				continue
+			}
+			f.deliver(Delivery{Seq: meta.Sequence.Stream, Pending: meta.NumPending, MsgID: msg.Headers().Get(jetstream.MsgIDHeader),
+				Time: meta.Timestamp.UnixMilli(), Forwarded: msg.Headers().Get(forwardedHeader) != ""}, msg.Data())
+		}
+		it.Stop()
+		stop()
 	}
 	return ctx.Err()
 }
 
 // directReader reads the stream from next on with batched direct gets.
 type directReader struct {
+	sub     *nats.Subscription
 	l       *Log
 	filter  string
 	next    uint64
@@ -187,10 +311,24 @@ type directReader struct {
 	asked   uint64 // requests sent, each answered on an inbox of its own
 }
 
+// directReader returns a reader of the fold's messages from next on.
+func (l *Log) directReader(next uint64) (*directReader, error) {
+	r := &directReader{l: l, filter: l.filter, next: next, replies: make(chan *nats.Msg, 2*directBatch), inbox: nats.NewInbox()}
+	sub, err := l.nc.ChanSubscribe(r.inbox+".*", r.replies)
+	if err != nil {
+		return nil, fmt.Errorf("follow event log: %w", err)
+	}
+	sub.SetPendingLimits(-1, -1) // bounded by what one direct get may answer
+	r.sub = sub
+	return r, nil
+}
+
+func (r *directReader) close() { r.sub.Unsubscribe() }
+
 // directRequest is JetStream's request of a direct get (JSApiMsgGetRequest).
 type directRequest struct {
 	Seq      uint64 `json:"seq"`
-	NextFor  string `json:"next_by_subj"`
+	NextFor  string `json:"next_by_subj,omitempty"`
 	Batch    int    `json:"batch"`
 	MaxBytes int    `json:"max_bytes"`
 }

@@ -25,7 +25,7 @@ var (
 	foldApplied     = prometheus.NewDesc("convops_fold_applied_sequence", "Sequence of the last event log message applied.", nil, nil)
 	logMessages     = prometheus.NewDesc("convops_log_messages", "Messages the event log holds.", nil, nil)
 	logBytes        = prometheus.NewDesc("convops_log_bytes", "Bytes the event log holds.", nil, nil)
-	logReads        = prometheus.NewDesc("convops_log_reads_total", "Reads of the event log by the fold (batched direct gets): about ten a second while nothing is new.", nil, nil)
+	logReads        = prometheus.NewDesc("convops_log_reads_total", "Reads of the event log by the fold with batched direct gets: its replay at start, and while its consumer was stalled (the NATS server it lived on, or the meta leader, lost).", nil, nil)
 	logUp           = prometheus.NewDesc("convops_log_up", "1 when the event log answered this scrape, 0 when it did not (the log metrics are then missing).", nil, nil)
 	snapshotAge     = prometheus.NewDesc("convops_snapshot_age_seconds", "Time since the last snapshot was written (absent before the first).", nil, nil)
 	snapshotSeconds = prometheus.NewDesc("convops_snapshot_duration_seconds", "How long writing the last snapshot took.", nil, nil)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/convops/convops/bench"
 	"github.com/convops/convops/eventlog"
@@ -56,12 +57,27 @@ func runCluster(ctx context.Context, o bench.Options, w *bench.Workload, dir str
 			if i < 0 {
 				return nil, "", fmt.Errorf("the leader %q is not one of the benchmark's servers", name)
 			}
+			// What it led is said with its name: the meta leader may lead
+			// the stream too, whose loss costs the stream an election.
+			var led []string
+			if meta, _ := cl.MetaLeader(); meta == name {
+				led = append(led, "the meta leader")
+			}
+			if stream, _ := cl.StreamLeader(ctx, eventlog.StreamName); stream == name {
+				led = append(led, "the stream's leader")
+			}
 			cl.Kill(i)
-			return func() error { return cl.StartServer(ctx, i) }, name, nil
+			return func() error { return cl.StartServer(ctx, i) }, name + ", " + strings.Join(led, " and "), nil
 		}
 	}
 	return bench.RunCluster(ctx, o, w, bench.ClusterNodes{Whole: procs[0], Shards: [2]bench.Server{procs[1], procs[2]},
-		KillMetaLeader:   kill(cl.MetaLeader),
+		KillMetaLeader: kill(func() (string, error) {
+			// The meta leader alone: the stream's leader is lost next.
+			if err := cl.SeparateLeaders(ctx, eventlog.StreamName); err != nil {
+				return "", err
+			}
+			return cl.MetaLeader()
+		}),
 		KillStreamLeader: kill(func() (string, error) { return cl.StreamLeader(ctx, eventlog.StreamName) }),
 	})
 }

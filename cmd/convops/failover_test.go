@@ -131,6 +131,10 @@ func TestNATSServerKilled(t *testing.T) {
 	}
 	waitAcks(50)
 
+	// The meta leader alone: the loss of the stream's leader comes next.
+	if err := cl.SeparateLeaders(ctx, eventlog.StreamName); err != nil {
+		t.Fatal(err)
+	}
 	leader, err := cl.MetaLeader()
 	if err != nil {
 		t.Fatal(err)

@@ -231,6 +231,36 @@ func (c *Cluster) StreamLeader(ctx context.Context, stream string) (string, erro
 	return info.Cluster.Leader, nil
 }
 
+// SeparateLeaders makes another server lead stream when the meta leader
+// leads it too (asking its leader to step down), so that the loss of one
+// can be measured without the other's.
+func (c *Cluster) SeparateLeaders(ctx context.Context, stream string) error {
+	nc, err := nats.Connect(c.URLs())
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	for range 10 {
+		meta, err := c.MetaLeader()
+		if err != nil {
+			return err
+		}
+		leader, err := c.StreamLeader(ctx, stream)
+		if err == nil && leader != meta {
+			return nil
+		}
+		if err == nil {
+			nc.RequestWithContext(ctx, "$JS.API.STREAM.LEADER.STEPDOWN."+stream, nil)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+	return fmt.Errorf("the meta leader still leads the stream %s", stream)
+}
+
 // freePorts returns n ports that are free now, between 20000 and 32000.
 func freePorts(n int) []int {
 	var ports []int
