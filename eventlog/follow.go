@@ -123,11 +123,7 @@ func (l *Log) announce(subject string, seq uint64) {
 // of the shard there are to deliver at that moment.
 func (l *Log) Follow(ctx context.Context, from uint64, apply ApplyFunc, started func(pending uint64)) error {
 	f := &follower{l: l, apply: apply, next: max(from, 1)}
-	r, err := l.directReader(f.nextSeq())
-	if err != nil {
-		return err
-	}
-	defer r.close()
+	r := &directReader{l: l, filter: l.filter, next: f.nextSeq()}
 	// The log as it is now, read with direct gets: no consumer is needed to
 	// start, nor a meta leader to make one.
 	first := started != nil
@@ -302,28 +298,10 @@ func (f *follower) consume(ctx context.Context) error {
 
 // directReader reads the stream from next on with batched direct gets.
 type directReader struct {
-	sub     *nats.Subscription
-	l       *Log
-	filter  string
-	next    uint64
-	inbox   string
-	replies chan *nats.Msg
-	asked   uint64 // requests sent, each answered on an inbox of its own
+	l      *Log
+	filter string
+	next   uint64
 }
-
-// directReader returns a reader of the fold's messages from next on.
-func (l *Log) directReader(next uint64) (*directReader, error) {
-	r := &directReader{l: l, filter: l.filter, next: next, replies: make(chan *nats.Msg, 2*directBatch), inbox: nats.NewInbox()}
-	sub, err := l.nc.ChanSubscribe(r.inbox+".*", r.replies)
-	if err != nil {
-		return nil, fmt.Errorf("follow event log: %w", err)
-	}
-	sub.SetPendingLimits(-1, -1) // bounded by what one direct get may answer
-	r.sub = sub
-	return r, nil
-}
-
-func (r *directReader) close() { r.sub.Unsubscribe() }
 
 // directRequest is JetStream's request of a direct get (JSApiMsgGetRequest).
 type directRequest struct {
@@ -339,54 +317,70 @@ var errNoResponders = errors.New("no server of the event stream answers direct g
 // batch asks for the messages from r.next on, and hands each to deliver
 // with its data; it returns how many came, and how many of the shard are
 // left after them by the answering server's count.
+//
+// Each request has an inbox of its own, whose messages are never dropped
+// (no pending limit: one answer holds at most directBytes), so that no
+// answer to an earlier request is taken for this one's; and each message
+// names the one before it in the answer (Nats-Last-Sequence), so that one
+// lost on the way stops the batch rather than leave a hole in the fold.
 func (r *directReader) batch(ctx context.Context, deliver func(Delivery, []byte)) (got int, pending uint64, err error) {
-	r.asked++
 	r.l.reads.Add(1)
-	reply := r.inbox + "." + strconv.FormatUint(r.asked, 36)
-	req, _ := json.Marshal(directRequest{Seq: r.next, NextFor: r.filter, Batch: directBatch, MaxBytes: directBytes})
-	if err := r.l.nc.PublishRequest("$JS.API.DIRECT.GET."+StreamName, reply, req); err != nil {
+	nc := r.l.nc
+	reply := nats.NewInbox()
+	sub, err := nc.SubscribeSync(reply)
+	if err != nil {
 		sleep(ctx, pollEvery)
 		return 0, 0, fmt.Errorf("ask the event log: %w", err)
 	}
-	timeout := time.NewTimer(directWait)
-	defer timeout.Stop()
+	defer sub.Unsubscribe()
+	sub.SetPendingLimits(-1, -1)
+	req, _ := json.Marshal(directRequest{Seq: r.next, NextFor: r.filter, Batch: directBatch, MaxBytes: directBytes})
+	if err := nc.PublishRequest("$JS.API.DIRECT.GET."+StreamName, reply, req); err != nil {
+		sleep(ctx, pollEvery)
+		return 0, 0, fmt.Errorf("ask the event log: %w", err)
+	}
+	var previous uint64 // the sequence of the message before, in this answer
 	for {
-		select {
-		case <-ctx.Done():
+		// The wait for each message is bounded, not the answer's whole
+		// time: applying a message may take a while.
+		wctx, cancel := context.WithTimeout(ctx, directWait)
+		m, err := sub.NextMsgWithContext(wctx)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
 			return got, 0, ctx.Err()
-		case <-timeout.C:
-			return got, 0, fmt.Errorf("the event log did not answer within %s (reading from sequence %d)", directWait, r.next)
-		case m := <-r.replies:
-			if m.Subject != reply {
-				continue // the answer to a request given up on
-			}
-			if status := m.Header.Get("Status"); status != "" {
-				switch status {
-				case "204": // the end of the batch
-					pending, _ = strconv.ParseUint(m.Header.Get(numPendingHeader), 10, 64)
-					return got, pending, nil
-				case "404": // nothing from r.next on
-					return got, 0, nil
-				case "503":
-					sleep(ctx, pollEvery)
-					return got, 0, errNoResponders
-				}
-				return got, 0, fmt.Errorf("the event log refused a read: %s %s", status, m.Header.Get("Description"))
-			}
-			seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
-			if err != nil || seq < r.next {
-				continue
-			}
-			d := Delivery{Seq: seq, MsgID: m.Header.Get(jetstream.MsgIDHeader), Forwarded: m.Header.Get(forwardedHeader) != ""}
-			d.Pending, _ = strconv.ParseUint(m.Header.Get(numPendingHeader), 10, 64)
-			if ts, err := time.Parse(time.RFC3339Nano, m.Header.Get(jetstream.TimeStampHeaer)); err == nil {
-				d.Time = ts.UnixMilli()
-			}
-			r.next = seq + 1
-			got++
-			deliver(d, m.Data)
-			timeout.Reset(directWait)
+		case err != nil:
+			return got, 0, fmt.Errorf("the event log did not answer within %s (reading from sequence %d): %w", directWait, r.next, err)
 		}
+		if status := m.Header.Get("Status"); status != "" {
+			switch status {
+			case "204": // the end of the batch
+				pending, _ = strconv.ParseUint(m.Header.Get(numPendingHeader), 10, 64)
+				return got, pending, nil
+			case "404": // nothing from r.next on
+				return got, 0, nil
+			case "503":
+				sleep(ctx, pollEvery)
+				return got, 0, errNoResponders
+			}
+			return got, 0, fmt.Errorf("the event log refused a read: %s %s", status, m.Header.Get("Description"))
+		}
+		seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+		before, berr := strconv.ParseUint(m.Header.Get(jetstream.LastSequenceHeader), 10, 64)
+		if err != nil || berr != nil || seq < r.next || before != previous {
+			// A message lost on the way, or one that cannot be read: the
+			// next batch asks again from the first not delivered.
+			return got, 0, fmt.Errorf("a direct get of the event log came with a hole (message %d after %d, %d expected)", seq, before, previous)
+		}
+		previous = seq
+		d := Delivery{Seq: seq, MsgID: m.Header.Get(jetstream.MsgIDHeader), Forwarded: m.Header.Get(forwardedHeader) != ""}
+		d.Pending, _ = strconv.ParseUint(m.Header.Get(numPendingHeader), 10, 64)
+		if ts, err := time.Parse(time.RFC3339Nano, m.Header.Get(jetstream.TimeStampHeaer)); err == nil {
+			d.Time = ts.UnixMilli()
+		}
+		r.next = seq + 1
+		got++
+		deliver(d, m.Data)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -305,12 +306,8 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 		return err
 	}
 	defer log.Close()
-	nonces, err := log.Nonces(ctx, auth.NonceWindow)
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	keyring.SetNonces(logNonces{nonces})
+	nonces := c.openNonces(ctx, log, keyring)
+	defer nonces.stop()
 
 	// The nodes of other shards, when there are.
 	var peers *cluster.Peers
@@ -325,7 +322,7 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 	metrics := telemetry.New()
 	metrics.WatchConnections(ln.Stats)
 	metrics.WatchStore(st)
-	metrics.WatchSignedRequests(keyring.SignedRefused, nonces.Usage)
+	metrics.WatchSignedRequests(keyring.SignedRefused, nonces.usage)
 	n := node.New(log, st, node.Options{
 		Logger:           c.logger,
 		MarkPath:         filepath.Join(c.DataDir, "log-mark.json"),
@@ -408,6 +405,7 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 
 	select {
 	case <-n.Ready():
+		nonces.awaitBriefly(c.logger)
 		// Other shards' nodes are answered once this one has caught up.
 		if peers != nil {
 			if err := peers.Serve(shardLocal{api, n}); err != nil {
@@ -565,6 +563,67 @@ type noNoncesYet struct{}
 
 func (noNoncesYet) Use(context.Context, string) (bool, error) {
 	return false, errors.New("the event log is not open yet")
+}
+
+// opening opens the log's nonce bucket beside the start: on a cluster
+// that has lost the server leading it, the bucket answers only once its
+// servers have elected another, which must not hold the node's start (its
+// queries, bearer requests, and ingest need no nonce). Signed requests get
+// 503 until it is open.
+type opening struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	nonces atomic.Pointer[eventlog.Nonces]
+}
+
+// noncesWait is how long the start waits for the nonce bucket before the
+// node says it is ready without it.
+const noncesWait = 5 * time.Second
+
+// openNonces opens the nonce bucket, trying again until ctx is done or
+// stop is called, and hands it to keyring once open.
+func (c *ServeCommand) openNonces(ctx context.Context, log *eventlog.Log, keyring *auth.Keyring) *opening {
+	o := &opening{done: make(chan struct{})}
+	ctx, o.cancel = context.WithCancel(ctx)
+	go func() {
+		defer close(o.done)
+		for ctx.Err() == nil {
+			n, err := log.Nonces(ctx, auth.NonceWindow)
+			if err == nil {
+				o.nonces.Store(n)
+				keyring.SetNonces(logNonces{n})
+				return
+			}
+			if ctx.Err() == nil {
+				c.logger.Error("the nonce bucket cannot be opened; signed requests get 503 until it is", "err", err)
+			}
+		}
+	}()
+	return o
+}
+
+// awaitBriefly waits at most noncesWait for the bucket.
+func (o *opening) awaitBriefly(logger *slog.Logger) {
+	select {
+	case <-o.done:
+	case <-time.After(noncesWait):
+		logger.Warn("the nonce bucket is not open yet; signed requests get 503 until it is")
+	}
+}
+
+// stop ends the opening, and waits for it.
+func (o *opening) stop() {
+	o.cancel()
+	<-o.done
+}
+
+// usage is the bucket's Usage, once it is open.
+func (o *opening) usage(ctx context.Context) (used, limit uint64, err error) {
+	n := o.nonces.Load()
+	if n == nil {
+		return 0, 0, errors.New("the nonce bucket is not open yet")
+	}
+	return n.Usage(ctx)
 }
 
 // logNonces keeps the nonces of signed requests in the event log's NATS.
