@@ -239,13 +239,6 @@ func readSignedBody(body io.Reader) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// signatureBase is the signature base string of r (writeSignatureBase).
-func signatureBase(r *http.Request, header oauthParams, publicURL *url.URL, form bool) (string, error) {
-	var b strings.Builder
-	err := writeSignatureBase(&b, r, header, publicURL, form)
-	return b.String(), err
-}
-
 // isSignedForm says whether r's body is a form whose parameters the
 // signature covers: only a query's. An ingest body is never a form, whatever
 // its Content-Type says: signed as one, its events would be covered only

@@ -45,6 +45,10 @@ const (
 	lagRetry = 100 * time.Microsecond
 	// consumerRetry is the pause between attempts to make the consumer.
 	consumerRetry = time.Second
+	// giveUpAfter is how long a catch-up asks for a message it knows of
+	// that no server gives (lost, or expired) before it leaves it to the
+	// consumer.
+	giveUpAfter = 10 * time.Second
 	// wakePrefix begins the subject of wake-up messages: the subject of
 	// the message stored, with it instead of SubjectPrefix, so that a node
 	// of one shard hears its shard's only. The payload is the sequence.
@@ -169,7 +173,10 @@ type follower struct {
 	// waiting is since when the fold has known of a message it has not
 	// applied, without applying any (zero while it has not).
 	waiting time.Time
-	events  []convops.Event
+	// given is the last known sequence a catch-up gave up on: it is not
+	// taken for a stall again.
+	given  uint64
+	events []convops.Event
 }
 
 // deliver applies the message d, with its data, unless it was applied.
@@ -203,7 +210,7 @@ func (f *follower) nextSeq() uint64 {
 func (f *follower) stalled() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.next > f.l.known.Load() {
+	if known := f.l.known.Load(); f.next > known || known <= f.given {
 		f.waiting = time.Time{}
 		return false
 	}
@@ -215,9 +222,11 @@ func (f *follower) stalled() bool {
 
 // catchUp reads with direct gets from r.next on until nothing is left that
 // this node knows of, telling pending (when not nil) how many messages of
-// the shard remain after the first read.
+// the shard remain after the first read. A message it knows of that no
+// server gives for giveUpAfter is left to the consumer.
 func (f *follower) catchUp(ctx context.Context, r *directReader, pending func(uint64)) error {
 	lagging := lagRetry
+	var since time.Time // since when it has asked for a known message in vain
 	for ctx.Err() == nil {
 		r.next = max(r.next, f.nextSeq()) // the consumer may have gone on meanwhile
 		got, left, err := r.batch(ctx, func(d Delivery, data []byte) {
@@ -233,11 +242,22 @@ func (f *follower) catchUp(ctx context.Context, r *directReader, pending func(ui
 		if got > 0 && left > 0 {
 			continue // more is there: read on at once
 		}
-		if r.next > f.l.known.Load() && err == nil {
+		known := f.l.known.Load()
+		if r.next > known && err == nil {
 			return nil
 		}
 		// A message this node knows is stored is not read yet: the server
 		// asked may lag the one that stored it, or be gone.
+		switch {
+		case got > 0 || since.IsZero():
+			since = time.Now()
+		case time.Since(since) > giveUpAfter:
+			f.l.logger.Warn("no server of the event log gives a message this node knows was stored; the fold waits for its consumer", "next", r.next, "known", known)
+			f.mu.Lock()
+			f.given = known
+			f.mu.Unlock()
+			return nil
+		}
 		sleep(ctx, lagging)
 		lagging = min(2*lagging, pollEvery)
 	}

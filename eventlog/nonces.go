@@ -47,10 +47,17 @@ func (l *Log) Nonces(ctx context.Context, window time.Duration) (*Nonces, error)
 	var kv jetstream.KeyValue
 	err := l.RetryStarting(ctx, "the nonce bucket", func() (err error) {
 		if l.External() {
-			// A bucket that exists is used as it is: reading it needs
-			// only its stream's leader, where changing it needs the
-			// cluster's meta leader, which may be being elected.
-			if kv, err = l.js.KeyValue(ctx, NonceBucket); !errors.Is(err, jetstream.ErrBucketNotFound) {
+			// A bucket that exists as convops would make it is used as
+			// it is: reading it needs only its stream's leader, where
+			// changing it needs the cluster's meta leader, which may be
+			// being elected.
+			kv, err = l.js.KeyValue(ctx, NonceBucket)
+			if err == nil {
+				st, serr := kv.Status(ctx)
+				if serr == nil && st.TTL() == cfg.TTL && st.Config().MaxBytes == cfg.MaxBytes {
+					return nil
+				}
+			} else if !errors.Is(err, jetstream.ErrBucketNotFound) {
 				return err
 			}
 		}
@@ -68,9 +75,9 @@ func (l *Log) Nonces(ctx context.Context, window time.Duration) (*Nonces, error)
 func (n *Nonces) Usage(ctx context.Context) (used, limit uint64, err error) {
 	st, err := n.kv.Status(ctx)
 	if err != nil {
-		return 0, maxNonceBytes, fmt.Errorf("read the nonce bucket's state: %w", err)
+		return 0, 0, fmt.Errorf("read the nonce bucket's state: %w", err)
 	}
-	return st.Bytes(), maxNonceBytes, nil
+	return st.Bytes(), uint64(max(st.Config().MaxBytes, 0)), nil
 }
 
 // Use records digest (letters and digits); fresh is false when it is in

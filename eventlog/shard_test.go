@@ -55,7 +55,9 @@ func TestFollowWaitsQuietlyForItsShard(t *testing.T) {
 		}
 	}
 	got := make(chan string, 10)
-	go l.Follow(ctx, 1, func(d Delivery, err error) { got <- d.Batch.Account }, nil)
+	started := make(chan struct{})
+	go l.Follow(ctx, 1, func(d Delivery, err error) { got <- d.Batch.Account }, func(uint64) { close(started) })
+	<-started // the replay at start is over
 	publish := func(account string) {
 		t.Helper()
 		msgs := l.Encode(convops.Batch{Account: account, Now: 1, Events: []convops.Event{{ConversationID: "c", EventID: "c"}}})

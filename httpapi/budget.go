@@ -14,11 +14,13 @@ import (
 )
 
 // byteBudget caps the memory that requests in flight hold, all together:
-// the bodies read, the events decoded from them, the answers built. A
-// request that would pass the cap is refused at once with 429: waiting for
-// room would only pile requests up behind one another. The requests of one
+// the bodies read, the events decoded from them, the answers built, and
+// the answers metric streams keep (see watchHub). A request that would
+// pass the cap is refused at once with 429: waiting for room would only
+// pile requests up behind one another. The requests and streams of one
 // account hold at most half of it, so that one tenant's large or slow
-// bodies cannot hold off the others.
+// bodies cannot hold off the others. (Bodies read before their requests'
+// credentials are checked are held of a budget of their own: see held.)
 type byteBudget struct {
 	limit int64
 	used  atomic.Int64
@@ -72,13 +74,6 @@ func (b *byteBudget) acquireFor(account string, n int64) bool {
 	}
 	b.accounts[account] += n
 	return true
-}
-
-// heldBy is what the requests of account hold.
-func (b *byteBudget) heldBy(account string) int64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.accounts[account]
 }
 
 // releaseFor gives back what acquireFor took.

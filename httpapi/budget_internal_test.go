@@ -36,6 +36,13 @@ func (bearerOnly) Authenticate(r *http.Request, _, _ string) error {
 	return nil
 }
 
+// heldBy is what the requests of account hold.
+func (b *byteBudget) heldBy(account string) int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.accounts[account]
+}
+
 // TestLoadIsNotToldBeforeCredentials: a request whose credentials do not
 // hold learns nothing of the account's load: announcing a 10 MiB body (and
 // waiting for 100-continue, so as to send none), it gets 401 whether the

@@ -118,8 +118,8 @@ func TestAnnouncedBodiesHoldNothing(t *testing.T) {
 }
 
 // TestTrickledBodiesAreCut: a body that falls behind the floor rate is cut
-// once its grace has passed, whatever length it announced (today's floor
-// would have waited 266 s for this one).
+// once its grace has passed, whatever length it announced (a deadline that
+// followed the length announced would have waited 266 s for this one).
 func TestTrickledBodiesAreCut(t *testing.T) {
 	ts := newTestServer(t, func(o *httpapi.Options) { o.Auth = budgetKeys(t) })
 	conn := announce(t, ts.URL, fmt.Sprintf("POST /ingest/account/a/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer aa\r\n"+

@@ -76,12 +76,11 @@ func (s *Server) versionElsewhere(account string) (uint64, error) {
 }
 
 // computeElsewhere is the answer of a watch of another shard's account, asked
-// of a node of that shard, which refuses one larger than maxBytes.
+// of a node of that shard, which refuses one larger than maxBytes. Watches
+// ask one at a time (computeInSlot): answers of many streams asked at once
+// would arrive together, faster than this node's NATS connection drains
+// them.
 func (h *watchHub) computeElsewhere(q convops.Query, params map[string]string, maxBytes int64) ([]byte, error) {
-	// One at a time: answers of many streams asked at once would arrive
-	// together, faster than this node's NATS connection drains them.
-	h.elsewhere <- struct{}{}
-	defer func() { <-h.elsewhere }()
 	status, body, cause, err := h.s.askPeers(context.Background(), q.Account, params, maxBytes)
 	if err != nil {
 		return nil, err

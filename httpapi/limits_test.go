@@ -49,7 +49,7 @@ func TestDrainGivesTheBudgetBack(t *testing.T) {
 	r.ContentLength = 16 << 20
 	h := &held{budget: b, unauthenticated: &byteBudget{limit: 1 << 20}, raw: pr, authenticated: true, account: "1"}
 	if !h.take(40 << 20) {
-		t.Fatal("the budget has no room for the reservation")
+		t.Fatal("the budget has no room for what the request holds")
 	}
 	r = r.WithContext(context.WithValue(r.Context(), heldKey{}, h))
 	drained := make(chan struct{})

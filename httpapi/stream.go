@@ -57,10 +57,12 @@ type watchHub struct {
 	perAccount map[string]int // streams open, by account
 	streams    int
 	// retained is what the watches' answers hold (see retainedSize), at
-	// most half of --max-inflight-bytes.
-	retained int64
-	closed   bool
-	done     chan struct{} // closed by close: every stream ends
+	// most half of --max-inflight-bytes; retainedBy what those of each
+	// account hold.
+	retained   int64
+	retainedBy map[string]int64
+	closed     bool
+	done       chan struct{} // closed by close: every stream ends
 }
 
 // watch is the shared computation of the streams of one query.
@@ -101,7 +103,8 @@ func (wr *watcher) offer(b []byte) {
 }
 
 func newWatchHub(s *Server) *watchHub {
-	return &watchHub{s: s, elsewhere: make(chan struct{}, 1), watches: make(map[string]*watch), perAccount: make(map[string]int), done: make(chan struct{})}
+	return &watchHub{s: s, elsewhere: make(chan struct{}, 1), watches: make(map[string]*watch), perAccount: make(map[string]int),
+		retainedBy: make(map[string]int64), done: make(chan struct{})}
 }
 
 // watchKey names the answer of q, whatever the order its ids were given in.
@@ -168,9 +171,9 @@ func (h *watchHub) subscribe(q convops.Query, params map[string]string) (*watche
 	}
 	wt := h.watches[key]
 	if wt == nil {
-		if !h.keepLocked(q.Account, 0, retainedSize(b)) {
+		if err := h.keepLocked(q, 0, retainedSize(b)); err != nil {
 			h.unreserve(q.Account)
-			return nil, noRoomForStream(q, int64(len(b)))
+			return nil, err
 		}
 		wt = &watch{key: key, q: q, params: params, stop: make(chan struct{}), subs: make(map[*watcher]struct{}), last: b,
 			ended: make(chan struct{}), version: version, span: convops.Layout(now, q.Timeframe, 0).Whole}
@@ -196,22 +199,31 @@ func outgrown(err error) bool {
 	return errors.As(err, &e) && (e.Code == convops.EInvalid || e.Code == convops.ETooMany && e.Cause == convops.CauseStreams)
 }
 
-// keepLocked changes what a watch of account keeps from old bytes to new
-// (see retainedSize), holding the difference of the budget, in the
-// account's share; false, and nothing changed, when there is no room for
-// it. Hub lock should be held.
-func (h *watchHub) keepLocked(account string, old, new int64) bool {
-	grow := new - old
-	if grow <= 0 {
-		h.retained += grow
+// keepLocked changes what a watch of q keeps from old bytes to new (see
+// retainedSize), holding the difference of the budget, in the account's
+// share. When there is no room for it, nothing changes, and the error says
+// whether the streams could never keep it beside the others (their half of
+// the budget, or the account's streams its share: noRoomForStream), or
+// the budget has no room for now (errBudget: requests in flight hold it).
+// Hub lock should be held.
+func (h *watchHub) keepLocked(q convops.Query, old, new int64) error {
+	account, grow := q.Account, new-old
+	if grow > 0 {
+		half := h.s.opts.MaxInflightBytes / 2
+		if h.retained+grow > half || h.retainedBy[account]+grow > half {
+			return noRoomForStream(q, new/2)
+		}
+		if !h.s.budget.acquireFor(account, grow) {
+			return errBudget
+		}
+	} else {
 		h.s.budget.releaseFor(account, -grow)
-		return true
-	}
-	if h.retained+grow > h.s.opts.MaxInflightBytes/2 || !h.s.budget.acquireFor(account, grow) {
-		return false
 	}
 	h.retained += grow
-	return true
+	if h.retainedBy[account] += grow; h.retainedBy[account] <= 0 {
+		delete(h.retainedBy, account)
+	}
+	return nil
 }
 
 // room is the largest answer (as JSON) that wt (nil for a watch not yet
@@ -239,8 +251,19 @@ func (h *watchHub) version(account string) (uint64, error) {
 
 // computeInSlot is compute in one of the account's read slots, as a query
 // would take: a wall of screens opening at once, or many watches of one
-// account recomputing at once, compute no more at once than that.
+// account recomputing at once, compute no more at once than that. A watch
+// of another shard's account first waits its turn to ask that shard (at
+// most ForwardTimeout), so that no slot is held while it waits.
 func (h *watchHub) computeInSlot(q convops.Query, params map[string]string, now, room int64) ([]byte, error) {
+	if !h.s.opts.Shard.Holds(q.Account) {
+		select {
+		case h.elsewhere <- struct{}{}:
+			defer func() { <-h.elsewhere }()
+		case <-time.After(h.s.opts.ForwardTimeout):
+			return nil, &convops.Error{Code: convops.EUnavailable, Cause: convops.CauseShard,
+				Message: "the metric streams of other shards' accounts wait their turn to ask those shards; retry in a moment"}
+		}
+	}
 	release, err := h.s.takeSlot(convops.ScopeRead, q.Account)
 	if err != nil {
 		return nil, err
@@ -302,7 +325,7 @@ func (h *watchHub) dropLocked(wt *watch) {
 	if h.watches[wt.key] != wt {
 		return // dropped already
 	}
-	h.keepLocked(wt.q.Account, retainedSize(wt.last), 0)
+	h.keepLocked(wt.q, retainedSize(wt.last), 0)
 	wt.last = nil
 	delete(h.watches, wt.key)
 }
@@ -408,10 +431,16 @@ func (h *watchHub) run(wt *watch) {
 			h.mu.Unlock()
 			continue
 		}
-		if !h.keepLocked(wt.q.Account, retainedSize(wt.last), retainedSize(b)) {
-			h.endLocked(wt, noRoomForStream(wt.q, int64(len(b))))
+		if err := h.keepLocked(wt.q, retainedSize(wt.last), retainedSize(b)); outgrown(err) {
+			h.endLocked(wt, err)
 			h.mu.Unlock()
 			return
+		} else if err != nil {
+			// Requests hold the budget for now: the streams keep their
+			// answer, and the next second tries again.
+			wt.version, wt.span = 0, convops.Span{}
+			h.mu.Unlock()
+			continue
 		}
 		wt.last = b
 		for wr := range wt.subs {
@@ -452,9 +481,9 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	// The parameters are in the query string; a body (which would hold its
-	// reservation of the request-memory budget for the stream's whole life)
-	// is refused, and the reservation given back.
+	// The parameters are in the query string; a body is refused, and what
+	// the request holds of the budget (nothing of a body not read) given
+	// back before the stream begins its long life.
 	if r.ContentLength != 0 {
 		s.error(w, r, convops.Errorf(convops.EInvalid, "a stream takes its parameters in the query string; send no body"))
 		return

@@ -43,9 +43,12 @@ import (
 const (
 	snapshotMagic    = "CONVOPS SNAPSHOT"
 	snapshotEndMagic = "CONVOPS SNAP END"
-	// SnapshotVersion is the version of the format written; others are
-	// refused.
-	SnapshotVersion = 1
+	// SnapshotVersion is the version of the format written; it and
+	// snapshotVersionWithoutVersions are read, others refused. Version 2
+	// keeps each account's version (Store.Version), so that every node
+	// gives an account the same one after a restart.
+	SnapshotVersion                = 2
+	snapshotVersionWithoutVersions = 1
 )
 
 // ErrBadSnapshot is returned for a snapshot that cannot be used.
@@ -185,7 +188,7 @@ func (s *Store) captureAccount(a *account) {
 // copy shares with a until the snapshot of epoch releases a.
 // Lock of a should be held.
 func (a *account) shallowCopy(epoch uint32) *account {
-	cp := &account{id: a.id, swept: a.swept, total: a.total}
+	cp := &account{id: a.id, swept: a.swept, total: a.total, version: a.version}
 	cp.skills = idList[skill]{ids: slices.Clone(a.skills.ids), items: slices.Clone(a.skills.items), sorted: len(a.skills.ids)}
 	for i := range cp.skills.items {
 		sk := &cp.skills.items[i]
@@ -292,7 +295,8 @@ func (sn *Snapshot) takenShard(i int) (shardCopy, bool) {
 }
 
 // account writes an account, after its length: its id, the horizon it was
-// swept to, its series, its skills with their agents, its agents. It is
+// swept to, its version, its series, its skills with their agents, its
+// agents. It is
 // encoded into buf a few series at a time: one account may be most of the
 // store, and a buffer as large would stall the process that allocates it.
 // It returns buf for the next account.
@@ -304,6 +308,7 @@ func (sw *snapshotWriter) account(a *account, buf []byte) []byte {
 	b = binary.LittleEndian.AppendUint16(b, uint16(len(a.id)))
 	b = append(b, a.id...)
 	b = binary.LittleEndian.AppendUint32(b, a.swept)
+	b = binary.LittleEndian.AppendUint64(b, a.version)
 	b = appendSeries(b, &a.total)
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(a.skills.ids)))
 	for i, id := range a.skills.ids {
@@ -337,7 +342,7 @@ func (sw *snapshotWriter) seriesList(b []byte, l *idList[series]) []byte {
 
 // accountSize is the length of the encoding of a that account writes.
 func accountSize(a *account) int {
-	n := 2 + len(a.id) + 4 + seriesSize(&a.total) + 4
+	n := 2 + len(a.id) + 4 + 8 + seriesSize(&a.total) + 4
 	for i := range a.skills.items {
 		sk := &a.skills.items[i]
 		n += 8 + seriesSize(&sk.total) + listSize(&sk.agents)
@@ -520,8 +525,8 @@ func LoadSnapshot(r io.Reader, size int64, opts Options) (*Store, SnapshotHeader
 	if magic := sr.bytes(len(snapshotMagic)); sr.err == nil && string(magic) != snapshotMagic {
 		return nil, h, fmt.Errorf("%w: not a convops snapshot", ErrBadSnapshot)
 	}
-	if v := sr.u32(); sr.err == nil && v != SnapshotVersion {
-		return nil, h, fmt.Errorf("%w: version %d, this server reads version %d", ErrBadSnapshot, v, SnapshotVersion)
+	if sr.version = sr.u32(); sr.err == nil && sr.version != SnapshotVersion && sr.version != snapshotVersionWithoutVersions {
+		return nil, h, fmt.Errorf("%w: version %d, this server reads versions %d and %d", ErrBadSnapshot, sr.version, snapshotVersionWithoutVersions, SnapshotVersion)
 	}
 	h.Seq, h.LogTime, h.Stream, h.Clock = sr.u64(), sr.i64(), sr.i64(), sr.i64()
 	s := New(opts)
@@ -563,7 +568,9 @@ func LoadSnapshot(r io.Reader, size int64, opts Options) (*Store, SnapshotHeader
 			break
 		}
 		s.accounts[a.id] = a
-		a.version = h.Seq // see Store.Version
+		if sr.version == snapshotVersionWithoutVersions {
+			a.version = h.Seq // not kept: the snapshot's own, until a batch adds to it
+		}
 		a.queued = a.total.first()
 		s.expiry[a.queued] = append(s.expiry[a.queued], a)
 	}
@@ -586,12 +593,13 @@ func LoadSnapshot(r io.Reader, size int64, opts Options) (*Store, SnapshotHeader
 // snapshotReader reads what snapshotWriter wrote, checking every length
 // against what is left of the file, and remembers the first problem.
 type snapshotReader struct {
-	r    *bufio.Reader
-	crc  hash.Hash32
-	left int64 // bytes of the file not read yet
-	read int64
-	err  error
-	tmp  [8]byte
+	version uint32 // of the format
+	r       *bufio.Reader
+	crc     hash.Hash32
+	left    int64 // bytes of the file not read yet
+	read    int64
+	err     error
+	tmp     [8]byte
 }
 
 func (sr *snapshotReader) fail(format string, args ...any) {
@@ -758,6 +766,9 @@ func (sr *snapshotReader) account() *account {
 		sr.fail("account id %q", id)
 	}
 	a.swept = sr.u32()
+	if sr.version != snapshotVersionWithoutVersions {
+		a.version = sr.u64()
+	}
 	a.total = sr.series()
 	for range sr.count(8 + entryBytes + 4 + 4) {
 		id := int64(sr.u64())

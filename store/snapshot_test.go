@@ -17,7 +17,7 @@ func randomBatches(r *rand.Rand, n int, clock int64) []convops.Batch {
 	var out []convops.Batch
 	for i := range n {
 		clock += r.Int64N(60_000)
-		b := convops.Batch{Account: fmt.Sprint("acc", r.IntN(6)), Now: clock, LogTime: clock}
+		b := convops.Batch{Account: fmt.Sprint("acc", r.IntN(6)), Now: clock, LogTime: clock, LogSeq: uint64(i + 1)}
 		for j := range 1 + r.IntN(50) {
 			e := convops.Event{EventID: fmt.Sprint("e", i, "-", j), SkillID: r.Int64N(6) - 1, ResolvedBy: convops.ResolvedBy(r.IntN(3)),
 				ResolvedAt: clock - r.Int64N(3*3_600_000), HandlingTimeMs: r.Int64N(900_000)}
@@ -102,6 +102,14 @@ func TestSnapshotIsTheStateWhenItBegan(t *testing.T) {
 		}
 		if got, want := loaded.Stats(), reference.Stats(); got.Series != want.Series || got.Buckets != want.Buckets || got.DedupeKeys != want.DedupeKeys {
 			t.Fatalf("seed %d: loaded %+v, taken of %+v", seed, got, want)
+		}
+		// Each account's version (the sequence of the batch that last
+		// added to it) is kept: every node gives the same after a restart.
+		for a := range 6 {
+			account := fmt.Sprint("acc", a)
+			if got, want := loaded.Version(account), reference.Version(account); got != want || want == 0 {
+				t.Errorf("seed %d: %s has version %d loaded, %d taken", seed, account, got, want)
+			}
 		}
 		// The tail applied to the loaded snapshot gives the live store.
 		for _, b := range batches[split:] {

@@ -236,11 +236,12 @@ func (s *Store) Apply(b convops.Batch) (convops.Outcome, error) {
 // can only have changed, for a window that has not moved, when it has.
 //
 // It is the log sequence of that batch, which every node folding the log
-// gives alike, so that a node can ask another whether an account changed;
-// an account loaded from a snapshot has the snapshot's sequence until a
-// batch adds to it. A batch not read from a log (a test's) takes the count
-// of such batches instead: a version never repeats, even for an account
-// dropped and made again.
+// gives alike, snapshots keeping it, so that a node can ask another
+// whether an account changed (an account loaded from a snapshot of the
+// first format has the snapshot's sequence until a batch adds to it). A
+// batch not read from a log (a test's) takes the count of such batches
+// instead: a version never repeats, even for an account dropped and made
+// again.
 func (s *Store) Version(account string) uint64 {
 	a := s.account(account, false)
 	if a == nil {

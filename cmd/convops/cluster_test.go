@@ -5,10 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +19,7 @@ import (
 
 	"github.com/convops/convops"
 	"github.com/convops/convops/eventlog"
+	"github.com/convops/convops/internal/natsprocs"
 )
 
 // natsCluster is a real three-server NATS JetStream cluster on loopback,
@@ -34,30 +32,9 @@ type natsCluster struct {
 	opts    []func() *server.Options
 }
 
-// freePorts returns n ports that are free now, outside the range the
-// system hands out for outgoing connections (32768–60999), so that a
-// restarted server finds its port still free.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	for len(ports) < n {
-		port := 20000 + rand.IntN(12000)
-		if slices.Contains(ports, port) {
-			continue
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
-		if err != nil {
-			continue
-		}
-		ln.Close()
-		ports = append(ports, port)
-	}
-	return ports
-}
-
 func startNATSCluster(t *testing.T, size int) *natsCluster {
 	t.Helper()
-	ports := freePorts(t, 2*size)
+	ports := natsprocs.FreePorts(2 * size)
 	var routes []string
 	for i := range size {
 		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", ports[size+i]))

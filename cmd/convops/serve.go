@@ -474,15 +474,26 @@ func (c *ServeCommand) serveMetrics(metrics *telemetry.Registry) (stop func(), e
 	mux.Handle("GET /metrics", metrics.Handler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: c.ReadHeaderTimeout, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(c.logger.Handler(), slog.LevelWarn)}
-	go srv.Serve(ln)
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			c.logger.Error("serving /metrics stopped", "err", err)
+		}
+	}()
 	c.logger.Info("serving /metrics", "addr", ln.Addr().String())
-	return func() { srv.Close() }, nil
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx) // a scrape in flight finishes
+		<-served
+	}, nil
 }
 
 // listen opens the listener, within the bounds of --max-connections and
 // --max-connections-per-address. The open-files limit is raised to its
-// hard limit first (Go does so itself since 1.19; it is said here, in the
-// log, with the bound it gives).
+// hard limit first (the Go runtime raises it as the process starts, to one
+// short of it) and said in the log, with the bound it gives.
 func (c *ServeCommand) listen() (*connlimit.Listener, error) {
 	var rl syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil && rl.Cur < rl.Max {

@@ -59,7 +59,7 @@ type serverProc struct {
 // range the system gives outgoing connections (so that a server started
 // again finds its ports free), and waits until each has JetStream.
 func Start(ctx context.Context, bin, dir string, size int) (*Cluster, error) {
-	ports := freePorts(3 * size)
+	ports := FreePorts(3 * size)
 	var routes []string
 	for i := range size {
 		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", ports[size+i]))
@@ -261,8 +261,10 @@ func (c *Cluster) SeparateLeaders(ctx context.Context, stream string) error {
 	return fmt.Errorf("the meta leader still leads the stream %s", stream)
 }
 
-// freePorts returns n ports that are free now, between 20000 and 32000.
-func freePorts(n int) []int {
+// FreePorts returns n ports that are free now, between 20000 and 32000:
+// outside the range the system hands out for outgoing connections
+// (32768–60999), so that a server started again finds its port still free.
+func FreePorts(n int) []int {
 	var ports []int
 	for len(ports) < n {
 		port := 20000 + rand.IntN(12000)
