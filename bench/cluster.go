@@ -110,7 +110,7 @@ func RunCluster(ctx context.Context, o Options, w *Workload, nodes ClusterNodes)
 	for _, loss := range []struct {
 		what string
 		kill func(context.Context) (func() error, string, error)
-	}{{"the meta leader", nodes.KillMetaLeader}, {"the stream's leader", nodes.KillStreamLeader}} {
+	}{{"the cluster's JetStream", nodes.KillMetaLeader}, {"the event stream", nodes.KillStreamLeader}} {
 		gap, acks, name, err := leaderLoss(ctx, client, o, w, nodes, loss.kill)
 		if err != nil {
 			return err
