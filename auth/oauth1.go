@@ -98,15 +98,7 @@ const upperHex = "0123456789ABCDEF"
 // percentEncode encodes per RFC 5849 3.6: everything but unreserved characters.
 func percentEncode(s string) string {
 	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; isUnreserved(c) {
-			b.WriteByte(c)
-		} else {
-			b.WriteByte('%')
-			b.WriteByte(upperHex[c>>4])
-			b.WriteByte(upperHex[c&15])
-		}
-	}
+	writeEncoded(&b, s, "%")
 	return b.String()
 }
 
@@ -115,12 +107,18 @@ func percentEncode(s string) string {
 // normalised and again as part of the base. The second pass leaves
 // unreserved bytes and hex digits as they are and writes each '%' as
 // "%25".
-func writeTwiceEncoded(w *bufio.Writer, s string) {
+func writeTwiceEncoded(w *bufio.Writer, s string) { writeEncoded(w, s, "%25") }
+
+// writeEncoded writes s percent-encoded, each escape beginning with pct.
+func writeEncoded(w interface {
+	io.ByteWriter
+	io.StringWriter
+}, s, pct string) {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; isUnreserved(c) {
 			w.WriteByte(c)
 		} else {
-			w.WriteString("%25")
+			w.WriteString(pct)
 			w.WriteByte(upperHex[c>>4])
 			w.WriteByte(upperHex[c&15])
 		}

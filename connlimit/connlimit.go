@@ -129,24 +129,22 @@ func (l *Listener) admit(nc net.Conn, addr string) (c *conn, evict []*conn, ok b
 	// when it closes, so it is taken off the lists now, and the new one
 	// counted beside it until then.
 	if l.opts.PerAddress > 0 && a.open >= l.opts.PerAddress {
-		front := a.strangers.Front()
-		if front == nil {
+		c := l.oldestLocked(a.strangers)
+		if c == nil {
 			l.refusedAddress.Add(1)
 			l.dropAddressLocked(addr, a)
 			return nil, nil, false
 		}
-		evict = append(evict, front.Value.(*conn))
-		l.forgetStrangerLocked(evict[0])
+		evict = append(evict, c)
 	}
 	if l.opts.Max > 0 && l.open-len(evict) >= l.opts.Max {
-		front := l.strangers.Front()
-		if front == nil {
+		c := l.oldestLocked(l.strangers)
+		if c == nil {
 			l.refusedTotal.Add(1)
 			l.dropAddressLocked(addr, a)
 			return nil, evict, false
 		}
-		evict = append(evict, front.Value.(*conn))
-		l.forgetStrangerLocked(front.Value.(*conn))
+		evict = append(evict, c)
 	}
 	l.open++
 	a.open++
@@ -154,6 +152,18 @@ func (l *Listener) admit(nc net.Conn, addr string) (c *conn, evict []*conn, ok b
 	// It has sent nothing yet: a stranger until its first request.
 	l.listStrangerLocked(c)
 	return c, evict, true
+}
+
+// oldestLocked takes the oldest connection of strangers off the lists of
+// strangers, to be closed; nil when there is none. Lock should be held.
+func (l *Listener) oldestLocked(strangers *list.List) *conn {
+	front := strangers.Front()
+	if front == nil {
+		return nil
+	}
+	c := front.Value.(*conn)
+	l.forgetStrangerLocked(c)
+	return c
 }
 
 // dropAddressLocked forgets an address without connections. Lock should
