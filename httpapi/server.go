@@ -458,7 +458,7 @@ type LivePersonOutcome struct {
 }
 
 // handleLivePerson serves POST /ingest/account/{accountID}/liveperson/conversations:
-// a page of LivePerson's conversations/search results (SPEC.md section 11).
+// a page of LivePerson's conversations/search results (docs/api.md, section 3).
 func (s *Server) handleLivePerson(w http.ResponseWriter, r *http.Request) {
 	if ndjson, err := ingestFormat(r.Header.Get("Content-Type")); err != nil || ndjson {
 		s.error(w, r, &convops.Error{Code: convops.EMediaType, Parameter: "Content-Type",

@@ -1,6 +1,6 @@
 // Package liveperson reads what LivePerson's Messaging Interactions API
 // (conversations/search) returns, and turns its closed conversations into
-// convops events (SPEC.md section 11).
+// convops events (docs/api.md, section 3).
 //
 // A record becomes one event when its info.status is CLOSE:
 //

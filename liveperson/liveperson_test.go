@@ -18,8 +18,8 @@ var now = time.Date(2026, 11, 27, 13, 29, 17, 0, time.UTC).UnixMilli()
 var end = now - 20*60*1000
 
 // TestConvertPage: the records of testdata/page.json, written after the
-// documented example of conversations/search, become the events SPEC.md
-// section 11 gives: a transfer and two agents (the last one's assignment
+// documented example of conversations/search, become the events the package
+// comment (and docs/api.md, section 3) gives: a transfer and two agents (the last one's assignment
 // starts the handling time), no agent, a bot agent; the open record is
 // skipped.
 func TestConvertPage(t *testing.T) {
