@@ -5,21 +5,18 @@ import (
 	"fmt"
 )
 
-// Error codes. The HTTP layer maps each to one status code in one place.
+// Error codes. The HTTP layer maps each to one status code in one place
+// (and adds the codes of its own: a wrong method, a Host it does not
+// answer for, and the like).
 const (
-	EInvalid        = "invalid"          // 400: bad parameter or body
-	ENotFound       = "not_found"        // 404
-	EMethod         = "method"           // 405
-	ETooLarge       = "too_large"        // 413
-	EHeaderTooLarge = "header_too_large" // 431
-	EMediaType      = "media_type"       // 415
-	EUnauthorized   = "unauthorized"     // 401
-	EForbidden      = "forbidden"        // 403
-	ETooMany        = "too_many"         // 429
-	EUnavailable    = "unavailable"      // 503
-	EInternal       = "internal"         // 500: never for bad input
-	ETimeout        = "timeout"          // 408: the body came too slowly
-	EMisdirected    = "misdirected"      // 421: a host this server does not answer for
+	EInvalid      = "invalid"      // 400: bad parameter or body
+	ENotFound     = "not_found"    // 404
+	ETooLarge     = "too_large"    // 413
+	EUnauthorized = "unauthorized" // 401
+	EForbidden    = "forbidden"    // 403
+	ETooMany      = "too_many"     // 429
+	EUnavailable  = "unavailable"  // 503
+	EInternal     = "internal"     // 500: never for bad input
 )
 
 // Error is the one error type of the service. Message is a sentence a person can
@@ -85,4 +82,13 @@ func ErrorCode(err error) string {
 		return e.Code
 	}
 	return EInternal
+}
+
+// Clip shortens a value quoted in an error message.
+func Clip(s string) string {
+	const most = 40
+	if len(s) <= most {
+		return s
+	}
+	return s[:most] + "…"
 }

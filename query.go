@@ -87,7 +87,7 @@ func ParseQuery(account string, params map[string]string) (Query, error) {
 		return q, ParamErrorf(ParamVersion, "v is required and must be 1")
 	}
 	if strings.TrimSpace(v) != "1" {
-		return q, ParamErrorf(ParamVersion, "v must be 1, got %q", clip(v))
+		return q, ParamErrorf(ParamVersion, "v must be 1, got %q", Clip(v))
 	}
 
 	if s, ok := params[ParamSkillIDs]; ok {
@@ -121,12 +121,12 @@ func ParseQuery(account string, params map[string]string) (Query, error) {
 func parseMinutes(param, s string) (int64, error) {
 	t := strings.TrimSpace(s)
 	if t == "" || strings.TrimLeft(t, "0123456789") != "" {
-		return 0, ParamErrorf(param, "%s must be a whole number of minutes, got %q", param, clip(s))
+		return 0, ParamErrorf(param, "%s must be a whole number of minutes, got %q", param, Clip(s))
 	}
 	n, err := strconv.ParseInt(t, 10, 64)
 	if err != nil {
 		// Only overflow is left: the string is all digits.
-		return 0, ParamErrorf(param, "%s is out of range, got %q", param, clip(s))
+		return 0, ParamErrorf(param, "%s is out of range, got %q", param, Clip(s))
 	}
 	return n, nil
 }
@@ -153,7 +153,7 @@ func parseIDs(param, s string) (IDFilter, error) {
 		}
 		id, err := strconv.ParseInt(item, 10, 64)
 		if err != nil {
-			return f, ParamErrorf(param, "%s must be 'all' or comma-separated whole numbers; item %d is %q", param, i+1, clip(item))
+			return f, ParamErrorf(param, "%s must be 'all' or comma-separated whole numbers; item %d is %q", param, i+1, Clip(item))
 		}
 		ids = append(ids, id)
 	}
@@ -164,13 +164,4 @@ func parseIDs(param, s string) (IDFilter, error) {
 	}
 	f.IDs = ids
 	return f, nil
-}
-
-// clip shortens a value quoted in an error message.
-func clip(s string) string {
-	const max = 40
-	if len(s) <= max {
-		return s
-	}
-	return s[:max] + "…"
 }

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/convops/convops"
+	"github.com/convops/convops/eventjson"
 	"github.com/convops/convops/sim"
 )
 
@@ -16,7 +16,7 @@ func TestEncodeBatch(t *testing.T) {
 	o := sim.DefaultOptions(1795786157000)
 	o.Events = 2000
 	events := sim.Generate(o)
-	got, err := convops.DecodeEvents(encodeBatch(nil, events), false, 1795786157000)
+	got, err := eventjson.Decode(encodeBatch(nil, events), false, 1795786157000)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/convops/convops"
+	"github.com/convops/convops/eventjson"
 )
 
 // get reads a whole answer into buf, which keeps its capacity from one
@@ -42,7 +43,7 @@ func encodeBatch(buf []byte, events []convops.Event) []byte {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = convops.AppendEventJSON(buf, &events[i])
+		buf = eventjson.AppendEvent(buf, &events[i])
 	}
 	return append(buf, ']')
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/convops/convops"
+	"github.com/convops/convops/answerjson"
 )
 
 // postgres is the peer: a real PostgreSQL server in a temporary directory on
@@ -242,7 +243,7 @@ func (p *postgres) answer(ctx context.Context, q *convops.Query, now int64) ([]b
 		}
 	}
 	res.Whole = whole.report(q)
-	return convops.AppendResult(make([]byte, 0, 1024), q, &res), nil
+	return answerjson.Append(make([]byte, 0, 1024), q, &res), nil
 }
 
 // reportBuilder sums rows into the elements of one report.

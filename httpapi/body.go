@@ -97,7 +97,7 @@ func bodyError(r *http.Request, err error) error {
 		return ce // the budget, or a body hash that does not match
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		heldOf(r).bodyCut = true
-		return &convops.Error{Code: convops.ETimeout, Parameter: "body",
+		return &convops.Error{Code: eTimeout, Parameter: "body",
 			Message: fmt.Sprintf("the body came too slowly: send it at %d KiB/s or faster", MinBodyRate>>10)}
 	}
 	return convops.ParamErrorf("body", "the body could not be read to its end: the connection was cut, or it came too slowly")

@@ -9,21 +9,30 @@ import (
 	"github.com/convops/convops"
 )
 
+// Error codes of the HTTP layer alone, beside convops's own.
+const (
+	eMethod         = "method"           // 405
+	eHeaderTooLarge = "header_too_large" // 431
+	eMediaType      = "media_type"       // 415
+	eTimeout        = "timeout"          // 408: the body came too slowly
+	eMisdirected    = "misdirected"      // 421: a host this server does not answer for
+)
+
 // statusOf maps error codes to HTTP status codes: the one place that does.
 var statusOf = map[string]int{
-	convops.EInvalid:        http.StatusBadRequest,
-	convops.EUnauthorized:   http.StatusUnauthorized,
-	convops.EForbidden:      http.StatusForbidden,
-	convops.ENotFound:       http.StatusNotFound,
-	convops.EMethod:         http.StatusMethodNotAllowed,
-	convops.ETooLarge:       http.StatusRequestEntityTooLarge,
-	convops.EHeaderTooLarge: http.StatusRequestHeaderFieldsTooLarge,
-	convops.EMediaType:      http.StatusUnsupportedMediaType,
-	convops.ETooMany:        http.StatusTooManyRequests,
-	convops.EUnavailable:    http.StatusServiceUnavailable,
-	convops.EInternal:       http.StatusInternalServerError,
-	convops.ETimeout:        http.StatusRequestTimeout,
-	convops.EMisdirected:    http.StatusMisdirectedRequest,
+	convops.EInvalid:      http.StatusBadRequest,
+	convops.EUnauthorized: http.StatusUnauthorized,
+	convops.EForbidden:    http.StatusForbidden,
+	convops.ENotFound:     http.StatusNotFound,
+	eMethod:               http.StatusMethodNotAllowed,
+	convops.ETooLarge:     http.StatusRequestEntityTooLarge,
+	eHeaderTooLarge:       http.StatusRequestHeaderFieldsTooLarge,
+	eMediaType:            http.StatusUnsupportedMediaType,
+	convops.ETooMany:      http.StatusTooManyRequests,
+	convops.EUnavailable:  http.StatusServiceUnavailable,
+	convops.EInternal:     http.StatusInternalServerError,
+	eTimeout:              http.StatusRequestTimeout,
+	eMisdirected:          http.StatusMisdirectedRequest,
 }
 
 // errorBody is the JSON body of every non-2xx answer.

@@ -29,7 +29,7 @@ var unguardedPaths = []string{"/healthz", "/readyz", "/metrics"}
 func (s *Server) cleanRequest(w http.ResponseWriter, r *http.Request) error {
 	if r.Method == http.MethodConnect {
 		// Its target is a host, not a path: nothing here is reached by it.
-		return convops.Errorf(convops.EMethod, "CONNECT is not served: convops is not a proxy")
+		return convops.Errorf(eMethod, "CONNECT is not served: convops is not a proxy")
 	}
 	if p := cleanPath(r.URL.Path); p != r.URL.Path {
 		to := (&url.URL{Path: p}).EscapedPath()
@@ -45,7 +45,7 @@ func (s *Server) cleanRequest(w http.ResponseWriter, r *http.Request) error {
 	}
 	if len(s.opts.AllowedHosts) > 0 && s.opts.PublicURL == "" && !slices.Contains(unguardedPaths, r.URL.Path) &&
 		!slices.Contains(s.opts.AllowedHosts, hostName(r.Host)) {
-		return &convops.Error{Code: convops.EMisdirected, Parameter: "Host",
+		return &convops.Error{Code: eMisdirected, Parameter: "Host",
 			Message: fmt.Sprintf("this server does not answer for host %q: use the address it listens on, or start it with --allowed-hosts or --public-url", clip(r.Host))}
 	}
 	return nil

@@ -125,7 +125,7 @@ func readBody(r *http.Request) ([]byte, error) {
 	// A compressed body would be read as JSON, and refused with words
 	// about JSON that do not help.
 	if enc := r.Header.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "identity") {
-		return nil, &convops.Error{Code: convops.EMediaType, Parameter: "Content-Encoding",
+		return nil, &convops.Error{Code: eMediaType, Parameter: "Content-Encoding",
 			Message: "send the body uncompressed: Content-Encoding " + enc + " is not read"}
 	}
 	// One byte more than announced, so that the read that finds the end
@@ -167,7 +167,7 @@ func ingestFormat(contentType string) (ndjson bool, err error) {
 	}
 	mt, _, perr := mime.ParseMediaType(contentType)
 	if perr != nil {
-		return false, &convops.Error{Code: convops.EMediaType, Parameter: "Content-Type",
+		return false, &convops.Error{Code: eMediaType, Parameter: "Content-Type",
 			Message: "the Content-Type cannot be read; use application/json or application/x-ndjson"}
 	}
 	switch mt {
@@ -176,6 +176,6 @@ func ingestFormat(contentType string) (ndjson bool, err error) {
 	case "application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines":
 		return true, nil
 	}
-	return false, &convops.Error{Code: convops.EMediaType, Parameter: "Content-Type",
+	return false, &convops.Error{Code: eMediaType, Parameter: "Content-Type",
 		Message: "send events as application/json (an array or {\"events\": [...]}) or application/x-ndjson (one event per line), not " + mt}
 }

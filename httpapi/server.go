@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/convops/convops"
+	"github.com/convops/convops/answerjson"
 	"github.com/convops/convops/connlimit"
+	"github.com/convops/convops/eventjson"
 	"github.com/convops/convops/liveperson"
 )
 
@@ -224,7 +226,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	defer func() { s.observe(rec, r, began) }()
 	if headerBytes(r.Header) > MaxHeaderBytes {
 		closeConnection(w, r)
-		s.error(w, r, &convops.Error{Code: convops.EHeaderTooLarge, Message: "the request headers are larger than 64 KiB"})
+		s.error(w, r, &convops.Error{Code: eHeaderTooLarge, Message: "the request headers are larger than 64 KiB"})
 		return
 	}
 	if err := s.cleanRequest(w, r); err == errAnswered {
@@ -263,7 +265,7 @@ func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
 func (s *Server) methodNotAllowed(allow string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)
-		s.error(w, r, convops.Errorf(convops.EMethod, "%s is not allowed here; use %s", r.Method, allow))
+		s.error(w, r, convops.Errorf(eMethod, "%s is not allowed here; use %s", r.Method, allow))
 	}
 }
 
@@ -383,7 +385,7 @@ func (s *Server) writeAnswer(w http.ResponseWriter, q convops.Query, now, size i
 	// The answer is streamed: headers first, then the JSON in 64 KiB pieces.
 	// A client that goes away mid-answer ends the writing at once.
 	writeJSONHeader(w, http.StatusOK)
-	convops.WriteResult(w, &q, &res)
+	answerjson.Write(w, &q, &res)
 	return nil
 }
 
@@ -399,7 +401,7 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.nowMs()
-	events, err := convops.DecodeEvents(body, ndjson, now)
+	events, err := eventjson.Decode(body, ndjson, now)
 	if err != nil {
 		s.refuseInvalid(w, r, err)
 		return
@@ -461,7 +463,7 @@ type LivePersonOutcome struct {
 // a page of LivePerson's conversations/search results (docs/api.md, section 3).
 func (s *Server) handleLivePerson(w http.ResponseWriter, r *http.Request) {
 	if ndjson, err := ingestFormat(r.Header.Get("Content-Type")); err != nil || ndjson {
-		s.error(w, r, &convops.Error{Code: convops.EMediaType, Parameter: "Content-Type",
+		s.error(w, r, &convops.Error{Code: eMediaType, Parameter: "Content-Type",
 			Message: `send a page of conversations/search results as application/json: {"conversationHistoryRecords": [...]}, or an array of records`})
 		return
 	}

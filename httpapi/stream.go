@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/convops/convops"
+	"github.com/convops/convops/answerjson"
 )
 
 // Timings of metric streams.
@@ -379,7 +380,7 @@ func (h *watchHub) compute(q convops.Query, params map[string]string, now, room 
 		return nil, err
 	}
 	h.computed.Add(1)
-	return sseEvent("metrics", convops.AppendResult(nil, &q, &res)), nil
+	return sseEvent("metrics", answerjson.Append(nil, &q, &res)), nil
 }
 
 // run looks for a change every pollEvery until the watch stops (every

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/convops/convops"
+	"github.com/convops/convops/eventjson"
 	"github.com/convops/convops/httpapi"
 	"github.com/convops/convops/sim"
 )
@@ -121,7 +122,7 @@ func jsonArray(events []convops.Event) string {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = convops.AppendEventJSON(b, &events[i])
+		b = eventjson.AppendEvent(b, &events[i])
 	}
 	return string(append(b, ']'))
 }

@@ -14,7 +14,7 @@
 //	                of that agent; 0 without an agent
 //
 // Other records (OPEN, and any other status) are skipped and counted. The
-// events are then validated as an ingest request's are (convops.DecodeEvents),
+// events are then validated as an ingest request's are (eventjson.Decode),
 // so that the same rules hold, and every problem names its record.
 package liveperson
 
@@ -30,6 +30,7 @@ import (
 	"strings"
 
 	"github.com/convops/convops"
+	"github.com/convops/convops/eventjson"
 )
 
 // Page is what Convert makes of a body.
@@ -182,7 +183,7 @@ func Convert(body []byte, now int64) (Page, error) {
 	}
 	events.WriteByte(']')
 
-	decoded, err := convops.DecodeEvents(events.Bytes(), false, now)
+	decoded, err := eventjson.Decode(events.Bytes(), false, now)
 	if err != nil {
 		e, ok := err.(*convops.Error)
 		if !ok || len(e.Items) == 0 {
@@ -293,7 +294,7 @@ func syntaxError(err error) error {
 
 // toEvent reads one record: closed, it writes its ingest event; not
 // closed, it has none. Values are passed on as given (an id as a string or
-// a number) for DecodeEvents to validate; what is wrong with the record's
+// a number) for eventjson.Decode to validate; what is wrong with the record's
 // own shape is a problem.
 func toEvent(raw json.RawMessage) (ev []byte, closed bool, problem *convops.ItemError) {
 	var r record

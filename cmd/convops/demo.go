@@ -12,6 +12,7 @@ import (
 	"github.com/convops/convops"
 	"github.com/convops/convops/auth"
 	"github.com/convops/convops/client"
+	"github.com/convops/convops/eventjson"
 	"github.com/convops/convops/sim"
 )
 
@@ -191,7 +192,7 @@ Ctrl-C stops the demo.
 func encodeEvents(events []convops.Event) []byte {
 	var b []byte
 	for i := range events {
-		b = append(convops.AppendEventJSON(b, &events[i]), '\n')
+		b = append(eventjson.AppendEvent(b, &events[i]), '\n')
 	}
 	return b
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/convops/convops"
 	"github.com/convops/convops/client"
+	"github.com/convops/convops/eventjson"
 	"github.com/convops/convops/store"
 )
 
@@ -294,14 +295,19 @@ func newEventReader(r io.Reader) (*eventReader, error) {
 	return jsonReader(br, lines, first == '{')
 }
 
-// isEventsWrapper says whether an object is {"events": [...]}.
+// isEventsWrapper says whether an object is {"events": [...]}, its key
+// matched as the server matches it (eventjson.IsEventsKey).
 func isEventsWrapper(obj []byte) bool {
 	var w map[string]json.RawMessage
 	if json.Unmarshal(obj, &w) != nil {
 		return false
 	}
-	ev, ok := w["events"]
-	return ok && len(bytes.TrimSpace(ev)) > 0 && bytes.TrimSpace(ev)[0] == '['
+	for key, ev := range w {
+		if ev = bytes.TrimSpace(ev); eventjson.IsEventsKey(key) && len(ev) > 0 && ev[0] == '[' {
+			return true
+		}
+	}
+	return false
 }
 
 // firstByte skips white space (and a byte order mark) and returns the
@@ -405,7 +411,10 @@ func jsonReader(br *bufio.Reader, lines *lineCounter, wrapped bool) (*eventReade
 			if tok == json.Delim('}') {
 				return nil, errors.New(`the input's object has no "events" array`)
 			}
-			if tok == "events" {
+			// The first events array is sent as it is read: of two (which
+			// the server, reading a body whole, takes the last of), the
+			// first.
+			if key, ok := tok.(string); ok && eventjson.IsEventsKey(key) {
 				break
 			}
 			var skip json.RawMessage

@@ -173,6 +173,9 @@ func TestEventReader(t *testing.T) {
 		{"first line in pieces", []string{ev[:10], ev[10:30], ev[30:] + "\n" + ev + "\n"}, []int{1, 2}},
 		{"array over lines", []string{"\n[\n" + ev + ",\n\n  " + ev + "]"}, []int{3, 5}},
 		{"wrapped", []string{`{"events": [` + ev + ",\n" + ev + "]}"}, []int{1, 2}},
+		// The key matched as the server matches it.
+		{"wrapped, the key capitalised", []string{`{"Events": [` + ev + "]}"}, []int{1}},
+		{"wrapped, over lines", []string{"{\n  \"other\": 1,\n  \"EVENTS\": [\n" + ev + "]}"}, []int{4}},
 	} {
 		r, w := io.Pipe()
 		go func() {

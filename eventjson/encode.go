@@ -1,13 +1,15 @@
-package convops
+package eventjson
 
 import (
 	"encoding/json"
 	"strconv"
+
+	"github.com/convops/convops"
 )
 
-// AppendEventJSON appends e as the JSON object the ingest API reads: the
+// AppendEvent appends e as the JSON object the ingest API reads: the
 // writers of ingest bodies (the benchmark, the demo) share it.
-func AppendEventJSON(b []byte, e *Event) []byte {
+func AppendEvent(b []byte, e *convops.Event) []byte {
 	b = append(b, `{"conversationId":`...)
 	b = appendJSONString(b, e.ConversationID)
 	if e.EventID != "" && e.EventID != e.ConversationID {

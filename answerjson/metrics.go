@@ -1,6 +1,10 @@
-package convops
+package answerjson
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/convops/convops"
+)
 
 // MetricKeys are the twelve keys of a metrics object, in the order the API writes them.
 var MetricKeys = [12]string{
@@ -47,19 +51,19 @@ func AppendAverage(b []byte, avg float32) []byte {
 }
 
 // AppendMetrics appends the JSON metrics object of c to b.
-func AppendMetrics(b []byte, c *Counters) []byte {
+func AppendMetrics(b []byte, c *convops.Counters) []byte {
 	values := [8]int64{
-		c.Count[ByCCP], c.Count[ByConsumer], c.Count[BySystem], c.Total(),
-		c.Handling[ByCCP], c.Handling[ByConsumer], c.Handling[BySystem], c.TotalHandling(),
+		c.Count[convops.ByCCP], c.Count[convops.ByConsumer], c.Count[convops.BySystem], c.Total(),
+		c.Handling[convops.ByCCP], c.Handling[convops.ByConsumer], c.Handling[convops.BySystem], c.TotalHandling(),
 	}
 	for i, v := range values {
 		b = append(b, metricPrefixes[i]...)
 		b = strconv.AppendInt(b, v, 10)
 	}
 	averages := [4]float32{
-		Average(c.Handling[ByCCP], c.Count[ByCCP]),
-		Average(c.Handling[ByConsumer], c.Count[ByConsumer]),
-		Average(c.Handling[BySystem], c.Count[BySystem]),
+		Average(c.Handling[convops.ByCCP], c.Count[convops.ByCCP]),
+		Average(c.Handling[convops.ByConsumer], c.Count[convops.ByConsumer]),
+		Average(c.Handling[convops.BySystem], c.Count[convops.BySystem]),
 		Average(c.TotalHandling(), c.Total()),
 	}
 	for i, a := range averages {

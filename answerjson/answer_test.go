@@ -1,4 +1,4 @@
-package convops_test
+package answerjson_test
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/convops/convops"
+	"github.com/convops/convops/answerjson"
 )
 
 type failingWriter struct{ n int }
@@ -15,9 +16,9 @@ func (w *failingWriter) Write(p []byte) (int, error) {
 	return 0, errors.New("client gone")
 }
 
-// TestWriteResultMatchesAppend: streaming an answer in pieces writes the same
+// TestWriteMatchesAppend: streaming an answer in pieces writes the same
 // bytes as building it whole, and stops at the first failed write.
-func TestWriteResultMatchesAppend(t *testing.T) {
+func TestWriteMatchesAppend(t *testing.T) {
 	q := convops.Query{Timeframe: 60, Interval: 30, Skills: convops.IDFilter{Given: true, All: true}, Agents: convops.IDFilter{Given: true, All: true}}
 	var r convops.Report
 	for id := range int64(3000) {
@@ -29,16 +30,16 @@ func TestWriteResultMatchesAppend(t *testing.T) {
 	r.Skills = []convops.SkillMetrics{{SkillID: 1, Agents: r.Agents, Totals: r.AgentTotals}}
 	res := convops.Result{Whole: r, Intervals: []convops.IntervalReport{{TimestampMs: 1, Report: r}, {TimestampMs: 2, Report: r}}}
 
-	want := convops.AppendResult(nil, &q, &res)
+	want := answerjson.Append(nil, &q, &res)
 	var got bytes.Buffer
-	if err := convops.WriteResult(&got, &q, &res); err != nil {
+	if err := answerjson.Write(&got, &q, &res); err != nil {
 		t.Fatal(err)
 	}
 	if len(want) < 1<<20 || !bytes.Equal(got.Bytes(), want) {
 		t.Errorf("streamed %d bytes, built %d; equal: %v", got.Len(), len(want), bytes.Equal(got.Bytes(), want))
 	}
 	w := &failingWriter{}
-	if err := convops.WriteResult(w, &q, &res); err == nil || w.n != 1 {
+	if err := answerjson.Write(w, &q, &res); err == nil || w.n != 1 {
 		t.Errorf("after a failed write: err %v, %d writes", err, w.n)
 	}
 }
@@ -55,9 +56,9 @@ func (f *goneWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// TestWriteResultStopsWhenTheClientIsGone: after a failed write, the rest
+// TestWriteStopsWhenTheClientIsGone: after a failed write, the rest
 // of a large answer is neither written nor formatted.
-func TestWriteResultStopsWhenTheClientIsGone(t *testing.T) {
+func TestWriteStopsWhenTheClientIsGone(t *testing.T) {
 	var res convops.Result
 	for i := range 50 {
 		iv := convops.IntervalReport{TimestampMs: int64(i)}
@@ -70,7 +71,7 @@ func TestWriteResultStopsWhenTheClientIsGone(t *testing.T) {
 	w := &goneWriter{}
 	allocs := testing.AllocsPerRun(1, func() {
 		w.writes = 0
-		if err := convops.WriteResult(w, &q, &res); err == nil {
+		if err := answerjson.Write(w, &q, &res); err == nil {
 			t.Error("no error from a writer that failed")
 		}
 	})

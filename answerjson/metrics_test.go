@@ -1,4 +1,4 @@
-package convops_test
+package answerjson_test
 
 import (
 	"encoding/json"
@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/convops/convops"
+	"github.com/convops/convops/answerjson"
 )
 
 func TestAverage(t *testing.T) {
@@ -26,7 +27,7 @@ func TestAverage(t *testing.T) {
 		{1, 3, "0.33333334"},
 	}
 	for _, tc := range cases {
-		got := string(convops.AppendAverage(nil, convops.Average(tc.total, tc.count)))
+		got := string(answerjson.AppendAverage(nil, answerjson.Average(tc.total, tc.count)))
 		if got != tc.want {
 			t.Errorf("%d/%d = %s, want %s", tc.total, tc.count, got, tc.want)
 		}
@@ -40,7 +41,7 @@ func TestAppendMetrics(t *testing.T) {
 	}
 	c.Handling[convops.ByCCP] = 426
 	c.AddEvent(convops.BySystem, 215)
-	got := string(convops.AppendMetrics(nil, &c))
+	got := string(answerjson.AppendMetrics(nil, &c))
 	want := `{"resolvedConversations_byCCP":21,"resolvedConversations_byConsumer":0,"resolvedConversations_bySystem":1,` +
 		`"totalResolvedConversations":22,"totalHandlingTime_resolvedConversations_byCCP":426,` +
 		`"totalHandlingTime_resolvedConversations_byConsumer":0,"totalHandlingTime_resolvedConversations_bySystem":215,` +
@@ -56,7 +57,7 @@ func TestAppendMetrics(t *testing.T) {
 	}
 	// Keys appear in the documented order.
 	pos := -1
-	for _, k := range convops.MetricKeys {
+	for _, k := range answerjson.MetricKeys {
 		i := strings.Index(got, `"`+k+`"`)
 		if i <= pos {
 			t.Errorf("key %s out of order", k)

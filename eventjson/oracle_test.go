@@ -1,4 +1,4 @@
-package convops
+package eventjson
 
 import (
 	"errors"
@@ -6,12 +6,14 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/convops/convops"
 )
 
 // oracleNow is the data clock of the comparison: 2026-11-27T13:29:00Z.
 const oracleNow int64 = 1795786140000
 
-// compareWithReference decodes body with DecodeEvents and with the
+// compareWithReference decodes body with Decode and with the
 // reference decoder, and fails unless they agree: the same events, or errors
 // naming the same parameter and, event by event, the same fields. The one
 // known difference: ids that are not valid UTF-8 (raw bytes or a lone
@@ -19,7 +21,7 @@ const oracleNow int64 = 1795786140000
 // with U+FFFD in place, so that two different ids became one.
 func compareWithReference(t *testing.T, body []byte, ndjson bool) {
 	t.Helper()
-	got, err := DecodeEvents(body, ndjson, oracleNow)
+	got, err := Decode(body, ndjson, oracleNow)
 	want, wantErr := referenceDecodeEvents(body, ndjson, oracleNow)
 	if err == nil && wantErr == nil {
 		if fmt.Sprint(got) != fmt.Sprint(want) {
@@ -27,7 +29,7 @@ func compareWithReference(t *testing.T, body []byte, ndjson bool) {
 		}
 		return
 	}
-	var e, we *Error
+	var e, we *convops.Error
 	errors.As(err, &e)
 	errors.As(wantErr, &we)
 	if e != nil && mentionsUTF8(e) {
@@ -47,7 +49,7 @@ func compareWithReference(t *testing.T, body []byte, ndjson bool) {
 	}
 }
 
-func mentionsUTF8(e *Error) bool {
+func mentionsUTF8(e *convops.Error) bool {
 	for _, it := range e.Items {
 		if strings.Contains(it.Message, "UTF-8") {
 			return true
@@ -56,7 +58,7 @@ func mentionsUTF8(e *Error) bool {
 	return false
 }
 
-func itemFields(e *Error) string {
+func itemFields(e *convops.Error) string {
 	var b strings.Builder
 	for _, it := range e.Items {
 		fmt.Fprintf(&b, "%d:%s ", it.Index, it.Field)
@@ -157,20 +159,20 @@ func TestDecodeEventsMatchesReference(t *testing.T) {
 func TestDecodeEventsRefusesInvalidUTF8Ids(t *testing.T) {
 	for _, id := range []string{"u\xff", "u\xfe", `u\ud800`, `u\udc00x`, "\xc3"} {
 		body := `[{"conversationId":"` + id + `","resolvedBy":"CCP","resolvedAt":1795786140000,"handlingTimeMs":1}]`
-		_, err := DecodeEvents([]byte(body), false, oracleNow)
-		var e *Error
-		if !errors.As(err, &e) || len(e.Items) != 1 || e.Items[0].Field != FieldConversationID || !strings.Contains(e.Items[0].Message, "UTF-8") {
+		_, err := Decode([]byte(body), false, oracleNow)
+		var e *convops.Error
+		if !errors.As(err, &e) || len(e.Items) != 1 || e.Items[0].Field != convops.FieldConversationID || !strings.Contains(e.Items[0].Message, "UTF-8") {
 			t.Errorf("id %q: %v", id, err)
 		}
 	}
 	// A valid surrogate pair is text.
 	body := `[{"conversationId":"u\ud83d\ude00","resolvedBy":"CCP","resolvedAt":1795786140000,"handlingTimeMs":1}]`
-	if events, err := DecodeEvents([]byte(body), false, oracleNow); err != nil || events[0].ConversationID != "u😀" {
+	if events, err := Decode([]byte(body), false, oracleNow); err != nil || events[0].ConversationID != "u😀" {
 		t.Errorf("surrogate pair: %v %v", events, err)
 	}
 }
 
-// FuzzDecodeEventsMatchesReference: on any body, DecodeEvents agrees with
+// FuzzDecodeEventsMatchesReference: on any body, Decode agrees with
 // the reference decoder.
 func FuzzDecodeEventsMatchesReference(f *testing.F) {
 	f.Add([]byte(`[{"conversationId":"c","resolvedBy":"CCP","resolvedAt":"2026-11-27T13:00:00Z","handlingTimeMs":1}]`), false)
@@ -182,9 +184,9 @@ func FuzzDecodeEventsMatchesReference(f *testing.F) {
 	})
 }
 
-// BenchmarkDecodeEvents decodes a body of 1,000 events, as the benchmark's
-// clients send them, with DecodeEvents and with the reference decoder.
-func BenchmarkDecodeEvents(b *testing.B) {
+// BenchmarkDecode decodes a body of 1,000 events, as the benchmark's
+// clients send them, with Decode and with the reference decoder.
+func BenchmarkDecode(b *testing.B) {
 	var sb strings.Builder
 	sb.WriteByte('[')
 	for i := range 1000 {
@@ -198,8 +200,8 @@ func BenchmarkDecodeEvents(b *testing.B) {
 	body := []byte(sb.String())
 	for _, d := range []struct {
 		name   string
-		decode func([]byte, bool, int64) ([]Event, error)
-	}{{"scanner", DecodeEvents}, {"encoding-json", referenceDecodeEvents}} {
+		decode func([]byte, bool, int64) ([]convops.Event, error)
+	}{{"scanner", Decode}, {"encoding-json", referenceDecodeEvents}} {
 		b.Run(d.name, func(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			for range b.N {

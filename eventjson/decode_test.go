@@ -1,12 +1,14 @@
-package convops_test
+package eventjson_test
 
 import (
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/convops/convops"
+	"github.com/convops/convops/eventjson"
 )
 
 // eventNow is the data clock of the event tests.
@@ -43,7 +45,7 @@ func TestDecodeEventsValid(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := convops.DecodeEvents([]byte(tc.body), tc.ndjson, eventNow)
+			got, err := eventjson.Decode([]byte(tc.body), tc.ndjson, eventNow)
 			if err != nil {
 				t.Fatalf("unexpected error: %v", err)
 			}
@@ -110,7 +112,7 @@ func TestDecodeEventsInvalid(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			// The bad event is second: the first, valid one must not be returned either.
 			body := "[" + good + "," + tc.event + "]"
-			events, err := convops.DecodeEvents([]byte(body), false, eventNow)
+			events, err := eventjson.Decode([]byte(body), false, eventNow)
 			if events != nil {
 				t.Errorf("events returned with an error: %v", events)
 			}
@@ -141,7 +143,7 @@ func TestDecodeEventsBody(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := convops.DecodeEvents([]byte(tc.body), tc.ndjson, eventNow)
+			_, err := eventjson.Decode([]byte(tc.body), tc.ndjson, eventNow)
 			var e *convops.Error
 			if !errors.As(err, &e) || e.Code != convops.EInvalid || e.Parameter != tc.param {
 				t.Fatalf("got %v, want an invalid error naming %q", err, tc.param)
@@ -153,16 +155,24 @@ func TestDecodeEventsBody(t *testing.T) {
 func TestDecodeEventsLimits(t *testing.T) {
 	one := `{"conversationId":"c","resolvedBy":"CCP","resolvedAt":1795786140000,"handlingTimeMs":1}`
 	body := "[" + strings.TrimSuffix(strings.Repeat(one+",", convops.MaxBatchEvents+1), ",") + "]"
-	_, err := convops.DecodeEvents([]byte(body), false, eventNow)
+	_, err := eventjson.Decode([]byte(body), false, eventNow)
 	if e, ok := err.(*convops.Error); !ok || e.Parameter != "events" {
 		t.Errorf("too many events: got %v", err)
 	}
 
 	bad := `{"conversationId":""}`
 	body = "[" + strings.TrimSuffix(strings.Repeat(bad+",", 250), ",") + "]"
-	_, err = convops.DecodeEvents([]byte(body), false, eventNow)
+	_, err = eventjson.Decode([]byte(body), false, eventNow)
 	e, ok := err.(*convops.Error)
 	if !ok || len(e.Items) != convops.MaxReportedErrors || !strings.HasPrefix(e.Message, "250 of 250") {
 		t.Errorf("error list not capped at %d: %v", convops.MaxReportedErrors, err)
 	}
+}
+
+func ms(s string) int64 {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		panic(err)
+	}
+	return t.UnixMilli()
 }

@@ -1,4 +1,4 @@
-package convops
+package eventjson
 
 import (
 	"fmt"

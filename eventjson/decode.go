@@ -1,39 +1,25 @@
-package convops
+// Package eventjson reads and writes events as the ingest API carries
+// them: Decode reads and validates a request's body (a JSON array,
+// {"events": [...]}, or NDJSON) with a scanner written for it, and
+// AppendEvent writes an event as that API reads it. The rules it follows
+// are those of docs/api.md, section 3.
+package eventjson
 
 import (
 	"bytes"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
-)
 
-// Limits of one ingest request.
-const (
-	MaxBodyBytes      = 16 << 20 // larger bodies are refused with 413
-	MaxBatchEvents    = 100000
-	MaxReportedErrors = 100 // per-event errors listed in one answer
-	MaxIDBytes        = 256 // conversationId and eventId
-	MaxHandlingTimeMs = 31536000000
-	// MaxClockSkewMs is how far after now an event may be stamped.
-	MaxClockSkewMs = 5 * MinuteMs
-)
-
-// Event field names of the ingest API.
-const (
-	FieldConversationID = "conversationId"
-	FieldEventID        = "eventId"
-	FieldSkillID        = "skillId"
-	FieldAgentID        = "agentId"
-	FieldResolvedBy     = "resolvedBy"
-	FieldResolvedAt     = "resolvedAt"
-	FieldHandlingTimeMs = "handlingTimeMs"
+	"github.com/convops/convops"
 )
 
 // eventFields are the fields of the ingest API, in the order of the spans
 // an event object is read into.
 var eventFields = [...]string{
-	FieldConversationID, FieldEventID, FieldSkillID, FieldAgentID,
-	FieldResolvedBy, FieldResolvedAt, FieldHandlingTimeMs,
+	convops.FieldConversationID, convops.FieldEventID, convops.FieldSkillID, convops.FieldAgentID,
+	convops.FieldResolvedBy, convops.FieldResolvedAt, convops.FieldHandlingTimeMs,
 }
 
 // rawEvent holds the values of an event object as sent: each a span of the
@@ -41,7 +27,7 @@ var eventFields = [...]string{
 // error names the field and says what is wrong with it.
 type rawEvent [len(eventFields)][]byte
 
-// DecodeEvents decodes and validates the body of an ingest request at now
+// Decode decodes and validates the body of an ingest request at now
 // (epoch ms). The body is a JSON array of events or {"events": [...]}; with
 // ndjson it is one event object per line (blank lines are skipped, and indexes
 // count events, not lines). Either every event is valid and all are returned,
@@ -50,8 +36,8 @@ type rawEvent [len(eventFields)][]byte
 // Field names are matched as encoding/json matches them (exactly, else
 // without regard to case), unknown fields are ignored, and a field given
 // twice takes its last value.
-func DecodeEvents(body []byte, ndjson bool, now int64) ([]Event, error) {
-	d := eventDecoder{v: eventValidator{minAt: RetentionHorizon(now) * BucketMs, maxAt: now + MaxClockSkewMs}}
+func Decode(body []byte, ndjson bool, now int64) ([]convops.Event, error) {
+	d := eventDecoder{v: eventValidator{minAt: convops.RetentionHorizon(now) * convops.BucketMs, maxAt: now + convops.MaxClockSkewMs}}
 	var err error
 	if ndjson {
 		err = d.ndjson(body)
@@ -62,8 +48,8 @@ func DecodeEvents(body []byte, ndjson bool, now int64) ([]Event, error) {
 		return nil, err
 	}
 	if d.v.invalid > 0 {
-		return nil, &Error{
-			Code:      EInvalid,
+		return nil, &convops.Error{
+			Code:      convops.EInvalid,
 			Parameter: "events",
 			Message:   fmt.Sprintf("%d of %d events are invalid; nothing was stored: fix them and send the request again", d.v.invalid, d.count),
 			Items:     d.v.problems,
@@ -71,7 +57,7 @@ func DecodeEvents(body []byte, ndjson bool, now int64) ([]Event, error) {
 		}
 	}
 	if d.events == nil {
-		d.events = []Event{}
+		d.events = []convops.Event{}
 	}
 	return d.events, nil
 }
@@ -79,11 +65,11 @@ func DecodeEvents(body []byte, ndjson bool, now int64) ([]Event, error) {
 // eventDecoder reads the events of one body.
 type eventDecoder struct {
 	v      eventValidator
-	events []Event
+	events []convops.Event
 	count  int // events read, valid or not
 }
 
-var errTooManyEvents = ParamErrorf("events", "a request may carry at most %d events: split it", MaxBatchEvents)
+var errTooManyEvents = convops.ParamErrorf("events", "a request may carry at most %d events: split it", convops.MaxBatchEvents)
 
 // json reads a JSON array of events or {"events": [...]}.
 func (d *eventDecoder) json(body []byte) error {
@@ -92,7 +78,7 @@ func (d *eventDecoder) json(body []byte) error {
 	body = bytes.TrimSpace(body)
 	s := &jsonScanner{data: body}
 	if s.skipSpace(); s.pos == len(body) {
-		return ParamErrorf("body", "the body is empty: send a JSON array of events or {\"events\": [...]}")
+		return convops.ParamErrorf("body", "the body is empty: send a JSON array of events or {\"events\": [...]}")
 	}
 	switch s.peek() {
 	case '[':
@@ -100,42 +86,42 @@ func (d *eventDecoder) json(body []byte) error {
 			return err
 		}
 		if s.atEnd(); s.failed() {
-			return ParamErrorf("body", "the body is not valid JSON: %s", s.problem)
+			return convops.ParamErrorf("body", "the body is not valid JSON: %s", s.problem)
 		}
 		return nil
 	case '{':
 		return d.wrapper(s)
 	}
 	if s.value(0); s.failed() {
-		return ParamErrorf("body", "the body is not valid JSON: %s", s.problem)
+		return convops.ParamErrorf("body", "the body is not valid JSON: %s", s.problem)
 	}
-	return ParamErrorf("body", "the body must be a JSON array of events or {\"events\": [...]}")
+	return convops.ParamErrorf("body", "the body must be a JSON array of events or {\"events\": [...]}")
 }
 
 // array reads an array of events, inside depth arrays and objects; a
 // syntax error is the body's.
 func (d *eventDecoder) array(s *jsonScanner, depth int) error {
 	// A guess at the count, from the size of the body, saves growing the slice.
-	d.events = make([]Event, 0, min(MaxBatchEvents, (len(s.data)-s.pos)/100+1))
+	d.events = make([]convops.Event, 0, min(convops.MaxBatchEvents, (len(s.data)-s.pos)/100+1))
 	s.pos++ // '['
 	if s.peek() == ']' {
 		s.pos++
 		return nil
 	}
 	for {
-		if d.count == MaxBatchEvents {
+		if d.count == convops.MaxBatchEvents {
 			return errTooManyEvents
 		}
 		d.element(s, s.data, depth+1)
 		if s.failed() {
-			return ParamErrorf("body", "the body is not valid JSON: %s", s.problem)
+			return convops.ParamErrorf("body", "the body is not valid JSON: %s", s.problem)
 		}
 		if s.peek() == ',' {
 			s.pos++
 			continue
 		}
 		if !s.expect(']', "after array element") {
-			return ParamErrorf("body", "the body is not valid JSON: %s", s.problem)
+			return convops.ParamErrorf("body", "the body is not valid JSON: %s", s.problem)
 		}
 		return nil
 	}
@@ -145,7 +131,7 @@ func (d *eventDecoder) array(s *jsonScanner, depth int) error {
 // "events" keys the last counts.
 func (d *eventDecoder) wrapper(s *jsonScanner) error {
 	bad := func() error {
-		return ParamErrorf("body", "the body is not valid JSON or its \"events\" is not an array: %s", s.problem)
+		return convops.ParamErrorf("body", "the body is not valid JSON or its \"events\" is not an array: %s", s.problem)
 	}
 	found := false
 	s.pos++ // '{'
@@ -169,7 +155,7 @@ func (d *eventDecoder) wrapper(s *jsonScanner) error {
 				case '[':
 					found = true
 					if err := d.array(s, 1); err != nil {
-						if e, ok := err.(*Error); ok && e.Parameter == "body" {
+						if e, ok := err.(*convops.Error); ok && e.Parameter == "body" {
 							return bad()
 						}
 						return err
@@ -202,20 +188,20 @@ func (d *eventDecoder) wrapper(s *jsonScanner) error {
 		return bad()
 	}
 	if !found {
-		return ParamErrorf("events", "the body object has no \"events\" array")
+		return convops.ParamErrorf("events", "the body object has no \"events\" array")
 	}
 	return nil
 }
 
 // ndjson reads one event object per line.
 func (d *eventDecoder) ndjson(body []byte) error {
-	d.events = make([]Event, 0, min(MaxBatchEvents, len(body)/100+1))
+	d.events = make([]convops.Event, 0, min(convops.MaxBatchEvents, len(body)/100+1))
 	for line := range bytes.Lines(body) {
 		line = bytes.TrimSpace(line)
 		if len(line) == 0 {
 			continue
 		}
-		if d.count == MaxBatchEvents {
+		if d.count == convops.MaxBatchEvents {
 			return errTooManyEvents
 		}
 		// A line that is not one JSON value is a problem of that event, not
@@ -324,6 +310,12 @@ func fieldOf(key []byte, escaped bool) int {
 
 // keyIs reports whether a key (quotes included) names name, as fieldOf
 // matches.
+// IsEventsKey says whether a key of a body object names its events (the
+// wrapper form, {"events": [...]}): as encoding/json matches a field,
+// exactly or else without regard to case. The ingest command reads files
+// by the same rule.
+func IsEventsKey(key string) bool { return strings.EqualFold(key, "events") }
+
 func keyIs(key []byte, escaped bool, name string) bool {
 	text := key[1 : len(key)-1]
 	if escaped {
@@ -350,7 +342,7 @@ func jsonKind(c byte) string {
 
 type eventValidator struct {
 	minAt, maxAt int64
-	problems     []ItemError
+	problems     []convops.ItemError
 	invalid      int // events with at least one problem
 	current      bool
 }
@@ -360,30 +352,30 @@ func (v *eventValidator) fail(index int, field, format string, args ...any) {
 		v.current = true
 		v.invalid++
 	}
-	if len(v.problems) < MaxReportedErrors {
+	if len(v.problems) < convops.MaxReportedErrors {
 		msg := fmt.Sprintf(format, args...)
 		if field != "" {
 			msg = field + ": " + msg
 		}
-		v.problems = append(v.problems, ItemError{Index: index, Field: field, Message: msg})
+		v.problems = append(v.problems, convops.ItemError{Index: index, Field: field, Message: msg})
 	}
 }
 
 // event validates one event; ok is false when it has a problem.
-func (v *eventValidator) event(i int, r *rawEvent) (e Event, ok bool) {
+func (v *eventValidator) event(i int, r *rawEvent) (e convops.Event, ok bool) {
 	v.current = false
 
-	e.ConversationID = v.idString(i, FieldConversationID, r[0], true)
-	e.EventID = v.idString(i, FieldEventID, r[1], false)
+	e.ConversationID = v.idString(i, convops.FieldConversationID, r[0], true)
+	e.EventID = v.idString(i, convops.FieldEventID, r[1], false)
 	if e.EventID == "" {
 		e.EventID = e.ConversationID
 	}
 
-	e.SkillID = NoSkill
-	if id, given := v.integer(i, FieldSkillID, r[2], true); given {
+	e.SkillID = convops.NoSkill
+	if id, given := v.integer(i, convops.FieldSkillID, r[2], true); given {
 		e.SkillID = id
 	}
-	if id, given := v.integer(i, FieldAgentID, r[3], true); given {
+	if id, given := v.integer(i, convops.FieldAgentID, r[3], true); given {
 		e.AgentID, e.HasAgent = id, true
 	}
 
@@ -392,10 +384,10 @@ func (v *eventValidator) event(i int, r *rawEvent) (e Event, ok bool) {
 	e.ResolvedAt = v.timestamp(i, r[5])
 
 	if isAbsent(r[6]) {
-		v.fail(i, FieldHandlingTimeMs, "is required: the handling time in milliseconds")
-	} else if ms, isNumber := v.integer(i, FieldHandlingTimeMs, r[6], false); isNumber {
-		if ms < 0 || ms > MaxHandlingTimeMs {
-			v.fail(i, FieldHandlingTimeMs, "must be between 0 and %d milliseconds, got %d", int64(MaxHandlingTimeMs), ms)
+		v.fail(i, convops.FieldHandlingTimeMs, "is required: the handling time in milliseconds")
+	} else if ms, isNumber := v.integer(i, convops.FieldHandlingTimeMs, r[6], false); isNumber {
+		if ms < 0 || ms > convops.MaxHandlingTimeMs {
+			v.fail(i, convops.FieldHandlingTimeMs, "must be between 0 and %d milliseconds, got %d", int64(convops.MaxHandlingTimeMs), ms)
 		}
 		e.HandlingTimeMs = ms
 	}
@@ -403,28 +395,28 @@ func (v *eventValidator) event(i int, r *rawEvent) (e Event, ok bool) {
 }
 
 // resolvedBy reads a resolver: a string, in any letter case.
-func (v *eventValidator) resolvedBy(i int, raw []byte) ResolvedBy {
+func (v *eventValidator) resolvedBy(i int, raw []byte) convops.ResolvedBy {
 	if isAbsent(raw) {
-		v.fail(i, FieldResolvedBy, "is required: CCP, CONSUMER or SYSTEM")
+		v.fail(i, convops.FieldResolvedBy, "is required: CCP, CONSUMER or SYSTEM")
 		return 0
 	}
 	if raw[0] != '"' {
-		v.fail(i, FieldResolvedBy, "must be a string: CCP, CONSUMER or SYSTEM")
+		v.fail(i, convops.FieldResolvedBy, "must be a string: CCP, CONSUMER or SYSTEM")
 		return 0
 	}
 	// The spellings clients send, without a string of their own.
 	switch string(raw[1 : len(raw)-1]) {
 	case "CCP", "AGENT":
-		return ByCCP
+		return convops.ByCCP
 	case "CONSUMER":
-		return ByConsumer
+		return convops.ByConsumer
 	case "SYSTEM":
-		return BySystem
+		return convops.BySystem
 	}
 	s, _ := decodeJSONString(raw)
-	by, known := ParseResolvedBy(s)
+	by, known := convops.ParseResolvedBy(s)
 	if !known {
-		v.fail(i, FieldResolvedBy, "must be CCP, CONSUMER or SYSTEM, got %q", clip(s))
+		v.fail(i, convops.FieldResolvedBy, "must be CCP, CONSUMER or SYSTEM, got %q", convops.Clip(s))
 	}
 	return by
 }
@@ -435,20 +427,20 @@ func (v *eventValidator) resolvedBy(i int, raw []byte) ResolvedBy {
 func (v *eventValidator) idString(i int, field string, raw []byte, required bool) string {
 	if isAbsent(raw) {
 		if required {
-			v.fail(i, field, "is required: a string of 1 to %d bytes", MaxIDBytes)
+			v.fail(i, field, "is required: a string of 1 to %d bytes", convops.MaxIDBytes)
 		}
 		return ""
 	}
 	if raw[0] != '"' {
-		v.fail(i, field, "must be a string of 1 to %d bytes", MaxIDBytes)
+		v.fail(i, field, "must be a string of 1 to %d bytes", convops.MaxIDBytes)
 		return ""
 	}
 	s, valid := decodeJSONString(raw)
 	switch {
 	case !valid:
 		v.fail(i, field, "must be valid UTF-8 text; it holds bytes or escapes that are not (an invalid byte or a lone surrogate)")
-	case s == "" || len(s) > MaxIDBytes:
-		v.fail(i, field, "must be 1 to %d bytes long, got %d", MaxIDBytes, len(s))
+	case s == "" || len(s) > convops.MaxIDBytes:
+		v.fail(i, field, "must be 1 to %d bytes long, got %d", convops.MaxIDBytes, len(s))
 	default:
 		return s
 	}
@@ -470,14 +462,14 @@ func (v *eventValidator) integer(i int, field string, raw []byte, decimalString 
 		s, _ := decodeJSONString(raw)
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
-			v.fail(i, field, "must be a whole number that fits in 64 bits, got %s", clip(string(raw)))
+			v.fail(i, field, "must be a whole number that fits in 64 bits, got %s", convops.Clip(string(raw)))
 			return 0, false
 		}
 		return n, true
 	}
 	n, ok := parseJSONInt(raw)
 	if !ok {
-		v.fail(i, field, "must be a whole number that fits in 64 bits, got %s", clip(string(raw)))
+		v.fail(i, field, "must be a whole number that fits in 64 bits, got %s", convops.Clip(string(raw)))
 		return 0, false
 	}
 	return n, true
@@ -487,7 +479,7 @@ func (v *eventValidator) integer(i int, field string, raw []byte, decimalString 
 // within the retention window and at most MaxClockSkewMs after now.
 func (v *eventValidator) timestamp(i int, raw []byte) int64 {
 	if isAbsent(raw) {
-		v.fail(i, FieldResolvedAt, "is required: an RFC 3339 time or epoch milliseconds")
+		v.fail(i, convops.FieldResolvedAt, "is required: an RFC 3339 time or epoch milliseconds")
 		return 0
 	}
 	var at int64
@@ -495,23 +487,23 @@ func (v *eventValidator) timestamp(i int, raw []byte) int64 {
 		s, _ := decodeJSONString(raw)
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
-			v.fail(i, FieldResolvedAt, "must be an RFC 3339 time such as 2026-11-27T13:29:00Z or epoch milliseconds, got %q", clip(s))
+			v.fail(i, convops.FieldResolvedAt, "must be an RFC 3339 time such as 2026-11-27T13:29:00Z or epoch milliseconds, got %q", convops.Clip(s))
 			return 0
 		}
 		at = t.UnixMilli()
 	} else {
 		n, ok := parseJSONInt(raw)
 		if !ok {
-			v.fail(i, FieldResolvedAt, "must be an RFC 3339 time or whole epoch milliseconds, got %s", clip(string(raw)))
+			v.fail(i, convops.FieldResolvedAt, "must be an RFC 3339 time or whole epoch milliseconds, got %s", convops.Clip(string(raw)))
 			return 0
 		}
 		at = n
 	}
 	switch {
 	case at < v.minAt:
-		v.fail(i, FieldResolvedAt, "%s is older than the 24-hour window; the earliest accepted time is %s", formatMs(at), formatMs(v.minAt))
+		v.fail(i, convops.FieldResolvedAt, "%s is older than the 24-hour window; the earliest accepted time is %s", formatMs(at), formatMs(v.minAt))
 	case at >= v.maxAt:
-		v.fail(i, FieldResolvedAt, "%s is in the future; the latest accepted time is just before %s", formatMs(at), formatMs(v.maxAt))
+		v.fail(i, convops.FieldResolvedAt, "%s is in the future; the latest accepted time is just before %s", formatMs(at), formatMs(v.maxAt))
 	}
 	return at
 }

@@ -1,7 +1,7 @@
-package convops
+package eventjson
 
 // The decoder of ingest bodies as it was written first, on encoding/json:
-// slow, but plainly right. The tests compare DecodeEvents with it.
+// slow, but plainly right. The tests compare Decode with it.
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/convops/convops"
 )
 
 // refRawEvent is an event as sent; each field is validated by hand so that every
@@ -29,7 +31,7 @@ type refRawEvent struct {
 // ndjson it is one event object per line (blank lines are skipped, and indexes
 // count events, not lines). Either every event is valid and all are returned,
 // or an *Error lists the first MaxReportedErrors problems and none is returned.
-func referenceDecodeEvents(body []byte, ndjson bool, now int64) ([]Event, error) {
+func referenceDecodeEvents(body []byte, ndjson bool, now int64) ([]convops.Event, error) {
 	var raws []json.RawMessage
 	var err error
 	if ndjson {
@@ -40,12 +42,12 @@ func referenceDecodeEvents(body []byte, ndjson bool, now int64) ([]Event, error)
 	if err != nil {
 		return nil, err
 	}
-	if len(raws) > MaxBatchEvents {
-		return nil, ParamErrorf("events", "a request may carry at most %d events, this one has %d: split it", MaxBatchEvents, len(raws))
+	if len(raws) > convops.MaxBatchEvents {
+		return nil, convops.ParamErrorf("events", "a request may carry at most %d events, this one has %d: split it", convops.MaxBatchEvents, len(raws))
 	}
 
-	v := refValidator{minAt: RetentionHorizon(now) * BucketMs, maxAt: now + MaxClockSkewMs}
-	events := make([]Event, 0, len(raws))
+	v := refValidator{minAt: convops.RetentionHorizon(now) * convops.BucketMs, maxAt: now + convops.MaxClockSkewMs}
+	events := make([]convops.Event, 0, len(raws))
 	for i, raw := range raws {
 		e, ok := v.event(i, raw)
 		if ok && v.invalid == 0 {
@@ -53,8 +55,8 @@ func referenceDecodeEvents(body []byte, ndjson bool, now int64) ([]Event, error)
 		}
 	}
 	if v.invalid > 0 {
-		return nil, &Error{
-			Code:      EInvalid,
+		return nil, &convops.Error{
+			Code:      convops.EInvalid,
 			Parameter: "events",
 			Message:   fmt.Sprintf("%d of %d events are invalid; nothing was stored: fix them and send the request again", v.invalid, len(raws)),
 			Items:     v.problems,
@@ -66,27 +68,27 @@ func referenceDecodeEvents(body []byte, ndjson bool, now int64) ([]Event, error)
 func refSplitJSON(body []byte) ([]json.RawMessage, error) {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
-		return nil, ParamErrorf("body", "the body is empty: send a JSON array of events or {\"events\": [...]}")
+		return nil, convops.ParamErrorf("body", "the body is empty: send a JSON array of events or {\"events\": [...]}")
 	}
 	var raws []json.RawMessage
 	switch trimmed[0] {
 	case '[':
 		if err := json.Unmarshal(trimmed, &raws); err != nil {
-			return nil, ParamErrorf("body", "the body is not valid JSON: %s", refJSONProblem(err))
+			return nil, convops.ParamErrorf("body", "the body is not valid JSON: %s", refJSONProblem(err))
 		}
 	case '{':
 		var wrapper struct {
 			Events *[]json.RawMessage `json:"events"`
 		}
 		if err := json.Unmarshal(trimmed, &wrapper); err != nil {
-			return nil, ParamErrorf("body", "the body is not valid JSON or its \"events\" is not an array: %s", refJSONProblem(err))
+			return nil, convops.ParamErrorf("body", "the body is not valid JSON or its \"events\" is not an array: %s", refJSONProblem(err))
 		}
 		if wrapper.Events == nil {
-			return nil, ParamErrorf("events", "the body object has no \"events\" array")
+			return nil, convops.ParamErrorf("events", "the body object has no \"events\" array")
 		}
 		raws = *wrapper.Events
 	default:
-		return nil, ParamErrorf("body", "the body must be a JSON array of events or {\"events\": [...]}")
+		return nil, convops.ParamErrorf("body", "the body must be a JSON array of events or {\"events\": [...]}")
 	}
 	return raws, nil
 }
@@ -98,8 +100,8 @@ func refSplitNDJSON(body []byte) ([]json.RawMessage, error) {
 		if len(line) == 0 {
 			continue
 		}
-		if len(raws) == MaxBatchEvents {
-			return nil, ParamErrorf("events", "a request may carry at most %d events: split it", MaxBatchEvents)
+		if len(raws) == convops.MaxBatchEvents {
+			return nil, convops.ParamErrorf("events", "a request may carry at most %d events: split it", convops.MaxBatchEvents)
 		}
 		raws = append(raws, json.RawMessage(line))
 	}
@@ -121,7 +123,7 @@ func refJSONProblem(err error) string {
 
 type refValidator struct {
 	minAt, maxAt int64
-	problems     []ItemError
+	problems     []convops.ItemError
 	invalid      int // events with at least one problem
 	current      bool
 }
@@ -131,17 +133,17 @@ func (v *refValidator) fail(index int, field, format string, args ...any) {
 		v.current = true
 		v.invalid++
 	}
-	if len(v.problems) < MaxReportedErrors {
+	if len(v.problems) < convops.MaxReportedErrors {
 		msg := fmt.Sprintf(format, args...)
 		if field != "" {
 			msg = field + ": " + msg
 		}
-		v.problems = append(v.problems, ItemError{Index: index, Field: field, Message: msg})
+		v.problems = append(v.problems, convops.ItemError{Index: index, Field: field, Message: msg})
 	}
 }
 
 // event validates one event; ok is false when it has a problem.
-func (v *refValidator) event(i int, raw json.RawMessage) (e Event, ok bool) {
+func (v *refValidator) event(i int, raw json.RawMessage) (e convops.Event, ok bool) {
 	v.current = false
 	var r refRawEvent
 	if err := json.Unmarshal(raw, &r); err != nil {
@@ -149,26 +151,26 @@ func (v *refValidator) event(i int, raw json.RawMessage) (e Event, ok bool) {
 		return e, false
 	}
 
-	e.ConversationID = v.idString(i, FieldConversationID, r.ConversationID, true)
-	e.EventID = v.idString(i, FieldEventID, r.EventID, false)
+	e.ConversationID = v.idString(i, convops.FieldConversationID, r.ConversationID, true)
+	e.EventID = v.idString(i, convops.FieldEventID, r.EventID, false)
 	if e.EventID == "" {
 		e.EventID = e.ConversationID
 	}
 
-	e.SkillID = NoSkill
-	if id, given := v.integer(i, FieldSkillID, r.SkillID, true); given {
+	e.SkillID = convops.NoSkill
+	if id, given := v.integer(i, convops.FieldSkillID, r.SkillID, true); given {
 		e.SkillID = id
 	}
-	if id, given := v.integer(i, FieldAgentID, r.AgentID, true); given {
+	if id, given := v.integer(i, convops.FieldAgentID, r.AgentID, true); given {
 		e.AgentID, e.HasAgent = id, true
 	}
 
 	if refIsAbsent(r.ResolvedBy) {
-		v.fail(i, FieldResolvedBy, "is required: CCP, CONSUMER or SYSTEM")
+		v.fail(i, convops.FieldResolvedBy, "is required: CCP, CONSUMER or SYSTEM")
 	} else if s, isString := refJSONString(r.ResolvedBy); !isString {
-		v.fail(i, FieldResolvedBy, "must be a string: CCP, CONSUMER or SYSTEM")
-	} else if by, known := ParseResolvedBy(s); !known {
-		v.fail(i, FieldResolvedBy, "must be CCP, CONSUMER or SYSTEM, got %q", clip(s))
+		v.fail(i, convops.FieldResolvedBy, "must be a string: CCP, CONSUMER or SYSTEM")
+	} else if by, known := convops.ParseResolvedBy(s); !known {
+		v.fail(i, convops.FieldResolvedBy, "must be CCP, CONSUMER or SYSTEM, got %q", convops.Clip(s))
 	} else {
 		e.ResolvedBy = by
 	}
@@ -176,10 +178,10 @@ func (v *refValidator) event(i int, raw json.RawMessage) (e Event, ok bool) {
 	e.ResolvedAt = v.timestamp(i, r.ResolvedAt)
 
 	if refIsAbsent(r.HandlingTimeMs) {
-		v.fail(i, FieldHandlingTimeMs, "is required: the handling time in milliseconds")
-	} else if ms, isNumber := v.integer(i, FieldHandlingTimeMs, r.HandlingTimeMs, false); isNumber {
-		if ms < 0 || ms > MaxHandlingTimeMs {
-			v.fail(i, FieldHandlingTimeMs, "must be between 0 and %d milliseconds, got %d", int64(MaxHandlingTimeMs), ms)
+		v.fail(i, convops.FieldHandlingTimeMs, "is required: the handling time in milliseconds")
+	} else if ms, isNumber := v.integer(i, convops.FieldHandlingTimeMs, r.HandlingTimeMs, false); isNumber {
+		if ms < 0 || ms > convops.MaxHandlingTimeMs {
+			v.fail(i, convops.FieldHandlingTimeMs, "must be between 0 and %d milliseconds, got %d", int64(convops.MaxHandlingTimeMs), ms)
 		}
 		e.HandlingTimeMs = ms
 	}
@@ -190,16 +192,16 @@ func (v *refValidator) event(i int, raw json.RawMessage) (e Event, ok bool) {
 func (v *refValidator) idString(i int, field string, raw json.RawMessage, required bool) string {
 	if refIsAbsent(raw) {
 		if required {
-			v.fail(i, field, "is required: a string of 1 to %d bytes", MaxIDBytes)
+			v.fail(i, field, "is required: a string of 1 to %d bytes", convops.MaxIDBytes)
 		}
 		return ""
 	}
 	s, ok := refJSONString(raw)
 	switch {
 	case !ok:
-		v.fail(i, field, "must be a string of 1 to %d bytes", MaxIDBytes)
-	case s == "" || len(s) > MaxIDBytes:
-		v.fail(i, field, "must be 1 to %d bytes long, got %d", MaxIDBytes, len(s))
+		v.fail(i, field, "must be a string of 1 to %d bytes", convops.MaxIDBytes)
+	case s == "" || len(s) > convops.MaxIDBytes:
+		v.fail(i, field, "must be 1 to %d bytes long, got %d", convops.MaxIDBytes, len(s))
 	default:
 		return s
 	}
@@ -224,7 +226,7 @@ func (v *refValidator) integer(i int, field string, raw json.RawMessage, decimal
 	}
 	n, err := strconv.ParseInt(text, 10, 64)
 	if err != nil {
-		v.fail(i, field, "must be a whole number that fits in 64 bits, got %s", clip(string(raw)))
+		v.fail(i, field, "must be a whole number that fits in 64 bits, got %s", convops.Clip(string(raw)))
 		return 0, false
 	}
 	return n, true
@@ -234,30 +236,30 @@ func (v *refValidator) integer(i int, field string, raw json.RawMessage, decimal
 // within the retention window and at most MaxClockSkewMs after now.
 func (v *refValidator) timestamp(i int, raw json.RawMessage) int64 {
 	if refIsAbsent(raw) {
-		v.fail(i, FieldResolvedAt, "is required: an RFC 3339 time or epoch milliseconds")
+		v.fail(i, convops.FieldResolvedAt, "is required: an RFC 3339 time or epoch milliseconds")
 		return 0
 	}
 	var at int64
 	if s, isString := refJSONString(raw); isString {
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
-			v.fail(i, FieldResolvedAt, "must be an RFC 3339 time such as 2026-11-27T13:29:00Z or epoch milliseconds, got %q", clip(s))
+			v.fail(i, convops.FieldResolvedAt, "must be an RFC 3339 time such as 2026-11-27T13:29:00Z or epoch milliseconds, got %q", convops.Clip(s))
 			return 0
 		}
 		at = t.UnixMilli()
 	} else {
 		n, err := strconv.ParseInt(string(raw), 10, 64)
 		if err != nil {
-			v.fail(i, FieldResolvedAt, "must be an RFC 3339 time or whole epoch milliseconds, got %s", clip(string(raw)))
+			v.fail(i, convops.FieldResolvedAt, "must be an RFC 3339 time or whole epoch milliseconds, got %s", convops.Clip(string(raw)))
 			return 0
 		}
 		at = n
 	}
 	switch {
 	case at < v.minAt:
-		v.fail(i, FieldResolvedAt, "%s is older than the 24-hour window; the earliest accepted time is %s", refFormatMs(at), refFormatMs(v.minAt))
+		v.fail(i, convops.FieldResolvedAt, "%s is older than the 24-hour window; the earliest accepted time is %s", refFormatMs(at), refFormatMs(v.minAt))
 	case at >= v.maxAt:
-		v.fail(i, FieldResolvedAt, "%s is in the future; the latest accepted time is just before %s", refFormatMs(at), refFormatMs(v.maxAt))
+		v.fail(i, convops.FieldResolvedAt, "%s is in the future; the latest accepted time is just before %s", refFormatMs(at), refFormatMs(v.maxAt))
 	}
 	return at
 }

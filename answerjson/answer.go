@@ -1,8 +1,13 @@
-package convops
+// Package answerjson writes the answer of a Messaging Conversation query
+// as the API gives it (docs/api.md, section 2): the twelve metrics of each
+// object, averages as float32, keys in their order.
+package answerjson
 
 import (
 	"io"
 	"strconv"
+
+	"github.com/convops/convops"
 )
 
 // The JSON answer of a Messaging Conversation query is written by hand
@@ -10,7 +15,7 @@ import (
 // API, map keys must be ascending numerically, and an answer can hold
 // hundreds of thousands of numbers, none of which should allocate.
 
-// flushAt is the size at which WriteResult hands its buffer to the writer.
+// flushAt is the size at which Write hands its buffer to the writer.
 const flushAt = 64 << 10
 
 // jsonWriter appends to buf and, when w is set, passes buf on to w whenever
@@ -33,16 +38,16 @@ func (j *jsonWriter) maybeFlush() {
 	}
 }
 
-// AppendResult appends the JSON answer of a query to b.
-func AppendResult(b []byte, q *Query, res *Result) []byte {
+// Append appends the JSON answer of a query to b.
+func Append(b []byte, q *convops.Query, res *convops.Result) []byte {
 	j := &jsonWriter{buf: b}
 	j.result(q, res)
 	return j.buf
 }
 
-// WriteResult writes the JSON answer of a query to w, in pieces of about
+// Write writes the JSON answer of a query to w, in pieces of about
 // 64 KiB: a 100 MB answer is never held whole.
-func WriteResult(w io.Writer, q *Query, res *Result) error {
+func Write(w io.Writer, q *convops.Query, res *convops.Result) error {
 	j := &jsonWriter{buf: make([]byte, 0, flushAt+4096), w: w}
 	j.result(q, res)
 	if j.err == nil && len(j.buf) > 0 {
@@ -51,7 +56,7 @@ func WriteResult(w io.Writer, q *Query, res *Result) error {
 	return j.err
 }
 
-func (j *jsonWriter) result(q *Query, res *Result) {
+func (j *jsonWriter) result(q *convops.Query, res *convops.Result) {
 	j.buf = append(j.buf, '{')
 	if q.Interval > 0 {
 		j.buf = append(j.buf, `"metricsByIntervals":[`...)
@@ -76,7 +81,7 @@ func (j *jsonWriter) result(q *Query, res *Result) {
 }
 
 // elements writes the members of one report (totals, skills, agents), without braces.
-func (j *jsonWriter) elements(q *Query, r *Report) {
+func (j *jsonWriter) elements(q *convops.Query, r *convops.Report) {
 	if !q.Skills.Given && !q.Agents.Given {
 		j.buf = append(j.buf, `"metricsTotals":`...)
 		j.buf = AppendMetrics(j.buf, &r.Totals)
@@ -115,7 +120,7 @@ func (j *jsonWriter) elements(q *Query, r *Report) {
 	}
 }
 
-func (j *jsonWriter) agents(agents []AgentMetrics) {
+func (j *jsonWriter) agents(agents []convops.AgentMetrics) {
 	j.buf = append(j.buf, '{')
 	for i := range agents {
 		if j.err != nil {
