@@ -15,8 +15,16 @@ import (
 // API, map keys must be ascending numerically, and an answer can hold
 // hundreds of thousands of numbers, none of which should allocate.
 
-// flushAt is the size at which Write hands its buffer to the writer.
+// flushAt is the size at which Write hands its buffer to the writer, after
+// an agent, a skill or an interval: an element of any size past it is the
+// most it holds beyond.
 const flushAt = 64 << 10
+
+// BufferBytes is what Write holds while it writes: its buffer, which an
+// element can pass flushAt by before it is handed on (an agent's metrics
+// object and its id, a skill's or an interval's closing totals). The
+// server counts it in its request-memory budget.
+const BufferBytes = flushAt + 4096
 
 // jsonWriter appends to buf and, when w is set, passes buf on to w whenever
 // it holds flushAt bytes, so that an answer of any size needs 64 KiB.
@@ -45,10 +53,11 @@ func Append(b []byte, q *convops.Query, res *convops.Result) []byte {
 	return j.buf
 }
 
-// Write writes the JSON answer of a query to w, in pieces of about
-// 64 KiB: a 100 MB answer is never held whole.
+// Write writes the JSON answer of a query to w, in pieces of about 64 KiB,
+// handed on after an agent, a skill or an interval: a 100 MB answer is
+// never held whole, whatever its shape (BufferBytes at most).
 func Write(w io.Writer, q *convops.Query, res *convops.Result) error {
-	j := &jsonWriter{buf: make([]byte, 0, flushAt+4096), w: w}
+	j := &jsonWriter{buf: make([]byte, 0, BufferBytes), w: w}
 	j.result(q, res)
 	if j.err == nil && len(j.buf) > 0 {
 		_, j.err = w.Write(j.buf)
@@ -73,6 +82,7 @@ func (j *jsonWriter) result(q *convops.Query, res *convops.Result) {
 			j.buf = append(j.buf, `,"metricsData":{`...)
 			j.elements(q, &iv.Report)
 			j.buf = append(j.buf, "}}"...)
+			j.maybeFlush()
 		}
 		j.buf = append(j.buf, "],"...)
 	}
@@ -103,6 +113,7 @@ func (j *jsonWriter) elements(q *convops.Query, r *convops.Report) {
 			j.buf = append(j.buf, `,"metricsTotals":`...)
 			j.buf = AppendMetrics(j.buf, &sk.Totals)
 			j.buf = append(j.buf, '}')
+			j.maybeFlush()
 		}
 		j.buf = append(j.buf, `},"metricsTotals":`...)
 		j.buf = AppendMetrics(j.buf, &r.SkillTotals)

@@ -82,3 +82,43 @@ func TestWriteStopsWhenTheClientIsGone(t *testing.T) {
 		t.Errorf("%.0f allocations: the answer kept growing after the client had gone", allocs)
 	}
 }
+
+// recordingWriter keeps the size of each write.
+type recordingWriter struct{ sizes []int }
+
+func (w *recordingWriter) Write(p []byte) (int, error) {
+	w.sizes = append(w.sizes, len(p))
+	return len(p), nil
+}
+
+// TestWriteHoldsNoMoreThanItsBuffer: whatever the shape — many skills
+// without agents over many intervals, or many agents — the answer is handed
+// on in pieces no larger than BufferBytes.
+func TestWriteHoldsNoMoreThanItsBuffer(t *testing.T) {
+	skills := convops.IDFilter{Given: true, All: true}
+	var skillsOnly convops.Report
+	for id := range int64(100) {
+		var c convops.Counters
+		c.AddEvent(convops.ByCCP, id)
+		skillsOnly.Skills = append(skillsOnly.Skills, convops.SkillMetrics{SkillID: id, Totals: c})
+	}
+	res := convops.Result{Whole: skillsOnly}
+	for i := range int64(289) {
+		res.Intervals = append(res.Intervals, convops.IntervalReport{TimestampMs: i, Report: skillsOnly})
+	}
+	q := convops.Query{Timeframe: 1440, Interval: 5, Skills: skills}
+	w := &recordingWriter{}
+	if err := answerjson.Write(w, &q, &res); err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, n := range w.sizes {
+		total += n
+		if n > answerjson.BufferBytes {
+			t.Errorf("a write of %d bytes, past BufferBytes (%d)", n, answerjson.BufferBytes)
+		}
+	}
+	if total < 10<<20 || len(w.sizes) < 100 {
+		t.Errorf("%d bytes in %d writes: want a large answer in many pieces", total, len(w.sizes))
+	}
+}

@@ -372,8 +372,11 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 // taken from the budget by take first. An answer larger than the whole
 // budget is refused as such: retrying would not help.
 func (s *Server) writeAnswer(w http.ResponseWriter, q convops.Query, now, size int64, take func(int64) bool) error {
-	if size > s.opts.MaxInflightBytes {
-		return answerTooLarge(q, size, fmt.Sprintf("the server holds at most %s for all requests at once (--max-inflight-bytes)", sizeText(s.opts.MaxInflightBytes)))
+	// What the answer holds as it is built, and the buffer it is written
+	// through; more than an account's requests may hold never fits.
+	size += answerjson.BufferBytes
+	if most := s.opts.MaxInflightBytes / 2; size > most {
+		return answerTooLarge(q, size, fmt.Sprintf("the requests of one account hold at most %s at once (half of --max-inflight-bytes)", sizeText(most)))
 	}
 	if !take(size) {
 		return errBudget

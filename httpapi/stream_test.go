@@ -304,10 +304,10 @@ func TestStreamAnswersHaveAMemoryCap(t *testing.T) {
 }
 
 // TestAnswerLargerThanTheBudget: a query whose answer alone would take more
-// memory than all requests may hold is refused as too large (400, naming
-// the parameter), not as busy: a 429 would be retried for nothing.
+// memory than an account's requests may hold is refused as too large (400,
+// naming the parameter), not as busy: a 429 would be retried for nothing.
 func TestAnswerLargerThanTheBudget(t *testing.T) {
-	ts := newTestServer(t, func(o *httpapi.Options) { o.MaxInflightBytes = 64 << 10 })
+	ts := newTestServer(t, func(o *httpapi.Options) { o.MaxInflightBytes = 160 << 10 })
 	ingestAgents(t, ts, "acct", 40)
 	ts.query(t, "v=1&timeframe=60&skillIds=all&agentIds=all") // fits
 	status, header, body := ts.do(t, "GET", "/operations/api/account/acct/msgconversation?v=1&timeframe=60&interval=5&skillIds=all&agentIds=all", "", "")
