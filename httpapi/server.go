@@ -338,7 +338,6 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, []byte(`{"status":"ready"}`))
 }
 
-// tooMany is the refusal of a request past the account's in-flight slots.
 // takeSlot takes one of the account's in-flight slots of scope, or says
 // why not. Reads and writes have slots of their own: a read key cannot
 // hold off the account's writers.

@@ -64,6 +64,8 @@ type watchHub struct {
 	retainedBy map[string]int64
 	closed     bool
 	done       chan struct{} // closed by close: every stream ends
+
+	running sync.WaitGroup // the watches' goroutines
 }
 
 // watch is the shared computation of the streams of one query.
@@ -179,7 +181,7 @@ func (h *watchHub) subscribe(q convops.Query, params map[string]string) (*watche
 		wt = &watch{key: key, q: q, params: params, stop: make(chan struct{}), subs: make(map[*watcher]struct{}), last: b,
 			ended: make(chan struct{}), version: version, span: convops.Layout(now, q.Timeframe, 0).Whole}
 		h.watches[key] = wt
-		go h.run(wt)
+		h.running.Go(func() { h.run(wt) })
 	}
 	return wt.join(), nil
 }
@@ -397,6 +399,8 @@ func (h *watchHub) run(wt *watch) {
 		select {
 		case <-wt.stop:
 			return
+		case <-h.done:
+			return
 		case <-tick.C:
 		}
 		if time.Since(computed) < streamEvery {
@@ -470,6 +474,14 @@ func (s *Server) StreamStats() StreamStats {
 // CloseStreams ends every metric stream and refuses new ones: a graceful
 // stop calls it, since a stream would otherwise never finish.
 func (s *Server) CloseStreams() { s.watches.close() }
+
+// Close ends every metric stream, refuses new ones, and waits for the
+// goroutines that computed their answers.
+func (s *Server) Close() error {
+	s.watches.close()
+	s.watches.running.Wait()
+	return nil
+}
 
 // handleStream serves GET …/msgconversation/stream: the query's answer as
 // Server-Sent Events, at once and whenever it changes, at most once a

@@ -58,9 +58,11 @@ type Node struct {
 
 	failed   chan struct{} // closed when the fold stops on its own
 	failOnce sync.Once
-	failErr  error // why it stopped; set before failed is closed
-	cancel   context.CancelFunc
+	failErr  error         // why it stopped; set before failed is closed
 	stopped  chan struct{} // closed when the fold and the mark writer have stopped
+
+	closeMu sync.Mutex         // guards cancel
+	cancel  context.CancelFunc // stops what Start started; nil before it and after Close
 }
 
 type waiter struct {
@@ -229,51 +231,18 @@ func (n *Node) Start(ctx context.Context) error {
 	if st.Msgs == 0 || from >= st.LastSeq {
 		n.markReady(started, st.LastSeq)
 	}
-	ctx, n.cancel = context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(ctx)
+	n.closeMu.Lock()
+	n.cancel = cancel
+	n.closeMu.Unlock()
 	var wg sync.WaitGroup
-	wg.Add(5)
-	go func() {
-		defer wg.Done()
-		n.snapshotWhenAsked(ctx)
-	}()
-	go func() {
-		defer wg.Done()
+	wg.Go(func() { n.snapshotWhenAsked(ctx) })
+	wg.Go(func() {
 		n.clock.watch(ctx, n.opts.ClockProbeEvery, func(msg string, args ...any) { n.logger.Warn(msg, args...) })
-	}()
-	go func() {
-		defer wg.Done()
-		n.watchReplay(ctx, st)
-	}()
-	go func() {
-		defer wg.Done()
-		err := n.log.Follow(ctx, from+1, func(d eventlog.Delivery, err error) {
-			n.pending.Store(d.Pending)
-			n.foldMu.Lock()
-			events := len(d.Batch.Events)
-			n.apply(d, err)
-			n.maybeSnapshot(d, events)
-			n.foldMu.Unlock()
-			// Caught up: the last message present at start is applied, or none
-			// is left (a log with lost messages may end before its LastSeq).
-			if d.Seq >= st.LastSeq || d.Pending == 0 {
-				n.markReady(started, st.LastSeq)
-			}
-		}, func(pending uint64) {
-			n.pending.Store(pending)
-			// A shard may have nothing in a log that holds other shards'
-			// messages.
-			if pending == 0 {
-				n.markReady(started, st.LastSeq)
-			}
-		})
-		if ctx.Err() == nil {
-			n.fail(fmt.Errorf("follow the event log: %w", err))
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		n.writeMarks(ctx)
-	}()
+	})
+	wg.Go(func() { n.watchReplay(ctx, st) })
+	wg.Go(func() { n.follow(ctx, from, st, started) })
+	wg.Go(func() { n.writeMarks(ctx) })
 	go func() {
 		wg.Wait()
 		close(n.stopped)
@@ -281,17 +250,49 @@ func (n *Node) Start(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the fold and records the final mark. Ingests still waiting fail.
 // Close stops the fold and records the final mark, then writes a snapshot
-// of what was applied, so that the next start replays nothing.
-func (n *Node) Close() {
-	if n.cancel == nil {
-		return
-	}
-	n.cancel()
-	<-n.stopped
+// of what was applied, so that the next start replays nothing; it returns
+// why that snapshot could not be written. Ingests still waiting for the
+// fold wait on until their own time is up.
+func (n *Node) Close() error {
+	n.closeMu.Lock()
+	cancel := n.cancel
 	n.cancel = nil
-	n.finalSnapshot()
+	n.closeMu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	<-n.stopped
+	return n.finalSnapshot()
+}
+
+// follow folds the log from the message after from until ctx is done,
+// marking the node ready once what the log held at start (st) is applied.
+func (n *Node) follow(ctx context.Context, from uint64, st eventlog.State, started time.Time) {
+	err := n.log.Follow(ctx, from+1, func(d eventlog.Delivery, err error) {
+		n.pending.Store(d.Pending)
+		n.foldMu.Lock()
+		events := len(d.Batch.Events)
+		n.apply(d, err)
+		n.maybeSnapshot(d, events)
+		n.foldMu.Unlock()
+		// Caught up: the last message present at start is applied, or none
+		// is left (a log with lost messages may end before its LastSeq).
+		if d.Seq >= st.LastSeq || d.Pending == 0 {
+			n.markReady(started, st.LastSeq)
+		}
+	}, func(pending uint64) {
+		n.pending.Store(pending)
+		// A shard may have nothing in a log that holds other shards'
+		// messages.
+		if pending == 0 {
+			n.markReady(started, st.LastSeq)
+		}
+	})
+	if ctx.Err() == nil {
+		n.fail(fmt.Errorf("follow the event log: %w", err))
+	}
 }
 
 // snapshotWhenAsked begins the snapshots asked for by SnapshotNow while the

@@ -22,7 +22,7 @@ func startNode(t *testing.T, log *eventlog.Log, so store.Options, no node.Option
 	if err := n.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(n.Close)
+	t.Cleanup(func() { n.Close() })
 	select {
 	case <-n.Ready():
 	case <-time.After(30 * time.Second):

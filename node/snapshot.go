@@ -44,6 +44,7 @@ type snapshots struct {
 	since   int           // events applied since the last began
 	asked   bool          // one was asked for (SnapshotNow)
 	took    time.Duration // how long the last took
+	err     error         // why the last failed, nil when it did not
 }
 
 // SnapshotStats describes the node's snapshots.
@@ -210,6 +211,7 @@ func (n *Node) beginSnapshot(h store.SnapshotHeader) {
 		sn.mu.Lock()
 		sn.writing = false
 		sn.last = time.Now()
+		sn.err = err
 		if err == nil {
 			sn.lastSeq, sn.took = h.Seq, took
 		}
@@ -234,18 +236,25 @@ func (n *Node) waitSnapshot() {
 }
 
 // finalSnapshot writes a snapshot when the fold has stopped, if anything
-// was applied since the last one, so that the next start replays nothing.
-func (n *Node) finalSnapshot() {
+// was applied since the last one, so that the next start replays nothing;
+// it returns why that snapshot could not be written.
+func (n *Node) finalSnapshot() error {
 	n.waitSnapshot()
 	seq, t := n.applied.Load(), n.appliedTime.Load()
 	n.snaps.mu.Lock()
 	due := n.snaps.path != "" && seq > n.snaps.lastSeq && len(n.partial) == 0
 	n.snaps.mu.Unlock()
 	if !due {
-		return
+		return nil
 	}
 	n.beginSnapshot(store.SnapshotHeader{Seq: seq, LogTime: t, Stream: n.stream})
 	n.waitSnapshot()
+	n.snaps.mu.Lock()
+	defer n.snaps.mu.Unlock()
+	if n.snaps.err != nil {
+		return fmt.Errorf("write the final snapshot: %w", n.snaps.err)
+	}
+	return nil
 }
 
 // writeSnapshot writes snap to path atomically: a temporary file, fsynced,

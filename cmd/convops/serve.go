@@ -443,7 +443,10 @@ func (c *ServeCommand) Run(ctx context.Context) error {
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		c.logger.Warn("requests still in flight at shutdown", "err", err)
 	}
-	n.Close()
+	api.Close()
+	if err := n.Close(); err != nil {
+		c.logger.Error("stopping the node", "err", err)
+	}
 	c.logger.Info("stopped")
 	return failed
 }
