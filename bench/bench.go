@@ -139,7 +139,9 @@ func (rs table) write(w io.Writer, column string) {
 	}
 }
 
-// Run runs the benchmark of w against srv and writes the report.
+// Run runs the benchmark of w against srv and writes the report. It is
+// long because it is the benchmark's script: each measure in the order the
+// report gives them, each adding its row, read from top to bottom.
 func Run(ctx context.Context, o Options, w *Workload, srv Server) error {
 	log := o.Logger
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}

@@ -17,8 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -143,46 +141,10 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 		l.disk = diskGuard{dir: opts.DataDir, minFree: opts.MinFreeBytes}
 	}
 
+	if err := l.connect(opts); err != nil {
+		return nil, err
+	}
 	var err error
-	if opts.URL == "" {
-		l.ns, err = server.NewServer(&server.Options{
-			ServerName: "convops",
-			JetStream:  true,
-			StoreDir:   opts.DataDir,
-			DontListen: true,
-			NoSigs:     true,
-			// fsync every message before its acknowledgement: see the package comment.
-			SyncAlways:   opts.SyncInterval == 0,
-			SyncInterval: opts.SyncInterval,
-			// No store limit of NATS's own (by default 75% of the space free
-			// at start, never raised when space is freed): the disk guard
-			// refuses ingest when the file system runs low instead.
-			JetStreamMaxStore: 1 << 50,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("configure embedded nats server: %w", err)
-		}
-		l.ns.SetLoggerV2(natsLogger{opts.Logger}, false, false, false)
-		go l.ns.Start()
-		if !l.ns.ReadyForConnections(opts.StartTimeout) {
-			// The store restores its streams before it accepts connections. A
-			// damaged block file can make that never end (a corrupted sequence
-			// number is taken at face value), so this is a refusal, not a wait.
-			go l.ns.Shutdown()
-			return nil, fmt.Errorf("the event log under %s did not open within %s: its files may be damaged; "+
-				"see the log above, and restore the data directory from a backup", opts.DataDir, opts.StartTimeout)
-		}
-		l.nc, err = nats.Connect("", nats.InProcessServer(l.ns), nats.Name("convops"))
-	} else {
-		l.nc, err = nats.Connect(opts.URL, externalOptions(opts)...)
-	}
-	if err != nil {
-		l.Close()
-		if cerr := credentialsError(err, opts.Creds); cerr != nil {
-			return nil, cerr
-		}
-		return nil, fmt.Errorf("connect to nats: %w", err)
-	}
 	// An acknowledgement not back within ackWait fails its future (and
 	// frees its place among the pending ones): Publish sends the message
 	// again.
@@ -249,6 +211,52 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// connect starts the embedded server and connects to it, or connects to
+// the external one of opts.URL.
+func (l *Log) connect(opts Options) error {
+	var err error
+	if opts.URL == "" {
+		l.ns, err = server.NewServer(&server.Options{
+			ServerName: "convops",
+			JetStream:  true,
+			StoreDir:   opts.DataDir,
+			DontListen: true,
+			NoSigs:     true,
+			// fsync every message before its acknowledgement: see the package comment.
+			SyncAlways:   opts.SyncInterval == 0,
+			SyncInterval: opts.SyncInterval,
+			// No store limit of NATS's own (by default 75% of the space free
+			// at start, never raised when space is freed): the disk guard
+			// refuses ingest when the file system runs low instead.
+			JetStreamMaxStore: 1 << 50,
+		})
+		if err != nil {
+			return fmt.Errorf("configure embedded nats server: %w", err)
+		}
+		l.ns.SetLoggerV2(natsLogger{opts.Logger}, false, false, false)
+		go l.ns.Start()
+		if !l.ns.ReadyForConnections(opts.StartTimeout) {
+			// The store restores its streams before it accepts connections. A
+			// damaged block file can make that never end (a corrupted sequence
+			// number is taken at face value), so this is a refusal, not a wait.
+			go l.ns.Shutdown()
+			return fmt.Errorf("the event log under %s did not open within %s: its files may be damaged; "+
+				"see the log above, and restore the data directory from a backup", opts.DataDir, opts.StartTimeout)
+		}
+		l.nc, err = nats.Connect("", nats.InProcessServer(l.ns), nats.Name("convops"))
+	} else {
+		l.nc, err = nats.Connect(opts.URL, externalOptions(opts)...)
+	}
+	if err != nil {
+		l.Close()
+		if cerr := credentialsError(err, opts.Creds); cerr != nil {
+			return cerr
+		}
+		return fmt.Errorf("connect to nats: %w", err)
+	}
+	return nil
 }
 
 // startAttempts is how many times RetryStarting calls, a second apart, on
@@ -325,217 +333,4 @@ func (l *Log) Close() {
 		l.ns.Shutdown()
 		l.ns.WaitForShutdown()
 	}
-}
-
-// Message is an encoded batch ready to publish.
-type Message struct {
-	ID   string // Nats-Msg-Id: unique per message
-	Data []byte
-	// Forwarded marks a message logged for an account of another shard,
-	// whose answer a node of that shard gives (Delivery.Forwarded).
-	Forwarded bool
-	subj      string
-}
-
-// forwardedHeader marks a forwarded message.
-const forwardedHeader = "Convops-Forwarded"
-
-// Encode turns a request's batch into messages under the server's payload
-// limit. A batch too large for one message is split into parts that carry
-// the request's id, so that the fold applies them together.
-func (l *Log) Encode(b convops.Batch) []Message {
-	limit := int(l.nc.MaxPayload()) - 1024 // room for headers
-	var bounds []int                       // the end of each part
-	start, size := 0, batchHeaderSize(b.Account)
-	for i := range b.Events {
-		n := eventSize(&b.Events[i])
-		if size+n > limit && i > start { // a part holds at least one event
-			bounds = append(bounds, i)
-			start, size = i, batchHeaderSize(b.Account)
-		}
-		size += n
-	}
-	bounds = append(bounds, len(b.Events))
-	p := Part{Count: len(bounds)}
-	if p.Count > 1 {
-		p.Request = rand.Uint64() | 1 // never 0, the id of single-message requests
-	}
-	msgs := make([]Message, 0, len(bounds))
-	subj := Subject(b.Account)
-	start = 0
-	for i, end := range bounds {
-		p.Index = i
-		part := convops.Batch{Account: b.Account, Now: b.Now, Events: b.Events[start:end]}
-		msgs = append(msgs, Message{
-			ID:   l.nodeID + "-" + strconv.FormatUint(l.counter.Add(1), 10),
-			Data: encodeBatch(nil, part, p),
-			subj: subj,
-		})
-		start = end
-	}
-	return msgs
-}
-
-// Publish appends messages to the log and returns once every one of them is
-// acknowledged by JetStream (stored as the package comment describes).
-//
-// A message not acknowledged within ackWait, or refused because the
-// stream has no leader for now, is sent again, with the ones after it, under
-// the same ids (which
-// JetStream stores once), until ctx is done: on a cluster that is losing
-// the server that leads the stream, the request then succeeds as soon as a
-// new leader is elected instead of failing after its whole time.
-func (l *Log) Publish(ctx context.Context, msgs []Message) error {
-	if err := l.disk.check(); err != nil {
-		return err
-	}
-	publish := func(m Message) (jetstream.PubAckFuture, error) {
-		nm := nats.NewMsg(m.subj)
-		nm.Data = m.Data
-		nm.Header.Set(jetstream.MsgIDHeader, m.ID)
-		if m.Forwarded {
-			nm.Header.Set(forwardedHeader, "1")
-		}
-		f, err := l.js.PublishMsgAsync(nm, jetstream.WithExpectStream(StreamName))
-		if err != nil {
-			return nil, fmt.Errorf("publish to event log: %w", err)
-		}
-		return f, nil
-	}
-	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
-	for _, m := range msgs {
-		f, err := publish(m)
-		if err != nil {
-			return err
-		}
-		futures = append(futures, f)
-	}
-	var last *jetstream.PubAck
-	for i := 0; i < len(futures); {
-		select {
-		case ack := <-futures[i].Ok():
-			last = ack
-			i++
-			continue
-		case err := <-futures[i].Err():
-			var apiErr *jetstream.APIError
-			if errors.As(err, &apiErr) {
-				if apiErr.ErrorCode == errInsufficientResources || apiErr.ErrorCode == errStorageExceeded {
-					return fmt.Errorf("%w: %v", ErrStorageFull, err)
-				}
-				return fmt.Errorf("publish to event log: %w", err)
-			}
-			// No acknowledgement in time (ErrAsyncPublishTimeout), no
-			// leader to answer, or the connection is changing servers:
-			// wait a moment and send again.
-			select {
-			case <-time.After(retryWait):
-			case <-ctx.Done():
-				return fmt.Errorf("publish to event log: %w (before that: %v)", ctx.Err(), err)
-			}
-		case <-ctx.Done():
-			return fmt.Errorf("publish to event log: %w", ctx.Err())
-		}
-		// The parts of a request are folded in order: the ones after this
-		// one go again too, behind it.
-		for j := i; j < len(msgs); j++ {
-			f, err := publish(msgs[j])
-			if err != nil {
-				return err
-			}
-			futures[j] = f
-		}
-	}
-	// The fold of this node (when the batch is of its shard), and the
-	// others' of the shard, read it now.
-	if last != nil {
-		if subject := msgs[len(msgs)-1].subj; l.follows(subject) {
-			l.stored(last.Sequence)
-		}
-		l.announce(msgs[len(msgs)-1].subj, last.Sequence)
-	}
-	return nil
-}
-
-// ackWait is how long a message may go unacknowledged before it is sent
-// again; retryWait is the pause after a refusal that may pass.
-const (
-	ackWait   = 2 * time.Second
-	retryWait = 100 * time.Millisecond
-)
-
-// State describes the stream.
-type State struct {
-	// Created is when the stream was created (epoch ns): a stream deleted and
-	// created again under the same name starts its sequences anew, and a
-	// snapshot of the old one must not be taken for it.
-	Created  int64
-	Msgs     uint64 // messages held
-	Bytes    uint64 // bytes held
-	FirstSeq uint64
-	LastSeq  uint64
-	// Deleted counts messages missing between FirstSeq and LastSeq. convops
-	// never deletes single messages (retention removes them from the head),
-	// so a gap means the store lost messages.
-	Deleted int
-}
-
-// State returns the stream's state.
-func (l *Log) State(ctx context.Context) (State, error) {
-	info, err := l.stream.Info(ctx)
-	if err != nil {
-		return State{}, fmt.Errorf("read stream state: %w", err)
-	}
-
-	return State{Created: info.Created.UnixNano(), Msgs: info.State.Msgs, Bytes: info.State.Bytes, FirstSeq: info.State.FirstSeq, LastSeq: info.State.LastSeq,
-		Deleted: info.State.NumDeleted}, nil
-}
-
-// Delivery is one message of the log, as the fold receives it.
-type Delivery struct {
-	Seq     uint64 // stream sequence
-	Pending uint64 // messages after this one when it was delivered
-	MsgID   string // Nats-Msg-Id, set by the node that logged it
-	// Forwarded: logged by a node of another shard (Message.Forwarded)
-	Forwarded bool
-	Time      int64 // when the log stored it (epoch ms): the log's own clock
-	Part      Part
-	Batch     convops.Batch
-}
-
-// ApplyFunc receives each message of the log in order. err is non-nil (and
-// the batch empty) for a message that cannot be decoded. The batch's events
-// are valid only during the call (their slice is used again for the next
-// message); their strings stay valid.
-type ApplyFunc func(d Delivery, err error)
-
-// slotBits is how many bits of a slot its subject carries (ShardSlots is
-// 1 << slotBits).
-const slotBits = 10
-
-// Subject is the subject of an account's batches: the bits of its slot,
-// lowest first, one token each, then its id. Shard i of 2^k is then the
-// subjects that begin with the k lowest bits of i: one filter, which
-// JetStream serves as fast as none (several filters are read far slower).
-func Subject(account string) string {
-	slot := convops.ShardSlot(account)
-	b := make([]byte, 0, len(SubjectPrefix)+2*slotBits+len(account))
-	b = append(b, SubjectPrefix...)
-	for i := range slotBits {
-		b = append(b, byte('0'+(slot>>i)&1), '.')
-	}
-	return string(append(b, account...))
-}
-
-// shardFilter is the subject filter of shard's messages; empty reads every
-// subject.
-func shardFilter(shard convops.Shard) string {
-	if !shard.Sharded() {
-		return ""
-	}
-	b := []byte(SubjectPrefix)
-	for i := 0; 1<<i < shard.Count; i++ {
-		b = append(b, byte('0'+(shard.Index>>i)&1), '.')
-	}
-	return string(append(b, '>'))
 }

@@ -42,6 +42,8 @@ func main() {
 	}
 }
 
+// run is the command: its flags, then each profile in turn. It is long as a
+// list of flags is, one after the other.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	now := time.Now().UTC().Truncate(time.Second)
 	o := bench.Options{
