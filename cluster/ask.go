@@ -68,9 +68,11 @@ func (p *Peers) Await(ctx context.Context, account string, ids []string) (convop
 // Stats counts what the peers did since they started, by kind of request
 // (query, version, await).
 type Stats struct {
-	// Asked: requests this node sent to other shards; Unanswered: those no
-	// node of the shard answered in time.
-	Asked, Unanswered map[string]uint64
+	// Asked: requests this node sent to other shards; Resent: how many
+	// times they were sent again (no node of the shard listened, or none
+	// answered in time); Unanswered: those no node of the shard answered
+	// in time.
+	Asked, Resent, Unanswered map[string]uint64
 	// Served: requests of other nodes this node answered.
 	Served map[string]uint64
 }
@@ -92,11 +94,11 @@ func (c *counter) read() map[string]uint64 {
 	return map[string]uint64{"query": c.query.Load(), "version": c.version.Load(), "await": c.await.Load()}
 }
 
-type stats struct{ asked, unanswered, served counter }
+type stats struct{ asked, resent, unanswered, served counter }
 
 // Stats returns the counts.
 func (p *Peers) Stats() Stats {
-	return Stats{Asked: p.counts.asked.read(), Unanswered: p.counts.unanswered.read(), Served: p.counts.served.read()}
+	return Stats{Asked: p.counts.asked.read(), Resent: p.counts.resent.read(), Unanswered: p.counts.unanswered.read(), Served: p.counts.served.read()}
 }
 
 type request struct {
@@ -208,6 +210,7 @@ func (p *Peers) request(ctx context.Context, account, op string, data []byte) (m
 				return m, a.body, nil
 			}
 		case <-again.C:
+			p.counts.resent.of(op).Add(1)
 			if err := send(); err != nil {
 				return nil, nil, err
 			}

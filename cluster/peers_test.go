@@ -15,21 +15,14 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/convops/convops"
+	"github.com/convops/convops/internal/testkit"
 )
 
 // startNATS runs a real nats-server on loopback and returns a client
 // connection factory.
 func startNATS(tb testing.TB) func() *nats.Conn {
 	tb.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		tb.Fatal("nats server did not start")
-	}
-	tb.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	ns := testkit.NATS(tb, &server.Options{})
 	return func() *nats.Conn {
 		nc, err := nats.Connect(ns.ClientURL())
 		if err != nil {
@@ -134,16 +127,26 @@ func TestNoNodeOfTheShard(t *testing.T) {
 		t.Fatalf("no node of shard 1/2: %v", err)
 	}
 
-	// A node of the shard that comes while the request waits answers it.
+	// A node of the shard that comes while the request waits answers it:
+	// it starts to listen once the request has been sent again for want of
+	// a node.
 	late := newPeers(t, conn(), convops.Shard{Index: 1, Count: 2}, nil)
+	resent := zero.Stats().Resent["query"]
 	go func() {
-		time.Sleep(300 * time.Millisecond)
+		// Not testkit.Eventually: no test may fail from this goroutine;
+		// the query below times out if this never comes.
+		for zero.Stats().Resent["query"] == resent {
+			time.Sleep(5 * time.Millisecond)
+		}
 		late.Serve(fakeLocal{size: 10})
 	}()
-	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel = context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if status, _, _, err := zero.Query(ctx, account, nil, 0); err != nil || status != 200 {
 		t.Fatalf("a node that came late: %d %v", status, err)
+	}
+	if zero.Stats().Resent["query"] == resent {
+		t.Error("the request was answered without waiting for the late node")
 	}
 
 	// A node that stops answering (StopServing) leaves the shard without

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/convops/convops/internal/testkit"
 )
 
 // serve runs an HTTP server on l whose /key requests count as
@@ -67,18 +69,6 @@ func (c *client) get(path string) int {
 	return resp.StatusCode
 }
 
-// waitFor fails the test unless cond holds within 30 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 30 s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // TestPerAddress: past the bound of one address, the oldest stranger of
 // the address makes room; with none, a connection is refused with the
 // refusal written; one closing makes room.
@@ -89,7 +79,7 @@ func TestPerAddress(t *testing.T) {
 	if idle.get("/healthz") != 200 {
 		t.Fatal("first request failed")
 	}
-	waitFor(t, "two strangers", func() bool { return l.Stats().Strangers == 2 })
+	testkit.Eventually(t, 30*time.Second, func() bool { return l.Stats().Strangers == 2 })
 	a, b := dial(t, l), dial(t, l)
 	if a.get("/key") != 200 || b.get("/key") != 200 {
 		t.Fatal("two connections of one address refused while two strangers could make room")
@@ -101,7 +91,7 @@ func TestPerAddress(t *testing.T) {
 		t.Errorf("a third connection of the address: %d, want the refusal's 503", got)
 	}
 	a.Close()
-	waitFor(t, "a closed connection counted out", func() bool { return l.Stats().Open == 1 })
+	testkit.Eventually(t, 30*time.Second, func() bool { return l.Stats().Open == 1 })
 	if got := dial(t, l).get("/key"); got != 200 {
 		t.Errorf("after one closed: %d", got)
 	}
@@ -124,7 +114,7 @@ func TestFullServerEvictsIdleStrangers(t *testing.T) {
 	if third.get("/key") != 200 {
 		t.Fatal("third connection refused")
 	}
-	waitFor(t, "the stranger idle", func() bool { return l.Stats().Strangers == 1 })
+	testkit.Eventually(t, 30*time.Second, func() bool { return l.Stats().Strangers == 1 })
 	fourth := dial(t, l)
 	if got := fourth.get("/key"); got != 200 {
 		t.Fatalf("a connection past the bound, with an idle stranger to evict: %d", got)
@@ -153,7 +143,7 @@ func TestSilentConnectionsMakeRoom(t *testing.T) {
 	for range 20 {
 		silent = append(silent, dial(t, l))
 	}
-	waitFor(t, "five open", func() bool { st := l.Stats(); return st.Open == 5 && st.Evicted == 15 })
+	testkit.Eventually(t, 30*time.Second, func() bool { st := l.Stats(); return st.Open == 5 && st.Evicted == 15 })
 	if got := dial(t, l).get("/key"); got != 200 {
 		t.Errorf("a keyed client beside silent connections: %d", got)
 	}
@@ -171,7 +161,7 @@ func TestIdleStrangersAreClosedSooner(t *testing.T) {
 	if stranger.get("/healthz") != 200 || keyed.get("/key") != 200 {
 		t.Fatal("first requests failed")
 	}
-	waitFor(t, "the idle stranger closed", func() bool { return l.Stats().IdleClosed == 1 })
+	testkit.Eventually(t, 30*time.Second, func() bool { return l.Stats().IdleClosed == 1 })
 	if _, err := stranger.r.ReadByte(); err == nil || !strings.Contains(err.Error(), "EOF") && !strings.Contains(err.Error(), "reset") {
 		t.Errorf("the stranger's connection: %v", err)
 	}

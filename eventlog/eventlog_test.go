@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/convops/convops"
+	"github.com/convops/convops/internal/testkit"
 )
 
 // TestStreamRetention checks that the stream drops messages older than MaxAge
@@ -24,20 +25,13 @@ func TestStreamRetention(t *testing.T) {
 	if st, _ := l.State(ctx); st.LastSeq != 1 {
 		t.Fatalf("last sequence %d after publishing one message", st.LastSeq)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testkit.Eventually(t, 30*time.Second, func() bool {
 		st, err := l.State(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.Msgs == 0 && st.LastSeq == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("message not dropped after MaxAge: %+v", st)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return st.Msgs == 0 && st.LastSeq == 1
+	})
 }
 
 // TestEncodeSplitsUnderPayloadLimit: a batch larger than one message is cut

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -12,19 +11,8 @@ import (
 	"time"
 
 	"github.com/convops/convops"
+	"github.com/convops/convops/internal/testkit"
 )
-
-// idleBackend is a backend with no data that takes every ingest: enough for
-// the HTTP layer's own rules.
-type idleBackend struct{}
-
-func (idleBackend) Ingest(context.Context, string, int64, []convops.Event) (convops.Outcome, error) {
-	return convops.Outcome{}, nil
-}
-func (idleBackend) Query(convops.Query, int64) (convops.Result, error) { return convops.Result{}, nil }
-func (idleBackend) AnswerSize(convops.Query, int64) (int64, int64)     { return 0, 0 }
-func (idleBackend) Version(string) uint64                              { return 0 }
-func (idleBackend) IsReady() bool                                      { return true }
 
 // bearerOnly accepts the token "good" for every account.
 type bearerOnly struct{}
@@ -48,7 +36,7 @@ func (b *byteBudget) heldBy(account string) int64 {
 // waiting for 100-continue, so as to send none), it gets 401 whether the
 // account's share of the budget is free or taken.
 func TestLoadIsNotToldBeforeCredentials(t *testing.T) {
-	s := New(Options{Backend: idleBackend{}, Auth: bearerOnly{}, MaxInflightBytes: 8 << 20})
+	s := New(Options{Backend: &testkit.Backend{}, Auth: bearerOnly{}, MaxInflightBytes: 8 << 20})
 	ts := httptest.NewServer(s)
 	t.Cleanup(ts.Close) // after the connections' own cleanups
 
@@ -88,13 +76,7 @@ func TestLoadIsNotToldBeforeCredentials(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(time.Minute)
-	for s.budget.heldBy("a") < 3<<20 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the upload holds %d bytes after a minute", s.budget.heldBy("a"))
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, time.Minute, func() bool { return s.budget.heldBy("a") >= 3<<20 })
 	if status := probe(); status != http.StatusUnauthorized {
 		t.Fatalf("while the account uploads: %d, want 401", status)
 	}

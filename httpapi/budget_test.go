@@ -13,6 +13,7 @@ import (
 	"github.com/convops/convops"
 	"github.com/convops/convops/auth"
 	"github.com/convops/convops/httpapi"
+	"github.com/convops/convops/internal/testkit"
 )
 
 // budgetKeys is a keyring with a bearer key for each of the accounts a, b
@@ -75,18 +76,6 @@ func (c *countingAuth) Authenticate(r *http.Request, account, scope string) erro
 	return c.Authenticator.Authenticate(r, account, scope)
 }
 
-// eventually fails the test unless cond holds within a minute.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within a minute", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestAnnouncedBodiesHoldNothing: a request pays for its body as it
 // arrives, not for what it announces. Forged signed forms (the consumer key
 // and token of a key of every account, a wrong signature) announcing 1 MiB
@@ -107,7 +96,7 @@ func TestAnnouncedBodiesHoldNothing(t *testing.T) {
 	}
 	// Every one of them is being served: its credentials are checked (or,
 	// for a form, being checked while its body is awaited).
-	eventually(t, "the eleven requests served", func() bool { return keys.checked.Load() == 11 })
+	testkit.Eventually(t, time.Minute, func() bool { return keys.checked.Load() == 11 })
 	event := `[{"conversationId":"c1","resolvedBy":"CCP","resolvedAt":"2026-11-27T13:20:00Z","handlingTimeMs":1000}]`
 	if status := sendAs(t, ts, "cc", "POST", "/ingest/account/c/events", event); status != http.StatusOK {
 		t.Errorf("an ingest of another account: %d, want 200", status)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/convops/convops"
 	"github.com/convops/convops/httpapi"
+	"github.com/convops/convops/internal/testkit"
 )
 
 // TestAnswerIsTheHTTPAnswer: what a node gives another shard's node for a
@@ -18,7 +19,7 @@ import (
 // included.
 func TestAnswerIsTheHTTPAnswer(t *testing.T) {
 	ts := newTestServer(t)
-	ts.setNow("2026-11-27T13:29:17Z")
+	ts.setNow(testkit.NowText)
 	ts.ingest(t, "123", `[{"conversationId":"a","skillId":3,"agentId":7,"resolvedBy":"CCP","resolvedAt":"2026-11-27T13:00:00Z","handlingTimeMs":60000},
 		{"conversationId":"b","skillId":4,"resolvedBy":"SYSTEM","resolvedAt":"2026-11-27T12:40:00Z","handlingTimeMs":0}]`)
 	for _, query := range []string{
@@ -56,7 +57,7 @@ func TestAnswerIsTheHTTPAnswer(t *testing.T) {
 // it large; smaller ones pass.
 func TestForwardedAnswersAreBounded(t *testing.T) {
 	ts := newTestServer(t, func(o *httpapi.Options) { o.MaxForwardedAnswer = 2000 })
-	ts.setNow("2026-11-27T13:29:17Z")
+	ts.setNow(testkit.NowText)
 	ts.ingest(t, "123", `[{"conversationId":"a","skillId":3,"agentId":7,"resolvedBy":"CCP","resolvedAt":"2026-11-27T13:00:00Z","handlingTimeMs":60000}]`)
 	if status, body, _, done := ts.api.Answer(context.Background(), "123", map[string]string{"timeframe": "60", "v": "1"}, 0); status != 200 {
 		t.Errorf("a small answer: %d %s", status, body)
@@ -119,7 +120,7 @@ func TestForeignStreamAsksOnlyWhenChanged(t *testing.T) {
 		t.Fatalf("first event %v", e)
 	}
 	// Three seconds asked, nothing changed: the answer is not asked again.
-	eventually(t, "three versions asked", func() bool { return peers.versions.Load() >= 3 })
+	testkit.Eventually(t, time.Minute, func() bool { return peers.versions.Load() >= 3 })
 	if got := peers.queries.Load(); got != 1 {
 		t.Errorf("%d answers asked of the other shard while its version stood still, want 1", got)
 	}

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/convops/convops/internal/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
@@ -31,7 +33,7 @@ func loadGoldenData(t *testing.T, ts *testServer) {
 	t.Helper()
 
 	// Account "golden", data clock 13:29:17.
-	ts.setNow("2026-11-27T13:29:17Z")
+	ts.setNow(testkit.NowText)
 	events := []string{
 		event("c1", 1, 10, "CCP", "2026-11-27T13:28:00Z", 60000),
 		event("c2", 1, 10, "CONSUMER", "2026-11-27T13:10:00Z", 30000),
@@ -100,19 +102,19 @@ func loadGoldenData(t *testing.T, ts *testServer) {
 var goldenCases = []struct {
 	name, now, account, query string
 }{
-	{"account", "2026-11-27T13:29:17Z", "golden", "timeframe=60&v=1"},
-	{"account-interval", "2026-11-27T13:29:17Z", "golden", "timeframe=60&v=1&interval=30"},
-	{"account-1440", "2026-11-27T13:29:17Z", "golden", "timeframe=1440&v=1"},
-	{"skills-all", "2026-11-27T13:29:17Z", "golden", "timeframe=60&v=1&skillIds=all"},
-	{"skills-all-interval", "2026-11-27T13:29:17Z", "golden", "timeframe=60&v=1&skillIds=all&interval=15"},
-	{"skills-list", "2026-11-27T13:29:17Z", "golden", "timeframe=60&v=1&skillIds=99,1,-1"},
-	{"agents-all", "2026-11-27T13:29:17Z", "golden", "timeframe=60&v=1&agentIds=all"},
-	{"agents-list-interval", "2026-11-27T13:29:17Z", "golden", "timeframe=60&v=1&agentIds=10,99&interval=20"},
-	{"both-all", "2026-11-27T13:29:17Z", "golden", "timeframe=60&v=1&skillIds=all&agentIds=all"},
-	{"both-interval", "2026-11-27T13:29:17Z", "golden", "timeframe=1440&v=1&skillIds=2&agentIds=11&interval=720"},
-	{"no-data-account", "2026-11-27T13:29:17Z", "nobody", "timeframe=60&v=1"},
-	{"no-data-both-interval", "2026-11-27T13:29:17Z", "nobody", "timeframe=10&v=1&skillIds=all&agentIds=1,2&interval=5"},
-	{"no-data-skills-in-window", "2026-11-27T13:29:17Z", "golden", "timeframe=5&v=1&skillIds=2"},
+	{"account", testkit.NowText, "golden", "timeframe=60&v=1"},
+	{"account-interval", testkit.NowText, "golden", "timeframe=60&v=1&interval=30"},
+	{"account-1440", testkit.NowText, "golden", "timeframe=1440&v=1"},
+	{"skills-all", testkit.NowText, "golden", "timeframe=60&v=1&skillIds=all"},
+	{"skills-all-interval", testkit.NowText, "golden", "timeframe=60&v=1&skillIds=all&interval=15"},
+	{"skills-list", testkit.NowText, "golden", "timeframe=60&v=1&skillIds=99,1,-1"},
+	{"agents-all", testkit.NowText, "golden", "timeframe=60&v=1&agentIds=all"},
+	{"agents-list-interval", testkit.NowText, "golden", "timeframe=60&v=1&agentIds=10,99&interval=20"},
+	{"both-all", testkit.NowText, "golden", "timeframe=60&v=1&skillIds=all&agentIds=all"},
+	{"both-interval", testkit.NowText, "golden", "timeframe=1440&v=1&skillIds=2&agentIds=11&interval=720"},
+	{"no-data-account", testkit.NowText, "nobody", "timeframe=60&v=1"},
+	{"no-data-both-interval", testkit.NowText, "nobody", "timeframe=10&v=1&skillIds=all&agentIds=1,2&interval=5"},
+	{"no-data-skills-in-window", testkit.NowText, "golden", "timeframe=5&v=1&skillIds=2"},
 	{"seed-response", "2014-03-26T13:29:00Z", "seed", "timeframe=60&v=1&skillIds=all&agentIds=2"},
 	{"seed-1329-timeframe-7", "2014-03-26T13:29:00Z", "seed1329", "timeframe=7&v=1"},
 	{"seed-0807-timeframe-20-interval-10", "2014-03-26T08:07:00Z", "seed0807", "timeframe=20&v=1&interval=10"},

@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -11,10 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/convops/convops/eventlog"
 	"github.com/convops/convops/httpapi"
-	"github.com/convops/convops/node"
-	"github.com/convops/convops/store"
+	"github.com/convops/convops/internal/testkit"
+	"github.com/convops/convops/internal/testnode"
 )
 
 // testServer is a real node (embedded JetStream in a temporary directory, the
@@ -35,19 +33,9 @@ func (ts *testServer) setNow(rfc3339 string) {
 
 func newTestServer(t testing.TB, opts ...func(*httpapi.Options)) *testServer {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	log, err := eventlog.Open(ctx, eventlog.Options{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := node.New(log, store.New(store.Options{}), node.Options{})
-	if err := n.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	<-n.Ready()
-
+	n := testnode.Node(t)
 	ts := &testServer{}
-	ts.setNow("2026-11-27T13:29:17Z")
+	ts.setNow(testkit.NowText)
 	o := httpapi.Options{
 		Backend: n,
 		Now:     func() time.Time { return time.UnixMilli(ts.clock.Load()) },
@@ -57,11 +45,7 @@ func newTestServer(t testing.TB, opts ...func(*httpapi.Options)) *testServer {
 	}
 	ts.api = httpapi.New(o)
 	ts.Server = httptest.NewServer(ts.api)
-	t.Cleanup(func() {
-		ts.Close()
-		cancel()
-		log.Close()
-	})
+	t.Cleanup(ts.Close)
 	return ts
 }
 

@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/convops/convops/internal/testkit"
 )
 
 func TestInflightLimiter(t *testing.T) {
@@ -57,13 +59,7 @@ func TestDrainGivesTheBudgetBack(t *testing.T) {
 		drainBody(httptest.NewRecorder(), r)
 		close(drained)
 	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for b.used.Load() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d bytes still held while the body is waited for", b.used.Load())
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testkit.Eventually(t, 30*time.Second, func() bool { return b.used.Load() == 0 })
 	select {
 	case <-drained:
 		t.Fatal("the drain ended before the body did")

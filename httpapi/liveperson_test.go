@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/convops/convops/internal/testkit"
 )
 
 // TestLivePersonConversations: a page of LivePerson's search results is
@@ -14,7 +16,7 @@ import (
 // each conversation once; a page with a bad record stores nothing.
 func TestLivePersonConversations(t *testing.T) {
 	ts := newTestServer(t)
-	ts.setNow("2026-11-27T13:29:17Z") // the clock of liveperson/testdata/page.json
+	ts.setNow(testkit.NowText) // the clock of liveperson/testdata/page.json
 	page, err := os.ReadFile("../liveperson/testdata/page.json")
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	sse "github.com/tmaxmax/go-sse"
 
 	"github.com/convops/convops/httpapi"
+	"github.com/convops/convops/internal/testkit"
 )
 
 // sseWatcher reads a metrics stream with a third-party Server-Sent Events
@@ -155,13 +156,7 @@ func TestStreamPushesChanges(t *testing.T) {
 	for _, m := range more {
 		m.cancel()
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for ts.api.StreamStats().Streams != 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if st := ts.api.StreamStats(); st.Streams != 0 || st.Watches != 0 {
-		t.Errorf("after every watcher left: %+v", st)
-	}
+	testkit.Eventually(t, 10*time.Second, func() bool { st := ts.api.StreamStats(); return st.Streams == 0 && st.Watches == 0 })
 }
 
 // TestStreamErrorsBeforeItStarts: bad parameters are answered as the
@@ -294,13 +289,7 @@ func TestStreamAnswersHaveAMemoryCap(t *testing.T) {
 		c.Close()
 	}
 	bodies = nil
-	deadline := time.Now().Add(10 * time.Second)
-	for ts.api.StreamStats().Bytes != 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if st := ts.api.StreamStats(); st.Bytes != 0 || st.Streams != 0 {
-		t.Errorf("after the streams closed: %+v", st)
-	}
+	testkit.Eventually(t, 10*time.Second, func() bool { st := ts.api.StreamStats(); return st.Bytes == 0 && st.Streams == 0 })
 }
 
 // TestAnswerLargerThanTheBudget: a query whose answer alone would take more

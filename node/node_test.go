@@ -12,12 +12,13 @@ import (
 
 	"github.com/convops/convops"
 	"github.com/convops/convops/eventlog"
+	"github.com/convops/convops/internal/testkit"
 	"github.com/convops/convops/node"
 	"github.com/convops/convops/sim"
 	"github.com/convops/convops/store"
 )
 
-const now int64 = 1795786157000 // 2026-11-27T13:29:17Z
+var now = testkit.NowMs
 
 // openNode opens the log in dir and starts a node on it.
 func openNode(tb testing.TB, dir string) (*node.Node, *eventlog.Log, func()) {

@@ -1,15 +1,20 @@
 package node_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/convops/convops"
 	"github.com/convops/convops/eventlog"
+	"github.com/convops/convops/internal/testkit"
+	"github.com/convops/convops/internal/testnode"
 	"github.com/convops/convops/node"
 	"github.com/convops/convops/store"
 )
@@ -18,27 +23,12 @@ import (
 // on one log stand for the nodes of a cluster, or a restart.
 func startNode(t *testing.T, log *eventlog.Log, so store.Options, no node.Options) *node.Node {
 	t.Helper()
-	n := node.New(log, store.New(so), no)
-	if err := n.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	select {
-	case <-n.Ready():
-	case <-time.After(30 * time.Second):
-		t.Fatal("node not ready")
-	}
-	return n
+	return testnode.StartNode(t, log, so, no)
 }
 
 func openLog(t *testing.T) *eventlog.Log {
 	t.Helper()
-	log, err := eventlog.Open(context.Background(), eventlog.Options{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(log.Close)
-	return log
+	return testnode.OpenLog(t, "")
 }
 
 // largeRequest is a batch of n events with long ids: several log messages.
@@ -116,12 +106,22 @@ func TestIncompleteRequestDropped(t *testing.T) {
 	// Long enough for a slow machine to log every part of the request sent
 	// again below within it.
 	const timeout = time.Second
-	n := startNode(t, log, store.Options{}, node.Options{PartTimeout: timeout})
+	var logs syncBuffer
+	n := startNode(t, log, store.Options{}, node.Options{PartTimeout: timeout, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	msgs := log.Encode(convops.Batch{Account: "a", Now: now, Events: largeRequest("cut", 40000, 5)})
 	if err := log.Publish(context.Background(), msgs[:1]); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2 * timeout) // the log's clock moves past the timeout
+	// Batches of another account move the log's clock on, until it is past
+	// the timeout and the request is dropped.
+	tick := 0
+	testkit.Eventually(t, time.Minute, func() bool {
+		tick++
+		if _, err := n.Ingest(context.Background(), "clock", now, events(fmt.Sprint("tick", tick), 1)); err != nil {
+			t.Fatal(err)
+		}
+		return strings.Contains(logs.String(), "dropping a request whose last parts never reached")
+	})
 	_, err := n.Ingest(context.Background(), "a", now, events("later", 10))
 	if err != nil {
 		t.Fatal(err)
@@ -152,4 +152,22 @@ func TestIncompleteRequestDropped(t *testing.T) {
 	if err != nil || out.Accepted != 40000 || total(n, "a") != 40020 {
 		t.Errorf("sent again: %+v %v, total %d", out, err, total(n, "a"))
 	}
+}
+
+// syncBuffer is a buffer a node's logger writes to while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/convops/convops"
 	"github.com/convops/convops/eventlog"
+	"github.com/convops/convops/internal/testkit"
 	"github.com/convops/convops/node"
 	"github.com/convops/convops/store"
 )
@@ -69,15 +70,8 @@ func randomIngest(t *testing.T, n *node.Node, r *rand.Rand, requests int, prefix
 
 func waitSnapshot(t *testing.T, n *node.Node, after uint64) node.SnapshotStats {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if st := n.SnapshotStats(); st.Seq > after {
-			return st
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatal("no snapshot written")
-	return node.SnapshotStats{}
+	testkit.Eventually(t, 30*time.Second, func() bool { return n.SnapshotStats().Seq > after })
+	return n.SnapshotStats()
 }
 
 // TestSnapshotAndTailEqualAFullReplay: on random workloads, a node started

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/convops/convops/auth"
+	"github.com/convops/convops/internal/testkit"
 )
 
 // The attacks of the threat model, each against a running server.
@@ -118,7 +119,7 @@ func send(t *testing.T, method, rawURL, authorization, contentType, body string)
 }
 
 const attackEvents = `[{"conversationId":"c1","resolvedBy":"CCP","resolvedAt":"2026-11-27T13:00:00Z","handlingTimeMs":10}]`
-const attackNow = "2026-11-27T13:29:17Z"
+const attackNow = testkit.NowText
 
 // TestForgedOAuthFlood: 40 POSTs of 16 MiB form bodies to the query path,
 // with a real consumer key and token (both travel in every header) and a

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/convops/convops/auth"
+	"github.com/convops/convops/internal/testkit"
 )
 
 // Clients no one here wrote, calling a real server: a Node script with the
@@ -41,7 +42,7 @@ func TestThirdPartyClients(t *testing.T) {
 	}}); err != nil {
 		t.Fatal(err)
 	}
-	s := startServer(t, "--data-dir", filepath.Join(dir, "data"), "--keys", keys, "--now", "2026-11-27T13:29:17Z")
+	s := startServer(t, "--data-dir", filepath.Join(dir, "data"), "--keys", keys, "--now", testkit.NowText)
 	events := `[
 		{"conversationId":"n1","skillId":3,"agentId":7,"resolvedBy":"CCP","resolvedAt":"2026-11-27T13:20:00Z","handlingTimeMs":426000},
 		{"conversationId":"n2","skillId":3,"agentId":8,"resolvedBy":"CONSUMER","resolvedAt":"2026-11-27T13:05:00Z","handlingTimeMs":95000},

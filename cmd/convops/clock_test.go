@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/convops/convops/internal/testkit"
 )
 
 // clockEvents are n events of three accounts resolved in the hour before at.
@@ -97,7 +99,7 @@ func TestClockAheadOnExternalNATS(t *testing.T) {
 	if status, _ := wrongMachine.do(t, "GET", query, testToken, ""); status != 200 {
 		t.Errorf("queries on the node with the wrong clock: %d", status)
 	}
-	checkFor(t, 10*time.Second, func() bool {
+	testkit.Eventually(t, 10*time.Second, func() bool {
 		_, q := a.do(t, "GET", query, testToken, "")
 		return strings.Contains(q, `"totalResolvedConversations":1000,`)
 	})

@@ -20,6 +20,7 @@ import (
 	"github.com/convops/convops"
 	"github.com/convops/convops/eventlog"
 	"github.com/convops/convops/internal/natsprocs"
+	"github.com/convops/convops/internal/testkit"
 )
 
 // natsCluster is a real three-server NATS JetStream cluster on loopback,
@@ -194,7 +195,7 @@ func clusterEvent(account string, i int) string {
 func TestShardedCluster(t *testing.T) {
 	cl := startNATSCluster(t, 3)
 	keys := writeTestKeys(t)
-	const now = "2026-11-27T13:29:17Z"
+	const now = testkit.NowText
 	type member struct {
 		args []string
 		srv  atomic.Pointer[runningServer]
@@ -293,13 +294,14 @@ func TestShardedCluster(t *testing.T) {
 
 	// Mid-ingest: the server that leads the stream goes, and one node of
 	// each shard; they come back.
-	checkFor(t, 60*time.Second, func() bool { return acknowledged.Load() > 0 })
+	testkit.Eventually(t, 60*time.Second, func() bool { return acknowledged.Load() > 0 })
 	leader := cl.index(cl.streamInfo(t).Cluster.Leader)
-	before := acknowledged.Load()
+	before, retriedBefore := acknowledged.Load(), retries.Load()
 	cl.stop(leader)
 	members[0].srv.Load().stop() // SIGKILL
 	members[2].srv.Load().stop()
-	time.Sleep(2 * time.Second)
+	// The loss is felt: clients of the killed nodes move on to others.
+	testkit.Eventually(t, time.Minute, func() bool { return retries.Load() > retriedBefore })
 	cl.start(leader)
 	start(members[0])
 	start(members[2])
@@ -321,7 +323,7 @@ func TestShardedCluster(t *testing.T) {
 		base := "/operations/api/account/" + account + "/msgconversation?timeframe=60&v=1"
 		var answers []string
 		for _, query := range []string{base, base + "&skillIds=all&agentIds=all&interval=5"} {
-			checkFor(t, 30*time.Second, func() bool {
+			testkit.Eventually(t, 30*time.Second, func() bool {
 				answers = answers[:0]
 				for _, m := range members {
 					status, body := m.srv.Load().do(t, "GET", query, testToken, "")

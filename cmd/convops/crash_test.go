@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/convops/convops/internal/testkit"
 )
 
 // TestCrashRecovery kills the server with SIGKILL at random moments while
@@ -30,7 +32,7 @@ func TestCrashRecovery(t *testing.T) {
 		batchSize = 200
 	)
 	dataDir, keys := t.TempDir(), writeTestKeys(t)
-	args := []string{"--data-dir", dataDir, "--keys", keys, "--now", "2026-11-27T13:29:17Z",
+	args := []string{"--data-dir", dataDir, "--keys", keys, "--now", testkit.NowText,
 		"--snapshot-interval", "50ms", "--snapshot-events", "1"}
 
 	var mu sync.Mutex // guards srv and acked

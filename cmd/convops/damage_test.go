@@ -8,13 +8,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/convops/convops/internal/testkit"
 )
 
 // fillLog ingests batches of one event each, so the log holds that many
 // messages, and stops the server gracefully.
 func fillLog(t *testing.T, dataDir, keys string, batches int) {
 	t.Helper()
-	s := startServer(t, "--data-dir", dataDir, "--keys", keys, "--now", "2026-11-27T13:29:17Z")
+	s := startServer(t, "--data-dir", dataDir, "--keys", keys, "--now", testkit.NowText)
 	for i := range batches {
 		body := fmt.Sprintf(`[{"conversationId":"c%d","resolvedBy":"CCP","resolvedAt":"2026-11-27T13:00:00Z","handlingTimeMs":1}]`, i)
 		if status, out := s.do(t, "POST", "/ingest/account/acme/events", testToken, body); status != 200 {
@@ -89,7 +91,7 @@ func TestDamagedLogIsRefused(t *testing.T) {
 			tc.damage(t, blockFile(t, dataDir))
 			// Without a snapshot, the whole log is read back at start, and
 			// the damage is found wherever it is (see TestSnapshotCoversDamage).
-			args := []string{"--data-dir", dataDir, "--keys", keys, "--now", "2026-11-27T13:29:17Z", "--snapshot-interval", "0"}
+			args := []string{"--data-dir", dataDir, "--keys", keys, "--now", testkit.NowText, "--snapshot-interval", "0"}
 
 			var err error
 			if tc.binary {
@@ -132,7 +134,7 @@ func TestUnreadableMarkIsOnlyAWarning(t *testing.T) {
 	dataDir, keys := t.TempDir(), writeTestKeys(t)
 	fillLog(t, dataDir, keys, 3)
 	os.WriteFile(filepath.Join(dataDir, "log-mark.json"), []byte("{garbage"), 0o600)
-	s := startServer(t, "--data-dir", dataDir, "--keys", keys, "--now", "2026-11-27T13:29:17Z")
+	s := startServer(t, "--data-dir", dataDir, "--keys", keys, "--now", testkit.NowText)
 	if !strings.Contains(s.logs.String(), "log mark unreadable") {
 		t.Errorf("no warning:\n%s", s.logs)
 	}
@@ -155,7 +157,7 @@ func TestSnapshotAndDamagedLog(t *testing.T) {
 		data, _ := os.ReadFile(blk)
 		data[len(data)-20] ^= 0xff
 		os.WriteFile(blk, data, 0o600)
-		s := startServer(t, "--data-dir", dataDir, "--keys", keys, "--now", "2026-11-27T13:29:17Z")
+		s := startServer(t, "--data-dir", dataDir, "--keys", keys, "--now", testkit.NowText)
 		if !strings.Contains(s.logs.String(), "snapshot loaded") {
 			t.Errorf("no snapshot loaded:\n%s", s.logs)
 		}
@@ -169,7 +171,7 @@ func TestSnapshotAndDamagedLog(t *testing.T) {
 		blk := blockFile(t, dataDir)
 		data, _ := os.ReadFile(blk)
 		os.WriteFile(blk, data[:len(data)/2], 0o600)
-		s := startServer(t, "--data-dir", dataDir, "--keys", keys, "--now", "2026-11-27T13:29:17Z", "--accept-log-loss")
+		s := startServer(t, "--data-dir", dataDir, "--keys", keys, "--now", testkit.NowText, "--accept-log-loss")
 		if !strings.Contains(s.logs.String(), "snapshot dropped") {
 			t.Errorf("the snapshot was not dropped:\n%s", s.logs)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/convops/convops/client"
+	"github.com/convops/convops/internal/testkit"
 )
 
 // chromium finds a Chromium to drive. Without one the test is skipped,
@@ -68,7 +69,7 @@ const readPage = `(() => {
 // $CONVOPS_SCREENSHOTS, to keep them).
 func TestDashboardInChromium(t *testing.T) {
 	browser := chromium(t)
-	s := startServer(t, "--data-dir", t.TempDir(), "--now", "2026-11-27T13:29:17Z")
+	s := startServer(t, "--data-dir", t.TempDir(), "--now", testkit.NowText)
 	post := func(events string) {
 		t.Helper()
 		if status, body := s.do(t, "POST", "/ingest/account/wall/events", testToken, events); status != 200 {

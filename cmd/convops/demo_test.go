@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/convops/convops/internal/testkit"
 )
 
 // TestDemo: `convops demo` serves a backfilled account, fed live, with a
@@ -72,7 +74,7 @@ func TestDemo(t *testing.T) {
 	}
 	// Live traffic: 36000 an hour is 10 a second on average (2.5 at the
 	// quietest hour).
-	checkFor(t, 30*time.Second, func() bool { return total() > first })
+	testkit.Eventually(t, 30*time.Second, func() bool { return total() > first })
 
 	// The token shown reads; it does not write.
 	req, _ := http.NewRequest("POST", base+"/ingest/account/demo/events", strings.NewReader(`[]`))

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/convops/convops/internal/testkit"
 )
 
 // ingestBatch sends n events with ids prefix-i and returns the answer.
@@ -23,7 +25,7 @@ func ingestBatch(t *testing.T, s *runningServer, prefix string, n int) (int, str
 // TestDiskReserve: below the free-space reserve ingest answers 503 (JSON) at
 // once and stores nothing, while queries keep working.
 func TestDiskReserve(t *testing.T) {
-	s := startServer(t, "--data-dir", t.TempDir(), "--now", "2026-11-27T13:29:17Z", "--min-free-disk-mb", "1000000000")
+	s := startServer(t, "--data-dir", t.TempDir(), "--now", testkit.NowText, "--min-free-disk-mb", "1000000000")
 	status, body := ingestBatch(t, s, "a", 10)
 	if status != 503 || !strings.Contains(body, `"code":503`) || !strings.Contains(body, "disk is full") {
 		t.Errorf("ingest: %d %s", status, body)
@@ -47,7 +49,7 @@ func TestFullDisk(t *testing.T) {
 	}
 	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
 
-	s := startServer(t, "--data-dir", dir, "--now", "2026-11-27T13:29:17Z", "--min-free-disk-mb", "2")
+	s := startServer(t, "--data-dir", dir, "--now", testkit.NowText, "--min-free-disk-mb", "2")
 	if status, body := ingestBatch(t, s, "before", 1000); status != 200 {
 		t.Fatalf("ingest with space: %d %s", status, body)
 	}
@@ -58,7 +60,7 @@ func TestFullDisk(t *testing.T) {
 	if err := os.WriteFile(junk, make([]byte, int64(st.Bavail)*int64(st.Bsize)-(1<<20)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 10e9, func() bool {
+	testkit.Eventually(t, 10e9, func() bool {
 		status, body := ingestBatch(t, s, "full", 1000)
 		if status == 200 {
 			return false // the guard reads the file system at most every 250 ms
@@ -74,7 +76,7 @@ func TestFullDisk(t *testing.T) {
 	}
 
 	os.Remove(junk)
-	checkFor(t, 10e9, func() bool {
+	testkit.Eventually(t, 10e9, func() bool {
 		status, _ := ingestBatch(t, s, "after", 1000)
 		return status == 200
 	})

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
+	"github.com/convops/convops/internal/testkit"
 )
 
 // TestExternalNATS runs two convops nodes on one external NATS JetStream
@@ -16,31 +16,14 @@ import (
 // test and returns its URL.
 func startNATS(t *testing.T) string {
 	t.Helper()
-	return startNATSWith(t, &server.Options{}).ClientURL()
-}
-
-// startNATSWith runs a real nats-server with o (TLS, accounts…) and
-// JetStream on a free loopback port for the test.
-func startNATSWith(t *testing.T, o *server.Options) *server.Server {
-	t.Helper()
-	o.Host, o.Port, o.JetStream, o.StoreDir, o.NoLog, o.NoSigs = "127.0.0.1", -1, true, t.TempDir(), true, true
-	ns, err := server.NewServer(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server did not start")
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	return ns
+	return testkit.NATS(t, nil).ClientURL()
 }
 
 func TestExternalNATS(t *testing.T) {
 	url := startNATS(t)
 
 	args := func() []string {
-		return []string{"--data-dir", t.TempDir(), "--nats-url", url, "--now", "2026-11-27T13:29:17Z"}
+		return []string{"--data-dir", t.TempDir(), "--nats-url", url, "--now", testkit.NowText}
 	}
 	a, b := startServer(t, args()...), startServer(t, args()...)
 	var events []string
@@ -53,7 +36,7 @@ func TestExternalNATS(t *testing.T) {
 	query := "/operations/api/account/acme/msgconversation?timeframe=60&v=1&skillIds=all&agentIds=all"
 	_, onA := a.do(t, "GET", query, testToken, "")
 	// b folds the same log; it sees the events shortly after a acknowledged them.
-	checkFor(t, 10*time.Second, func() bool {
+	testkit.Eventually(t, 10*time.Second, func() bool {
 		_, onB := b.do(t, "GET", query, testToken, "")
 		return onB == onA
 	})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/convops/convops/eventlog"
 	"github.com/convops/convops/internal/natsprocs"
+	"github.com/convops/convops/internal/testkit"
 )
 
 // buildNATSServer compiles nats-server once per test binary, beside the
@@ -127,7 +128,7 @@ func TestNATSServerKilled(t *testing.T) {
 	client := startRetryingClient(t, func() string { return a.url })
 	waitAcks := func(n int) {
 		t.Helper()
-		checkFor(t, time.Minute, func() bool { return client.count() >= n })
+		testkit.Eventually(t, time.Minute, func() bool { return client.count() >= n })
 	}
 	waitAcks(50)
 
@@ -149,7 +150,7 @@ func TestNATSServerKilled(t *testing.T) {
 	restarted := time.Now()
 	b = startBinary(t, args(bDir)...)
 	t.Logf("a node killed and started again with the meta leader down: ready in %s", time.Since(restarted).Round(time.Millisecond))
-	checkFor(t, time.Minute, func() bool { _, ok := client.firstAfter(killed); return ok })
+	testkit.Eventually(t, time.Minute, func() bool { _, ok := client.firstAfter(killed); return ok })
 	gap, _ := client.firstAfter(killed)
 	t.Logf("the meta leader lost: the first 200 came %s after", gap.Round(time.Millisecond))
 	if err := cl.StartServer(ctx, cl.Index(leader)); err != nil {
@@ -163,7 +164,7 @@ func TestNATSServerKilled(t *testing.T) {
 	}
 	killed = time.Now()
 	cl.Kill(cl.Index(streamLeader))
-	checkFor(t, time.Minute, func() bool { _, ok := client.firstAfter(killed); return ok })
+	testkit.Eventually(t, time.Minute, func() bool { _, ok := client.firstAfter(killed); return ok })
 	gap, _ = client.firstAfter(killed)
 	t.Logf("the stream's leader %s lost: the first 200 came %s after", streamLeader, gap.Round(time.Millisecond))
 	if err := cl.StartServer(ctx, cl.Index(streamLeader)); err != nil {
@@ -175,7 +176,7 @@ func TestNATSServerKilled(t *testing.T) {
 	want := fmt.Sprintf(`"totalResolvedConversations":%d,`, client.count())
 	for name, node := range map[string]*binaryServer{"a": a, "b": b} {
 		var body string
-		checkFor(t, time.Minute, func() bool {
+		testkit.Eventually(t, time.Minute, func() bool {
 			body = binaryGet(t, node.url+"/operations/api/account/acct/msgconversation?timeframe=60&v=1")
 			return strings.Contains(body, want)
 		})

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/convops/convops/internal/testkit"
 	"github.com/convops/convops/liveperson"
 )
 
@@ -15,7 +16,7 @@ import (
 // refused page is reported with its records, and 503s are retried.
 func TestImportLivePerson(t *testing.T) {
 	dir := t.TempDir()
-	s := startServer(t, "--data-dir", filepath.Join(dir, "data"), "--now", "2026-11-27T13:29:17Z")
+	s := startServer(t, "--data-dir", filepath.Join(dir, "data"), "--now", testkit.NowText)
 	page, err := os.ReadFile("../../liveperson/testdata/page.json")
 	if err != nil {
 		t.Fatal(err)

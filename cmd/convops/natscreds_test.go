@@ -10,6 +10,7 @@ import (
 
 	"github.com/convops/convops"
 	"github.com/convops/convops/auth"
+	"github.com/convops/convops/internal/testkit"
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
@@ -94,7 +95,7 @@ func TestNATSWithCredentials(t *testing.T) {
 	noAnswers := account("no-answers.creds", true, natsPublish, []string{"convops.shard.>"})
 	mute := account("mute.creds", true, slices.DeleteFunc(slices.Clone(natsPublish), func(s string) bool { return s == "convops.shard.>" }), natsSubscribe)
 
-	ns := startNATSWith(t, &server.Options{TrustedOperators: []*jwt.OperatorClaims{operatorClaims}, AccountResolver: resolver, SystemAccount: systemPub})
+	ns := testkit.NATS(t, &server.Options{JetStream: true, TrustedOperators: []*jwt.OperatorClaims{operatorClaims}, AccountResolver: resolver, SystemAccount: systemPub})
 	url := "nats://" + ns.Addr().String()
 
 	// Two nodes on two shards: the log, requests between nodes and the

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/convops/convops/internal/testkit"
 	"github.com/nats-io/nats-server/v2/server"
 )
 
@@ -44,13 +45,13 @@ func TestNATSOverTLS(t *testing.T) {
 
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
-	ns := startNATSWith(t, &server.Options{TLS: true, TLSVerify: true, TLSTimeout: 5,
+	ns := testkit.NATS(t, &server.Options{JetStream: true, TLS: true, TLSVerify: true, TLSTimeout: 5,
 		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool,
 			Certificates: []tls.Certificate{{Certificate: [][]byte{srvCert.Raw}, PrivateKey: srvKey}}}})
 	url := "tls://" + ns.Addr().String()
 
 	s := startServer(t, "--data-dir", t.TempDir(), "--nats-url", url, "--nats-tls-ca", caFile, "--nats-tls-cert", certFile, "--nats-tls-key", keyFile,
-		"--now", "2026-11-27T13:29:17Z")
+		"--now", testkit.NowText)
 	if status, body := s.do(t, "POST", "/ingest/account/77/events", testToken,
 		`[{"conversationId":"tls1","resolvedBy":"CCP","resolvedAt":"2026-11-27T13:20:00Z","handlingTimeMs":1000}]`); status != 200 {
 		t.Fatalf("ingest over a TLS log: %d %s", status, body)

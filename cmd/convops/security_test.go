@@ -20,6 +20,7 @@ import (
 	"github.com/dghubble/oauth1"
 
 	"github.com/convops/convops/auth"
+	"github.com/convops/convops/internal/testkit"
 )
 
 func TestDefaultKeysFileIsCreated(t *testing.T) {
@@ -74,22 +75,10 @@ func TestRevokedKeyAfterSIGHUP(t *testing.T) {
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 10*time.Second, func() bool {
+	testkit.Eventually(t, 10*time.Second, func() bool {
 		status, _ := s.do(t, "GET", query, token, "")
 		return status == 401
 	})
-}
-
-// checkFor polls fn until it is true or total has passed.
-func checkFor(t *testing.T, total time.Duration, fn func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for !fn() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v", total)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // TestOAuth1AgainstServer signs real API requests with the third-party
@@ -100,7 +89,7 @@ func TestOAuth1AgainstServer(t *testing.T) {
 	keys := filepath.Join(dir, "keys.json")
 	creds := auth.OAuth1Credentials{ConsumerKey: "lp-ck", ConsumerSecret: "lp-cs", Token: "lp-t", TokenSecret: "lp-ts"}
 	auth.WriteFile(keys, &auth.File{Keys: []auth.Key{{Name: "lp", Accounts: []string{"123"}, Scopes: []string{"read", "write"}, OAuth1: &creds}}})
-	s := startServer(t, "--data-dir", filepath.Join(dir, "data"), "--keys", keys, "--now", "2026-11-27T13:29:17Z")
+	s := startServer(t, "--data-dir", filepath.Join(dir, "data"), "--keys", keys, "--now", testkit.NowText)
 	client := oauth1.NewConfig(creds.ConsumerKey, creds.ConsumerSecret).Client(context.Background(), oauth1.NewToken(creds.Token, creds.TokenSecret))
 
 	do := func(method, path, contentType, body string) (int, string) {
@@ -147,7 +136,7 @@ func readAll(resp *http.Response) string {
 // TestInflightLimit: with one request per account at a time, concurrent large
 // ingests get 200s and 429s; every event of a 200 is counted, none of a 429.
 func TestInflightLimit(t *testing.T) {
-	s := startServer(t, "--data-dir", t.TempDir(), "--max-inflight-per-account", "1", "--now", "2026-11-27T13:29:17Z")
+	s := startServer(t, "--data-dir", t.TempDir(), "--max-inflight-per-account", "1", "--now", testkit.NowText)
 	var mu sync.Mutex
 	accepted, refused := 0, 0
 	for round := 0; refused == 0 && round < 20; round++ {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/convops/convops/auth"
+	"github.com/convops/convops/internal/testkit"
 )
 
 // syncBuffer collects a server's log output safely across goroutines.
@@ -163,7 +164,7 @@ var restartQueries = []string{
 // it again on the same data dir, and expects byte-identical answers.
 func TestRestartGivesIdenticalAnswers(t *testing.T) {
 	dataDir := t.TempDir()
-	args := []string{"--data-dir", dataDir, "--now", "2026-11-27T13:29:17Z"}
+	args := []string{"--data-dir", dataDir, "--now", testkit.NowText}
 	s := startServer(t, args...)
 
 	base := time.Date(2026, 11, 27, 13, 29, 0, 0, time.UTC)
@@ -322,7 +323,7 @@ func TestFlagsFromEnvironment(t *testing.T) {
 // field and the flag; the numbers are unchanged, after a restart too.
 func TestBoundsPerAccount(t *testing.T) {
 	dataDir := t.TempDir()
-	args := []string{"--data-dir", dataDir, "--now", "2026-11-27T13:29:17Z", "--max-skills-per-account", "2", "--max-agents-per-account", "3"}
+	args := []string{"--data-dir", dataDir, "--now", testkit.NowText, "--max-skills-per-account", "2", "--max-agents-per-account", "3"}
 	s := startServer(t, args...)
 	event := func(id string, skill, agent int) string {
 		return fmt.Sprintf(`{"conversationId":%q,"skillId":%d,"agentId":%d,"resolvedBy":"CCP","resolvedAt":"2026-11-27T13:00:00Z","handlingTimeMs":1000}`, id, skill, agent)

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/convops/convops/internal/testkit"
 )
 
 // TestSIGTERMDuringIngest runs the real binary, sends SIGTERM while clients
@@ -19,7 +21,7 @@ func TestSIGTERMDuringIngest(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	dataDir, keys := t.TempDir(), writeTestKeys(t)
-	args := []string{"--data-dir", dataDir, "--keys", keys, "--now", "2026-11-27T13:29:17Z"}
+	args := []string{"--data-dir", dataDir, "--keys", keys, "--now", testkit.NowText}
 	srv := startBinary(t, args...)
 	cmd, url := srv.cmd, srv.url
 
@@ -52,7 +54,7 @@ func TestSIGTERMDuringIngest(t *testing.T) {
 		}()
 	}
 	// SIGTERM once ingest is going (some batch acknowledged).
-	checkFor(t, 30*time.Second, func() bool {
+	testkit.Eventually(t, 30*time.Second, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return acknowledged > 0

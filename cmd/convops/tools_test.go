@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/convops/convops/internal/testkit"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
@@ -57,7 +58,7 @@ func TestVersion(t *testing.T) {
 // refused lines by number; `convops query` prints the API's answer.
 func TestIngestAndQueryCommands(t *testing.T) {
 	dir := t.TempDir()
-	s := startServer(t, "--data-dir", filepath.Join(dir, "data"), "--now", "2026-11-27T13:29:17Z")
+	s := startServer(t, "--data-dir", filepath.Join(dir, "data"), "--now", testkit.NowText)
 
 	// A JSON array over several lines: one invalid event on line 4, one
 	// repeated on line 5.
@@ -98,7 +99,7 @@ not json
 	}
 
 	// At a bound of the server, the lines before are sent, the rest not.
-	bounded := startServer(t, "--data-dir", filepath.Join(dir, "bounded"), "--now", "2026-11-27T13:29:17Z", "--max-agents-per-account", "2")
+	bounded := startServer(t, "--data-dir", filepath.Join(dir, "bounded"), "--now", testkit.NowText, "--max-agents-per-account", "2")
 	var lines strings.Builder
 	for i := range 6 {
 		fmt.Fprintf(&lines, `{"conversationId":"b%d","agentId":%d,"resolvedBy":"CCP","resolvedAt":"2026-11-27T13:25:00Z","handlingTimeMs":1}`+"\n", i, i)
@@ -210,7 +211,7 @@ func TestEventReader(t *testing.T) {
 // by outcome, refusals by cause, the fold's lag, the log and the snapshot;
 // no account id appears in it.
 func TestMetricsEndpoint(t *testing.T) {
-	s := startServer(t, "--data-dir", t.TempDir(), "--now", "2026-11-27T13:29:17Z", "--max-inflight-bytes", "1048576")
+	s := startServer(t, "--data-dir", t.TempDir(), "--now", testkit.NowText, "--max-inflight-bytes", "1048576")
 	const account = "acct-5531"
 	ev := `[{"conversationId":"c1","resolvedBy":"CCP","resolvedAt":"2026-11-27T13:20:00Z","handlingTimeMs":4},
 		{"conversationId":"c2","resolvedBy":"CCP","resolvedAt":"2026-11-27T13:20:00Z","handlingTimeMs":4}]`
@@ -240,7 +241,7 @@ func TestMetricsEndpoint(t *testing.T) {
 
 	var families map[string]*dtoFamily
 	var text string
-	checkFor(t, 20*time.Second, func() bool {
+	testkit.Eventually(t, 20*time.Second, func() bool {
 		_, text = s.do(t, "GET", "/metrics", "", "")
 		families = parseMetrics(t, text)
 		return families["convops_snapshot_age_seconds"] != nil
