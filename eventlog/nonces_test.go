@@ -20,32 +20,34 @@ func useNonce(t *testing.T, n *Nonces, digest string) bool {
 	return fresh
 }
 
+// openNonces opens the log in dir and its nonce bucket of window.
+func openNonces(t *testing.T, dir string, window time.Duration) (*Log, *Nonces) {
+	t.Helper()
+	l, err := Open(context.Background(), Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := l.Nonces(context.Background(), window)
+	if err != nil {
+		l.Close()
+		t.Fatal(err)
+	}
+	return l, n
+}
+
 // TestNoncesOutliveARestart: a nonce is fresh once, also after the log is
 // closed and opened again. The window, ten minutes as OAuth's, is longer
 // than any restart takes, so the check after it always holds.
 func TestNoncesOutliveARestart(t *testing.T) {
-	ctx := context.Background()
 	dir := t.TempDir()
-	l, err := Open(ctx, Options{DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
 	const window = 10 * time.Minute
-	n, err := l.Nonces(ctx, window)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, n := openNonces(t, dir, window)
 	if !useNonce(t, n, "aa01") || useNonce(t, n, "aa01") {
 		t.Fatal("a nonce must be fresh once")
 	}
 	l.Close()
-	if l, err = Open(ctx, Options{DataDir: dir}); err != nil {
-		t.Fatal(err)
-	}
+	l, n = openNonces(t, dir, window)
 	defer l.Close()
-	if n, err = l.Nonces(ctx, window); err != nil {
-		t.Fatal(err)
-	}
 	if useNonce(t, n, "aa01") {
 		t.Error("a nonce used before the restart is fresh after it")
 	}
@@ -54,17 +56,8 @@ func TestNoncesOutliveARestart(t *testing.T) {
 // TestNoncesExpire: a nonce is fresh again once its window (and the half
 // again the bucket keeps it) has passed.
 func TestNoncesExpire(t *testing.T) {
-	ctx := context.Background()
-	l, err := Open(ctx, Options{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, n := openNonces(t, t.TempDir(), 2*time.Second)
 	defer l.Close()
-	const window = 2 * time.Second
-	n, err := l.Nonces(ctx, window)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if !useNonce(t, n, "bb02") || useNonce(t, n, "bb02") {
 		t.Fatal("a nonce must be fresh once")
 	}

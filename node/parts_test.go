@@ -1,13 +1,11 @@
 package node_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -106,7 +104,7 @@ func TestIncompleteRequestDropped(t *testing.T) {
 	// Long enough for a slow machine to log every part of the request sent
 	// again below within it.
 	const timeout = time.Second
-	var logs syncBuffer
+	var logs testkit.Buffer
 	n := startNode(t, log, store.Options{}, node.Options{PartTimeout: timeout, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	msgs := log.Encode(convops.Batch{Account: "a", Now: now, Events: largeRequest("cut", 40000, 5)})
 	if err := log.Publish(context.Background(), msgs[:1]); err != nil {
@@ -152,22 +150,4 @@ func TestIncompleteRequestDropped(t *testing.T) {
 	if err != nil || out.Accepted != 40000 || total(n, "a") != 40020 {
 		t.Errorf("sent again: %+v %v, total %d", out, err, total(n, "a"))
 	}
-}
-
-// syncBuffer is a buffer a node's logger writes to while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

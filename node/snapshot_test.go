@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -166,7 +165,7 @@ func TestSnapshotNotTrustedBlindly(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			os.WriteFile(snapshot, tc.file, 0o600)
-			var logs lockedBuilder
+			var logs testkit.Buffer
 			n := startNode(t, tc.log, store.Options{}, node.Options{SnapshotPath: snapshot, SnapshotInterval: time.Hour,
 				Logger: newTextLogger(&logs)})
 			if got := allAnswers(t, n, 5); got != tc.want {
@@ -178,24 +177,6 @@ func TestSnapshotNotTrustedBlindly(t *testing.T) {
 			n.Close()
 		})
 	}
-}
-
-// lockedBuilder collects log lines from several goroutines.
-type lockedBuilder struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuilder) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuilder) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func newTextLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }

@@ -204,7 +204,7 @@ func TestShardedCluster(t *testing.T) {
 	// can be killed (SIGKILL): its stop kills it.
 	start := func(m *member) {
 		b := startBinary(t, m.args...)
-		m.srv.Store(&runningServer{url: b.url, logs: &syncBuffer{}, stop: func() error {
+		m.srv.Store(&runningServer{url: b.url, logs: &testkit.Buffer{}, stop: func() error {
 			b.cmd.Process.Kill()
 			b.cmd.Wait()
 			return nil
@@ -420,7 +420,7 @@ func TestShardFlags(t *testing.T) {
 		{"--nats-replicas", "3"},
 		{"--nats-tls-cert", "c.pem", "--nats-url", "nats://127.0.0.1:1"},
 	} {
-		m := &Main{Stdout: &syncBuffer{}, Stderr: &syncBuffer{}, Getenv: func(string) string { return "" }}
+		m := &Main{Stdout: &testkit.Buffer{}, Stderr: &testkit.Buffer{}, Getenv: func(string) string { return "" }}
 		if err := NewServeCommand(m).ParseFlags(args); err == nil {
 			t.Errorf("%v: accepted", args)
 		}

@@ -15,7 +15,7 @@ import (
 // TestDemo: `convops demo` serves a backfilled account, fed live, with a
 // read-only token that reads and cannot write.
 func TestDemo(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	m := &Main{Stdout: logs, Stderr: logs, Getenv: func(string) string { return "" }}
 	ready := make(chan [2]string, 1)
 	demo := &DemoCommand{main: m, ready: func(dashboard, token string) { ready <- [2]string{dashboard, token} }}

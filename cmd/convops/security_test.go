@@ -54,12 +54,12 @@ func TestDefaultKeysFileIsCreated(t *testing.T) {
 func TestRevokedKeyAfterSIGHUP(t *testing.T) {
 	dir := t.TempDir()
 	keys := filepath.Join(dir, "keys.json")
-	main := &Main{Stdout: &syncBuffer{}, Stderr: &syncBuffer{}, Getenv: func(string) string { return "" }}
+	main := &Main{Stdout: &testkit.Buffer{}, Stderr: &testkit.Buffer{}, Getenv: func(string) string { return "" }}
 	kc := &KeysCommand{main: main}
 	if err := kc.Run([]string{"add", "--keys", keys, "--account", "7", "--scope", "read", "--name", "wall"}); err != nil {
 		t.Fatal(err)
 	}
-	token := regexp.MustCompile(`shown only now:\s+(\S+)`).FindStringSubmatch(main.Stdout.(*syncBuffer).String())[1]
+	token := regexp.MustCompile(`shown only now:\s+(\S+)`).FindStringSubmatch(main.Stdout.(*testkit.Buffer).String())[1]
 
 	s := startServer(t, "--data-dir", filepath.Join(dir, "data"), "--keys", keys)
 	query := "/operations/api/account/7/msgconversation?timeframe=60&v=1"
@@ -237,7 +237,7 @@ func writeCertificate(t *testing.T, dir string) (certFile, keyFile string, pool 
 
 func TestKeysListShowsNoSecrets(t *testing.T) {
 	keys := filepath.Join(t.TempDir(), "keys.json")
-	out := &syncBuffer{}
+	out := &testkit.Buffer{}
 	kc := &KeysCommand{main: &Main{Stdout: out, Stderr: out, Getenv: func(string) string { return "" }}}
 	if err := kc.Run([]string{"add", "--keys", keys, "--account", "1,2", "--scope", "read,write", "--oauth1", "--name", "lp"}); err != nil {
 		t.Fatal(err)
@@ -249,7 +249,7 @@ func TestKeysListShowsNoSecrets(t *testing.T) {
 	if !strings.Contains(out.String(), f.Keys[0].OAuth1.ConsumerSecret) {
 		t.Error("the new secret was not printed")
 	}
-	listed := &syncBuffer{}
+	listed := &testkit.Buffer{}
 	kc.main.Stdout = listed
 	if err := kc.Run([]string{"list", "--keys", keys}); err != nil {
 		t.Fatal(err)

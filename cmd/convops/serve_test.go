@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -18,28 +17,10 @@ import (
 	"github.com/convops/convops/internal/testkit"
 )
 
-// syncBuffer collects a server's log output safely across goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // runningServer is `convops serve` running in-process.
 type runningServer struct {
 	url  string
-	logs *syncBuffer
+	logs *testkit.Buffer
 	stop func() error // stops like SIGTERM and returns Run's error
 }
 
@@ -61,7 +42,7 @@ func writeTestKeys(t *testing.T) string {
 // the test if the server becomes ready.
 func serveError(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	cmd := NewServeCommand(&Main{Stdout: logs, Stderr: logs, Getenv: func(string) string { return "" }})
 	if err := cmd.ParseFlags(append([]string{"--listen", "127.0.0.1:0"}, args...)); err != nil {
 		t.Fatal(err)
@@ -91,7 +72,7 @@ func startServer(t *testing.T, args ...string) *runningServer {
 // startServerWith is startServer with setup applied to the command first.
 func startServerWith(t *testing.T, setup func(*ServeCommand), args ...string) *runningServer {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	m := &Main{Stdout: logs, Stderr: logs, Getenv: func(string) string { return "" }}
 	cmd := NewServeCommand(m)
 	if setup != nil {

@@ -26,7 +26,7 @@ import (
 // runCommand runs `convops args…` in-process and returns its output and error.
 func runCommand(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	out, errOut := &syncBuffer{}, &syncBuffer{}
+	out, errOut := &testkit.Buffer{}, &testkit.Buffer{}
 	m := &Main{Stdout: out, Stderr: errOut, Getenv: func(string) string { return "" }}
 	err = m.Run(context.Background(), args)
 	return out.String(), errOut.String(), err

@@ -5,7 +5,9 @@
 package testkit
 
 import (
+	"bytes"
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -60,6 +62,25 @@ func NATS(tb testing.TB, o *server.Options) *server.Server {
 	}
 	tb.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
 	return ns
+}
+
+// Buffer collects what loggers write from many goroutines, for the test
+// to read while they go on.
+type Buffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // Backend is a backend of the HTTP API with no log behind it: it holds no
