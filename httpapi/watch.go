@@ -77,8 +77,8 @@ type watcher struct {
 	next chan []byte
 }
 
-// offer replaces what the mailbox holds with b. Hub lock should be held.
-func (wr *watcher) offer(b []byte) {
+// offerLocked replaces what the mailbox holds with b. Hub lock should be held.
+func (wr *watcher) offerLocked(b []byte) {
 	select {
 	case <-wr.next:
 	default:
@@ -123,13 +123,13 @@ var errStopping = &convops.Error{Code: convops.EUnavailable, Cause: convops.Caus
 func (h *watchHub) subscribe(q convops.Query, params map[string]string) (*watcher, error) {
 	key := watchKey(q)
 	h.mu.Lock()
-	if err := h.reserve(q.Account); err != nil {
+	if err := h.reserveLocked(q.Account); err != nil {
 		h.mu.Unlock()
 		return nil, err
 	}
 	if wt := h.watches[key]; wt != nil {
 		defer h.mu.Unlock()
-		return wt.join(), nil
+		return wt.joinLocked(), nil
 	}
 	h.mu.Unlock()
 
@@ -150,13 +150,13 @@ func (h *watchHub) subscribe(q convops.Query, params map[string]string) (*watche
 		err = errStopping // the server began to stop meanwhile
 	}
 	if err != nil {
-		h.unreserve(q.Account)
+		h.unreserveLocked(q.Account)
 		return nil, err
 	}
 	wt := h.watches[key]
 	if wt == nil {
 		if err := h.keepLocked(q, 0, retainedSize(b)); err != nil {
-			h.unreserve(q.Account)
+			h.unreserveLocked(q.Account)
 			return nil, err
 		}
 		wt = &watch{key: key, q: q, params: params, stop: make(chan struct{}), subs: make(map[*watcher]struct{}), last: b,
@@ -164,7 +164,7 @@ func (h *watchHub) subscribe(q convops.Query, params map[string]string) (*watche
 		h.watches[key] = wt
 		h.running.Go(func() { h.run(wt) })
 	}
-	return wt.join(), nil
+	return wt.joinLocked(), nil
 }
 
 // noRoomForStream refuses a stream's answer of size bytes that the
@@ -256,17 +256,17 @@ func (h *watchHub) computeInSlot(q convops.Query, params map[string]string, now,
 	return h.compute(q, params, now, room)
 }
 
-// join adds a stream to the watch. Hub lock should be held.
-func (wt *watch) join() *watcher {
+// joinLocked adds a stream to the watch. Hub lock should be held.
+func (wt *watch) joinLocked() *watcher {
 	wr := &watcher{w: wt, next: make(chan []byte, 1)}
 	wt.subs[wr] = struct{}{}
 	wr.next <- wt.last
 	return wr
 }
 
-// reserve counts a stream of account, or says why it cannot be opened. Hub
+// reserveLocked counts a stream of account, or says why it cannot be opened. Hub
 // lock should be held.
-func (h *watchHub) reserve(account string) error {
+func (h *watchHub) reserveLocked(account string) error {
 	switch {
 	case h.closed:
 		return errStopping
@@ -282,8 +282,8 @@ func (h *watchHub) reserve(account string) error {
 	return nil
 }
 
-// unreserve undoes reserve. Hub lock should be held.
-func (h *watchHub) unreserve(account string) {
+// unreserveLocked undoes reserve. Hub lock should be held.
+func (h *watchHub) unreserveLocked(account string) {
 	h.streams--
 	if h.perAccount[account]--; h.perAccount[account] <= 0 {
 		delete(h.perAccount, account)
@@ -296,7 +296,7 @@ func (h *watchHub) leave(wr *watcher) {
 	defer h.mu.Unlock()
 	wt := wr.w
 	delete(wt.subs, wr)
-	h.unreserve(wt.q.Account)
+	h.unreserveLocked(wt.q.Account)
 	if len(wt.subs) == 0 {
 		h.dropLocked(wt)
 		close(wt.stop)
@@ -430,7 +430,7 @@ func (h *watchHub) run(wt *watch) {
 		}
 		wt.last = b
 		for wr := range wt.subs {
-			wr.offer(b)
+			wr.offerLocked(b)
 		}
 		h.mu.Unlock()
 	}

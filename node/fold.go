@@ -5,8 +5,8 @@ import (
 	"github.com/convops/convops/eventlog"
 )
 
-// apply folds one message. Lock foldMu should be held.
-func (n *Node) apply(d eventlog.Delivery, err error) {
+// applyLocked folds one message. Lock foldMu should be held.
+func (n *Node) applyLocked(d eventlog.Delivery, err error) {
 	defer func() {
 		n.appliedTime.Store(d.Time)
 		n.applied.Store(d.Seq)
@@ -103,6 +103,6 @@ var errUnreadable = &convops.Error{Code: convops.EUnavailable, Cause: convops.Ca
 	Message: "the event log gave back the request's events damaged, so none of them was stored; send the request again"}
 
 // errIncomplete is the answer to an ingest whose messages the fold could not
-// apply whole.
+// applyLocked whole.
 var errIncomplete = &convops.Error{Code: convops.EUnavailable, Cause: convops.CauseLog,
 	Message: "the request's events did not all reach the event log, so none of them was stored; send the request again"}

@@ -273,7 +273,7 @@ func (n *Node) follow(ctx context.Context, from uint64, st eventlog.State, start
 		n.pending.Store(d.Pending)
 		n.foldMu.Lock()
 		events := len(d.Batch.Events)
-		n.apply(d, err)
+		n.applyLocked(d, err)
 		n.maybeSnapshot(d, events)
 		n.foldMu.Unlock()
 		// Caught up: the last message present at start is applied, or none

@@ -104,12 +104,12 @@ func newDedupeIndex() *dedupeIndex {
 // if that snapshot does not have it yet.
 func (d *dedupeIndex) beforeWrite(sh *dedupeShard) {
 	if d.snap != nil && sh.snapped != d.snap.epoch {
-		d.snap.takeShard(sh)
+		d.snap.takeShardLocked(sh)
 	}
 }
 
-// locate returns the shard of k and the start of its probe sequence.
-func (d *dedupeIndex) locate(k dedupeKey) (*dedupeShard, int) {
+// locateLocked returns the shard of k and the start of its probe sequence.
+func (d *dedupeIndex) locateLocked(k dedupeKey) (*dedupeShard, int) {
 	sh := &d.shards[k[0]>>24]
 	if len(sh.slots) == 0 {
 		return sh, 0
@@ -128,7 +128,7 @@ func (d *dedupeIndex) locate(k dedupeKey) (*dedupeShard, int) {
 func (d *dedupeIndex) touch(keys []dedupeKey) uint32 {
 	var sum uint32
 	for _, k := range keys {
-		if sh, i := d.locate(k); len(sh.slots) > 0 {
+		if sh, i := d.locateLocked(k); len(sh.slots) > 0 {
 			sum += sh.slots[i].keep
 		}
 	}
@@ -137,7 +137,7 @@ func (d *dedupeIndex) touch(keys []dedupeKey) uint32 {
 
 // contains reports whether k is held and alive at horizon.
 func (d *dedupeIndex) contains(k dedupeKey, horizon uint32) bool {
-	sh, i := d.locate(k)
+	sh, i := d.locateLocked(k)
 	n := len(sh.slots)
 	for range n {
 		s := &sh.slots[i]
@@ -157,10 +157,10 @@ func (d *dedupeIndex) contains(k dedupeKey, horizon uint32) bool {
 // insert records k, kept until bucket keep (at least), unless it is held
 // and alive at horizon. It reports whether k was new.
 func (d *dedupeIndex) insert(k dedupeKey, keep, horizon uint32) bool {
-	sh, i := d.locate(k)
+	sh, i := d.locateLocked(k)
 	if (sh.used+1)*100 > len(sh.slots)*maxFillPercent {
 		d.makeRoom(sh, horizon)
-		sh, i = d.locate(k)
+		sh, i = d.locateLocked(k)
 	}
 	n := len(sh.slots)
 	reuse := -1
@@ -225,7 +225,7 @@ func (d *dedupeIndex) rebuild(sh *dedupeShard, horizon uint32, size int) {
 		if s.keep == 0 || s.keep-1 < horizon {
 			continue
 		}
-		_, i := d.locate(s.key)
+		_, i := d.locateLocked(s.key)
 		for sh.slots[i].keep != 0 {
 			if i++; i == size {
 				i = 0

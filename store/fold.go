@@ -31,13 +31,13 @@ func (s *Store) Apply(b convops.Batch) (convops.Outcome, error) {
 	a := s.account(b.Account, true)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	s.captureAccount(a)
-	s.sweep(a)
+	s.captureAccountLocked(a)
+	s.sweepLocked(a)
 
-	s.hashKeys(b)
+	s.hashKeysLocked(b)
 	batchHorizon := convops.RetentionHorizon(b.Now)
-	if err := s.checkBounds(a, b, batchHorizon, s.horizon); err != nil {
-		s.release(a)
+	if err := s.checkBoundsLocked(a, b, batchHorizon, s.horizon); err != nil {
+		s.releaseLocked(a)
 		return convops.Outcome{}, err
 	}
 
@@ -53,7 +53,7 @@ func (s *Store) Apply(b convops.Batch) (convops.Outcome, error) {
 		events := b.Events[start:min(len(b.Events), start+foldWindow)]
 		keys := s.keys[start : start+len(events)]
 		s.sink += s.dedupe.touch(keys)
-		s.where = a.locate(events, s.where[:0])
+		s.where = a.locateLocked(events, s.where[:0])
 		for i := range events {
 			e := &events[i]
 			bucket, ok := storable(e, batchHorizon)
@@ -88,7 +88,7 @@ func (s *Store) Apply(b convops.Batch) (convops.Outcome, error) {
 			a.version = s.changes
 		}
 	}
-	s.release(a)
+	s.releaseLocked(a)
 	s.publishDedupeStats()
 	return out, nil
 }
@@ -139,9 +139,9 @@ func (s *Store) Check(b convops.Batch) error {
 	if !a.mayPassBounds(&s.opts, len(b.Events)) {
 		return nil
 	}
-	s.hashKeys(b)
+	s.hashKeysLocked(b)
 	h := max(s.horizon, horizonOf(clockOf(b)))
-	return s.checkBounds(a, b, convops.RetentionHorizon(b.Now), h)
+	return s.checkBoundsLocked(a, b, convops.RetentionHorizon(b.Now), h)
 }
 
 // LogClockSlack is how far the fold's clock may run ahead of the time the
@@ -168,9 +168,9 @@ func horizonOf(now int64) uint32 {
 	return uint32(min(max(convops.RetentionHorizon(now), 0), maxBucket))
 }
 
-// hashKeys computes the dedupe key of every event of b into s.keys.
+// hashKeysLocked computes the dedupe key of every event of b into s.keys.
 // Lock of the fold should be held.
-func (s *Store) hashKeys(b convops.Batch) {
+func (s *Store) hashKeysLocked(b convops.Batch) {
 	s.keys = s.keys[:0]
 	for i := range b.Events {
 		var k dedupeKey
@@ -203,12 +203,12 @@ func storable(e *convops.Event, batchHorizon int64) (uint32, bool) {
 	return uint32(idx), true
 }
 
-// checkBounds refuses a batch that would give account a more distinct
+// checkBoundsLocked refuses a batch that would give account a more distinct
 // skills or agents with data than the bounds allow, once the log's clock is
 // at horizon h. It counts what Apply would store: events not already held,
 // in retention, each id once. Locks of the fold and of a (for reading at
 // least) should be held; a is settled; s.keys holds the keys of b.
-func (s *Store) checkBounds(a *account, b convops.Batch, batchHorizon int64, h uint32) error {
+func (s *Store) checkBoundsLocked(a *account, b convops.Batch, batchHorizon int64, h uint32) error {
 	if !a.mayPassBounds(&s.opts, len(b.Events)) {
 		return nil
 	}
@@ -290,9 +290,9 @@ type seriesAt struct {
 	skill, pair, agent int32
 }
 
-// locate finds the series of each event, reading the head of each so that
+// locateLocked finds the series of each event, reading the head of each so that
 // it is in cache when the event is counted. Lock of a should be held.
-func (a *account) locate(events []convops.Event, where []seriesAt) []seriesAt {
+func (a *account) locateLocked(events []convops.Event, where []seriesAt) []seriesAt {
 	var sink uint32
 	skillIDs, agentIDs := a.skills.ids[:a.skills.sorted], a.agents.ids[:a.agents.sorted]
 	for i := range events {

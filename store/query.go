@@ -67,7 +67,7 @@ func (s *Store) Query(q convops.Query, w convops.Window) convops.Result {
 	}
 	// The intervals, newest first, then the whole range.
 	spans := append(slices.Clone(w.Intervals), w.Whole)
-	reports := a.reports(&q, spans)
+	reports := a.reportsLocked(&q, spans)
 	res := convops.Result{Whole: reports[len(spans)-1]}
 	for i, span := range w.Intervals {
 		res.Intervals = append(res.Intervals, convops.IntervalReport{TimestampMs: span.EndMs(), Report: reports[i]})
@@ -75,9 +75,9 @@ func (s *Store) Query(q convops.Query, w convops.Window) convops.Result {
 	return res
 }
 
-// reports computes the elements q asks for over each span. A nil account has
+// reportsLocked computes the elements q asks for over each span. A nil account has
 // no data. Lock of a should be held for reading.
-func (a *account) reports(q *convops.Query, spans []convops.Span) []convops.Report {
+func (a *account) reportsLocked(q *convops.Query, spans []convops.Span) []convops.Report {
 	r := make([]convops.Report, len(spans))
 	if a == nil || a.total.empty() {
 		return r

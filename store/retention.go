@@ -29,17 +29,17 @@ func (s *Store) advance(now int64) {
 				continue // listed again since, under another bucket
 			}
 			a.mu.Lock()
-			s.captureAccount(a)
-			s.sweep(a)
-			s.release(a)
+			s.captureAccountLocked(a)
+			s.sweepLocked(a)
+			s.releaseLocked(a)
 			a.mu.Unlock()
 		}
 	}
 }
 
-// sweep drops the data of a behind the horizon, and the series left empty.
+// sweepLocked drops the data of a behind the horizon, and the series left empty.
 // Lock of a should be held.
-func (s *Store) sweep(a *account) {
+func (s *Store) sweepLocked(a *account) {
 	if a.swept >= s.horizon {
 		return
 	}
@@ -58,9 +58,9 @@ func (s *Store) sweep(a *account) {
 	})
 }
 
-// release lists a under its oldest bucket, or forgets it when it holds no
+// releaseLocked lists a under its oldest bucket, or forgets it when it holds no
 // data. Lock of a should be held.
-func (s *Store) release(a *account) {
+func (s *Store) releaseLocked(a *account) {
 	if a.total.empty() {
 		s.mu.Lock()
 		if s.accounts[a.id] == a {

@@ -159,26 +159,26 @@ func (sn *Snapshot) release(a *account) {
 // Header says which message of the log the snapshot covers.
 func (sn *Snapshot) Header() SnapshotHeader { return sn.header }
 
-// captureAccount hands the snapshot being taken a copy of a, which the fold
+// captureAccountLocked hands the snapshot being taken a copy of a, which the fold
 // is about to change, if the snapshot needs it and has not got it yet.
 // Locks of the fold and of a should be held.
-func (s *Store) captureAccount(a *account) {
+func (s *Store) captureAccountLocked(a *account) {
 	sn := s.snap
 	if sn == nil || a.listed != sn.epoch || a.snapped == sn.epoch {
 		return
 	}
 	began := time.Now()
-	cp := a.shallowCopy(sn.epoch)
+	cp := a.shallowCopyLocked(sn.epoch)
 	sn.held(began) // the fold waited for it
 	sn.mu.Lock()
 	sn.captured[a] = cp
 	sn.mu.Unlock()
 }
 
-// shallowCopy copies a's lists and series, not their entries, which the
+// shallowCopyLocked copies a's lists and series, not their entries, which the
 // copy shares with a until the snapshot of epoch releases a.
 // Lock of a should be held.
-func (a *account) shallowCopy(epoch uint32) *account {
+func (a *account) shallowCopyLocked(epoch uint32) *account {
 	cp := &account{id: a.id, swept: a.swept, total: a.total, version: a.version}
 	cp.skills = idList[skill]{ids: slices.Clone(a.skills.ids), items: slices.Clone(a.skills.items), sorted: len(a.skills.ids)}
 	for i := range cp.skills.items {
@@ -190,9 +190,9 @@ func (a *account) shallowCopy(epoch uint32) *account {
 	return cp
 }
 
-// takeShard keeps a copy of a dedupe shard the fold is about to change.
+// takeShardLocked keeps a copy of a dedupe shard the fold is about to change.
 // Lock of the fold should be held.
-func (sn *Snapshot) takeShard(sh *dedupeShard) {
+func (sn *Snapshot) takeShardLocked(sh *dedupeShard) {
 	c := shardCopy{slots: slices.Clone(sh.slots), used: sh.used}
 	sh.snapped = sn.epoch
 	sn.mu.Lock()

@@ -72,7 +72,7 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 		began := time.Now()
 		var cp *account
 		if a.snapped != sn.epoch {
-			cp = a.shallowCopy(sn.epoch)
+			cp = a.shallowCopyLocked(sn.epoch)
 		}
 		a.mu.Unlock()
 		sn.held(began)
