@@ -88,7 +88,7 @@ func (n *Node) finish(msgID string, forwarded bool, out convops.Outcome, err err
 	w := n.waiters[msgID]
 	delete(n.waiters, msgID)
 	if w == nil && forwarded {
-		n.recent.add(msgID, recentOutcome{outcome: out, err: err})
+		n.recent.addLocked(msgID, recentOutcome{outcome: out, err: err})
 	}
 	n.mu.Unlock()
 	if w != nil {

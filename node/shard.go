@@ -44,7 +44,7 @@ func (n *Node) Await(ctx context.Context, ids []string) (convops.Outcome, error)
 	waiters := make([]*waiter, 0, len(ids))
 	n.mu.Lock()
 	for _, id := range ids {
-		if r, ok := n.recent.get(id); ok {
+		if r, ok := n.recent.getLocked(id); ok {
 			w := &waiter{done: make(chan struct{}), outcome: r.outcome, err: r.err}
 			close(w.done)
 			waiters = append(waiters, w)
@@ -91,8 +91,8 @@ type recentOutcomes struct {
 	head  int
 }
 
-// add keeps o as id's answer. Lock n.mu should be held.
-func (r *recentOutcomes) add(id string, o recentOutcome) {
+// addLocked keeps o as id's answer. Lock n.mu should be held.
+func (r *recentOutcomes) addLocked(id string, o recentOutcome) {
 	if r.byID == nil {
 		r.byID = make(map[string]recentOutcome)
 	}
@@ -110,9 +110,9 @@ func (r *recentOutcomes) add(id string, o recentOutcome) {
 	r.byID[id] = o
 }
 
-// get returns the answer of id; it stays, for an Await sent again. Lock
+// getLocked returns the answer of id; it stays, for an Await sent again. Lock
 // n.mu should be held.
-func (r *recentOutcomes) get(id string) (recentOutcome, bool) {
+func (r *recentOutcomes) getLocked(id string) (recentOutcome, bool) {
 	o, ok := r.byID[id]
 	return o, ok
 }
