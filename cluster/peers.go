@@ -195,8 +195,8 @@ func (p *Peers) StopServing() {
 	p.served.Wait()
 }
 
-// Close stops answering and asking.
-func (p *Peers) Close() {
+// Close stops answering and asking, waiting for the answers being given.
+func (p *Peers) Close() error {
 	p.StopServing()
-	p.replies.Unsubscribe()
+	return p.replies.Unsubscribe()
 }

@@ -72,7 +72,7 @@ func newPeers(t testing.TB, nc *nats.Conn, shard convops.Shard, local Local) *Pe
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(p.Close)
+	t.Cleanup(func() { p.Close() })
 	if local != nil {
 		if err := p.Serve(local); err != nil {
 			t.Fatal(err)

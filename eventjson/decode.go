@@ -126,12 +126,13 @@ func (d *eventDecoder) array(s *jsonScanner, depth int) error {
 }
 
 // wrapper reads {"events": [...]}: other keys are ignored, and of several
-// "events" keys the last counts.
+// "events" keys the first counts (as it must for the ingest command, which
+// sends the events of a file while it reads them; see Reader).
 func (d *eventDecoder) wrapper(s *jsonScanner) error {
 	bad := func() error {
 		return convops.ParamErrorf("body", "the body is not valid JSON or its \"events\" is not an array: %s", s.problem)
 	}
-	found := false
+	found, decided := false, false
 	s.pos++ // '{'
 	if s.peek() == '}' {
 		s.pos++
@@ -147,8 +148,8 @@ func (d *eventDecoder) wrapper(s *jsonScanner) error {
 			if s.failed() || !s.expect(':', "after object key") {
 				return bad()
 			}
-			if keyIs(key, escaped, "events") {
-				*d = eventDecoder{v: eventValidator{minAt: d.v.minAt, maxAt: d.v.maxAt}}
+			if !decided && keyIs(key, escaped, "events") {
+				decided = true
 				switch s.peek() {
 				case '[':
 					found = true

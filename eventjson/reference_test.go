@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/convops/convops"
@@ -77,20 +78,38 @@ func refSplitJSON(body []byte) ([]json.RawMessage, error) {
 			return nil, convops.ParamErrorf("body", "the body is not valid JSON: %s", refJSONProblem(err))
 		}
 	case '{':
-		var wrapper struct {
-			Events *[]json.RawMessage `json:"events"`
-		}
-		if err := json.Unmarshal(trimmed, &wrapper); err != nil {
+		if !json.Valid(trimmed) {
+			var v any
+			err := json.Unmarshal(trimmed, &v)
 			return nil, convops.ParamErrorf("body", "the body is not valid JSON or its \"events\" is not an array: %s", refJSONProblem(err))
 		}
-		if wrapper.Events == nil {
+		events, found := refFirstEvents(trimmed)
+		if !found {
 			return nil, convops.ParamErrorf("events", "the body object has no \"events\" array")
 		}
-		raws = *wrapper.Events
+		if err := json.Unmarshal(events, &raws); err != nil {
+			return nil, convops.ParamErrorf("body", "the body is not valid JSON or its \"events\" is not an array: %s", refJSONProblem(err))
+		}
 	default:
 		return nil, convops.ParamErrorf("body", "the body must be a JSON array of events or {\"events\": [...]}")
 	}
 	return raws, nil
+}
+
+// refFirstEvents returns the value of a valid object's first "events"
+// key (matched without regard to case); null counts as none.
+func refFirstEvents(obj []byte) (json.RawMessage, bool) {
+	dec := json.NewDecoder(bytes.NewReader(obj))
+	dec.Token() // '{'
+	for dec.More() {
+		tok, _ := dec.Token()
+		var value json.RawMessage
+		dec.Decode(&value)
+		if strings.EqualFold(tok.(string), "events") {
+			return value, string(value) != "null"
+		}
+	}
+	return nil, false
 }
 
 func refSplitNDJSON(body []byte) ([]json.RawMessage, error) {

@@ -321,10 +321,13 @@ func (l *Log) ClockOffset(ctx context.Context, now func() time.Time) (time.Durat
 	return info.TimeStamp.Sub(middle), nil
 }
 
-// Close disconnects and, when embedded, shuts the NATS server down.
-func (l *Log) Close() {
+// Close disconnects and, when embedded, shuts the NATS server down and
+// waits for it to stop. Its error is the wake-ups' unsubscription's, the
+// only step that can fail; the others are done whatever it says.
+func (l *Log) Close() error {
+	var err error
 	if l.wakes != nil {
-		l.wakes.Unsubscribe()
+		err = l.wakes.Unsubscribe()
 	}
 	if l.nc != nil {
 		l.nc.Close()
@@ -333,4 +336,5 @@ func (l *Log) Close() {
 		l.ns.Shutdown()
 		l.ns.WaitForShutdown()
 	}
+	return err
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/convops/convops"
 	"github.com/convops/convops/client"
+	"github.com/convops/convops/eventjson"
 	"github.com/convops/convops/store"
 )
 
@@ -76,13 +77,13 @@ func (c *IngestCommand) Run(ctx context.Context, args []string) error {
 		p.note(fmt.Sprintf("retrying in %s (attempt %d): %v", wait.Round(time.Millisecond), attempt+1, err))
 	}
 	counted := &countingReader{r: in}
-	items, err := newEventReader(counted)
+	items, err := eventjson.NewReader(counted)
 	if err != nil {
 		return err
 	}
 
 	var sum ingestSummary
-	batch := make([]eventLine, 0, c.BatchSize)
+	batch := make([]eventjson.Item, 0, c.BatchSize)
 	batchBytes := 0
 	flush := func() error {
 		if len(batch) == 0 {
@@ -94,7 +95,7 @@ func (c *IngestCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	for {
-		it, err := items.next()
+		it, err := items.Next()
 		if err == io.EOF {
 			break
 		}
@@ -107,11 +108,11 @@ func (c *IngestCommand) Run(ctx context.Context, args []string) error {
 			return err
 		}
 		sum.lines++
-		if it.problem != "" {
-			sum.refuse(it.line, it.problem)
+		if it.Problem != "" {
+			sum.refuse(it.Line, it.Problem)
 			continue
 		}
-		if len(batch) == c.BatchSize || batchBytes+len(it.raw) > maxBatchBytes {
+		if len(batch) == c.BatchSize || batchBytes+len(it.Raw) > maxBatchBytes {
 			if err := flush(); err != nil {
 				p.done(counted.n, &sum)
 				sum.print(c.main.Stdout)
@@ -119,7 +120,7 @@ func (c *IngestCommand) Run(ctx context.Context, args []string) error {
 			}
 		}
 		batch = append(batch, it)
-		batchBytes += len(it.raw) + 1
+		batchBytes += len(it.Raw) + 1
 	}
 	err = flush()
 	p.done(counted.n, &sum)
@@ -152,12 +153,12 @@ func (c *IngestCommand) open(name string) (io.ReadCloser, int64, error) {
 // send sends one batch. Events the server finds invalid are refused, by
 // line, and the rest of the batch sent again without them: an ingest is all
 // or nothing, and one bad line must not keep the others out.
-func (c *IngestCommand) send(ctx context.Context, cl *client.Client, batch []eventLine, sum *ingestSummary) error {
+func (c *IngestCommand) send(ctx context.Context, cl *client.Client, batch []eventjson.Item, sum *ingestSummary) error {
 	var body bytes.Buffer
 	for len(batch) > 0 {
 		body.Reset()
 		for _, it := range batch {
-			body.Write(it.raw)
+			body.Write(it.Raw)
 			body.WriteByte('\n')
 		}
 		rctx, cancel := context.WithTimeout(ctx, c.Timeout)
@@ -170,12 +171,12 @@ func (c *IngestCommand) send(ctx context.Context, cl *client.Client, batch []eve
 		}
 		var apiErr *client.Error
 		if !errors.As(err, &apiErr) || apiErr.Status != 400 {
-			return fmt.Errorf("sending lines %d to %d: %w", batch[0].line, batch[len(batch)-1].line, err)
+			return fmt.Errorf("sending lines %d to %d: %w", batch[0].Line, batch[len(batch)-1].Line, err)
 		}
 		if len(apiErr.Errors) == 0 {
 			// Refused whole, with no event named: every line of it.
 			for _, it := range batch {
-				sum.refuse(it.line, apiErr.Message)
+				sum.refuse(it.Line, apiErr.Message)
 			}
 			return nil
 		}
@@ -193,23 +194,23 @@ func (c *IngestCommand) send(ctx context.Context, cl *client.Client, batch []eve
 				// event with a new id would be refused too, one request
 				// each. The lines before it are sent; the rest is not.
 				sent := batch[:e.Index]
-				sum.refuse(batch[e.Index].line, msg)
+				sum.refuse(batch[e.Index].Line, msg)
 				if len(sent) > 0 {
 					if err := c.send(ctx, cl, sent, sum); err != nil {
 						return err
 					}
 				}
-				return fmt.Errorf("line %d: %s; lines from %d on were not sent", batch[e.Index].line, msg, batch[e.Index].line)
+				return fmt.Errorf("line %d: %s; lines from %d on were not sent", batch[e.Index].Line, msg, batch[e.Index].Line)
 			}
 			bad[e.Index] = msg
 		}
 		if len(bad) == 0 {
-			return fmt.Errorf("the server refused lines %d to %d naming no event of them: %w", batch[0].line, batch[len(batch)-1].line, err)
+			return fmt.Errorf("the server refused lines %d to %d naming no event of them: %w", batch[0].Line, batch[len(batch)-1].Line, err)
 		}
 		kept := batch[:0:0]
 		for i, it := range batch {
 			if msg, ok := bad[i]; ok {
-				sum.refuse(it.line, msg)
+				sum.refuse(it.Line, msg)
 			} else {
 				kept = append(kept, it)
 			}
@@ -249,11 +250,4 @@ func (s *ingestSummary) print(w io.Writer) {
 	if more := s.refusedCount - len(s.refused); more > 0 {
 		fmt.Fprintf(w, "  … and %d more refused lines\n", more)
 	}
-}
-
-// eventLine is one event of the input, or why it is not one.
-type eventLine struct {
-	line    int    // where the event starts, from 1
-	raw     []byte // the event's JSON, on one line
-	problem string // why the line is refused without being sent
 }

@@ -152,14 +152,22 @@ func (c *ServeCommand) open(ctx context.Context, s *serving) error {
 	if err != nil {
 		return err
 	}
-	s.later(s.log.Close)
+	s.later(func() {
+		if err := s.log.Close(); err != nil {
+			c.logger.Error("closing the event log", "err", err)
+		}
+	})
 	s.nonces = c.openNonces(ctx, s.log, s.keyring)
 	s.later(s.nonces.stop)
 	if c.shard.Sharded() {
 		if s.peers, err = cluster.New(s.log.Conn(), c.shard, c.logger); err != nil {
 			return err
 		}
-		s.later(s.peers.Close)
+		s.later(func() {
+			if err := s.peers.Close(); err != nil {
+				c.logger.Error("closing the cluster's requests", "err", err)
+			}
+		})
 	}
 	s.n = node.New(s.log, s.st, node.Options{
 		Logger:           c.logger,

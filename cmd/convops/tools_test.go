@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -157,52 +156,6 @@ not json
 	} {
 		if _, _, err := runCommand(t, c.args...); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: %v, want an error with %q", c.args, err, c.want)
-		}
-	}
-}
-
-// TestEventReader: line numbers count blank lines before the first event,
-// and NDJSON whose first line arrives in pieces (a pipe) is still NDJSON.
-func TestEventReader(t *testing.T) {
-	const ev = `{"conversationId":"a","resolvedBy":"CCP","resolvedAt":1,"handlingTimeMs":1}`
-	for _, c := range []struct {
-		name   string
-		pieces []string
-		lines  []int
-	}{
-		{"blank lines first", []string{"\n\n" + ev + "\n\n" + ev + "\n"}, []int{3, 5}},
-		{"first line in pieces", []string{ev[:10], ev[10:30], ev[30:] + "\n" + ev + "\n"}, []int{1, 2}},
-		{"array over lines", []string{"\n[\n" + ev + ",\n\n  " + ev + "]"}, []int{3, 5}},
-		{"wrapped", []string{`{"events": [` + ev + ",\n" + ev + "]}"}, []int{1, 2}},
-		// The key matched as the server matches it.
-		{"wrapped, the key capitalised", []string{`{"Events": [` + ev + "]}"}, []int{1}},
-		{"wrapped, over lines", []string{"{\n  \"other\": 1,\n  \"EVENTS\": [\n" + ev + "]}"}, []int{4}},
-	} {
-		r, w := io.Pipe()
-		go func() {
-			for _, p := range c.pieces {
-				w.Write([]byte(p))
-				time.Sleep(10 * time.Millisecond)
-			}
-			w.Close()
-		}()
-		rd, err := newEventReader(r)
-		if err != nil {
-			t.Fatalf("%s: %v", c.name, err)
-		}
-		var got []int
-		for {
-			it, err := rd.next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil || it.problem != "" {
-				t.Fatalf("%s: %v %q", c.name, err, it.problem)
-			}
-			got = append(got, it.line)
-		}
-		if fmt.Sprint(got) != fmt.Sprint(c.lines) {
-			t.Errorf("%s: lines %v, want %v", c.name, got, c.lines)
 		}
 	}
 }

@@ -24,7 +24,7 @@ func OpenLog(tb testing.TB, dir string) *eventlog.Log {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(log.Close)
+	tb.Cleanup(func() { log.Close() })
 	return log
 }
 
