@@ -235,46 +235,49 @@ func jsonReader(br *bufio.Reader, lines *lineCounter, wrapped bool) (*Reader, er
 // skipping their values, and that key's '[': a first "events" that is not
 // an array is refused as Decode refuses it.
 func skipToEvents(dec *json.Decoder, fail func(error) error) error {
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return fail(err)
-		}
-		if tok == json.Delim('}') {
-			return convops.ParamErrorf("events", "the body object has no \"events\" array")
-		}
-		if key, ok := tok.(string); ok && IsEventsKey(key) {
-			switch tok, err := dec.Token(); {
-			case err != nil:
-				return fail(err)
-			case tok == json.Delim('['):
-				return nil
-			case tok == nil:
-				return convops.ParamErrorf("events", "the body object has no \"events\" array")
-			}
-			return fail(errors.New("\"events\" is not an array"))
-		}
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return fail(err)
-		}
+	found, err := skipMembers(dec, fail, true)
+	if err != nil {
+		return err
 	}
+	noEvents := convops.ParamErrorf("events", "the body object has no \"events\" array")
+	if !found {
+		return noEvents
+	}
+	switch tok, err := dec.Token(); {
+	case err != nil:
+		return fail(err)
+	case tok == json.Delim('['):
+		return nil
+	case tok == nil:
+		return noEvents
+	}
+	return fail(errors.New("\"events\" is not an array"))
 }
 
 // skipRest reads the keys and values after the events array to the
 // object's end: a later "events" key does not count.
 func skipRest(dec *json.Decoder, fail func(error) error) error {
+	_, err := skipMembers(dec, fail, false)
+	return err
+}
+
+// skipMembers reads an object's keys and skips their values up to its end
+// or, untilEvents, up to an "events" key, whose value is left unread.
+func skipMembers(dec *json.Decoder, fail func(error) error, untilEvents bool) (atEvents bool, err error) {
 	for {
 		tok, err := dec.Token()
 		if err != nil {
-			return fail(err)
+			return false, fail(err)
 		}
 		if tok == json.Delim('}') {
-			return nil
+			return false, nil
+		}
+		if key, ok := tok.(string); ok && untilEvents && IsEventsKey(key) {
+			return true, nil
 		}
 		var skip json.RawMessage
 		if err := dec.Decode(&skip); err != nil {
-			return fail(err)
+			return false, fail(err)
 		}
 	}
 }
