@@ -102,10 +102,13 @@ type Event struct {
 }
 
 // Counters are the aggregates kept per bucket and cell: how many conversations
-// each resolver closed and their summed handling time in milliseconds.
+// each resolver closed and their summed handling time in milliseconds; in
+// an answer, with the Tail of their handling times when the query asks for
+// one (Add and Sub leave it alone: a tail does not add up).
 type Counters struct {
 	Count    [resolverCount]int64
 	Handling [resolverCount]int64
+	Tail     *Tail
 }
 
 // AddEvent counts one event.

@@ -32,6 +32,10 @@ type Query struct {
 	Interval  int // minutes as requested; 0 when not given
 	Skills    IDFilter
 	Agents    IDFilter
+	// Percentiles and Thresholds (seconds) ask for a Tail of each metrics
+	// object; nil when not given.
+	Percentiles []Percentile
+	Thresholds  []int64
 }
 
 // Parameter names of the query API.
@@ -45,7 +49,7 @@ const (
 )
 
 // QueryParams lists the parameters of the query API, in the order they are checked.
-var QueryParams = []string{ParamTimeframe, ParamVersion, ParamSkillIDs, ParamAgentIDs, ParamInterval}
+var QueryParams = []string{ParamTimeframe, ParamVersion, ParamSkillIDs, ParamAgentIDs, ParamInterval, ParamPercentiles, ParamThresholds}
 
 // ValidateAccountID checks an account id: 1–64 characters of A–Z a–z 0–9 _ -.
 func ValidateAccountID(id string) error {
@@ -113,6 +117,16 @@ func ParseQuery(account string, params map[string]string) (Query, error) {
 			return q, ParamErrorf(ParamInterval, "interval must divide the timeframe: %d is not a divisor of %d", n, q.Timeframe)
 		}
 		q.Interval = int(n)
+	}
+	if s, ok := params[ParamPercentiles]; ok {
+		if q.Percentiles, err = parsePercentiles(s); err != nil {
+			return q, err
+		}
+	}
+	if s, ok := params[ParamThresholds]; ok {
+		if q.Thresholds, err = parseThresholds(s); err != nil {
+			return q, err
+		}
 	}
 	return q, nil
 }

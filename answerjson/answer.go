@@ -32,6 +32,10 @@ type jsonWriter struct {
 	buf []byte
 	w   io.Writer
 	err error
+	q   *convops.Query
+	// tailKeys are the keys of the tails the query asks for (nil when it
+	// asks for none).
+	tailKeys []string
 }
 
 // maybeFlush passes a full buffer on. After a failed write (the client has
@@ -66,6 +70,10 @@ func Write(w io.Writer, q *convops.Query, res *convops.Result) error {
 }
 
 func (j *jsonWriter) result(q *convops.Query, res *convops.Result) {
+	j.q = q
+	if q.WantsTail() {
+		j.tailKeys = tailKeys(q)
+	}
 	j.buf = append(j.buf, '{')
 	if q.Interval > 0 {
 		j.buf = append(j.buf, `"metricsByIntervals":[`...)
@@ -94,7 +102,7 @@ func (j *jsonWriter) result(q *convops.Query, res *convops.Result) {
 func (j *jsonWriter) elements(q *convops.Query, r *convops.Report) {
 	if !q.Skills.Given && !q.Agents.Given {
 		j.buf = append(j.buf, `"metricsTotals":`...)
-		j.buf = AppendMetrics(j.buf, &r.Totals)
+		j.metrics(&r.Totals)
 		return
 	}
 	if q.Skills.Given {
@@ -111,12 +119,12 @@ func (j *jsonWriter) elements(q *convops.Query, r *convops.Report) {
 			j.buf = append(j.buf, `{"metricsPerAgent":`...)
 			j.agents(sk.Agents)
 			j.buf = append(j.buf, `,"metricsTotals":`...)
-			j.buf = AppendMetrics(j.buf, &sk.Totals)
+			j.metrics(&sk.Totals)
 			j.buf = append(j.buf, '}')
 			j.maybeFlush()
 		}
 		j.buf = append(j.buf, `},"metricsTotals":`...)
-		j.buf = AppendMetrics(j.buf, &r.SkillTotals)
+		j.metrics(&r.SkillTotals)
 		j.buf = append(j.buf, '}')
 	}
 	if q.Agents.Given {
@@ -126,7 +134,7 @@ func (j *jsonWriter) elements(q *convops.Query, r *convops.Report) {
 		j.buf = append(j.buf, `"agentsMetrics":{"metricsPerAgent":`...)
 		j.agents(r.Agents)
 		j.buf = append(j.buf, `,"metricsTotals":`...)
-		j.buf = AppendMetrics(j.buf, &r.AgentTotals)
+		j.metrics(&r.AgentTotals)
 		j.buf = append(j.buf, '}')
 	}
 }
@@ -141,7 +149,7 @@ func (j *jsonWriter) agents(agents []convops.AgentMetrics) {
 			j.buf = append(j.buf, ',')
 		}
 		j.key(agents[i].AgentID)
-		j.buf = AppendMetrics(j.buf, &agents[i].Counters)
+		j.metrics(&agents[i].Counters)
 		j.maybeFlush()
 	}
 	j.buf = append(j.buf, '}')
@@ -152,4 +160,13 @@ func (j *jsonWriter) key(id int64) {
 	j.buf = append(j.buf, '"')
 	j.buf = strconv.AppendInt(j.buf, id, 10)
 	j.buf = append(j.buf, `":`...)
+}
+
+// metrics writes a metrics object: the twelve, then the tail keys.
+func (j *jsonWriter) metrics(c *convops.Counters) {
+	j.buf = AppendMetrics(j.buf, c)
+	if j.tailKeys != nil {
+		j.buf = appendTail(j.buf[:len(j.buf)-1], c, j.q, j.tailKeys)
+		j.buf = append(j.buf, '}')
+	}
 }

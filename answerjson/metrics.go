@@ -72,3 +72,64 @@ func AppendMetrics(b []byte, c *convops.Counters) []byte {
 	}
 	return append(b, '}')
 }
+
+// tailKeys holds `,"key":` for each key of the tails q asks for, in the
+// order they are written: per percentile its four, then per threshold its
+// five (docs/api.md, section 2.4).
+func tailKeys(q *convops.Query) []string {
+	var keys []string
+	for _, p := range q.Percentiles {
+		for _, by := range []string{"_byCCP", "_byConsumer", "_bySystem", ""} {
+			keys = append(keys, `,"handlingTime_resolvedConversations`+by+"_"+p.Text+`thPercentile":`)
+		}
+	}
+	for _, secs := range q.Thresholds {
+		t := strconv.FormatInt(secs, 10)
+		for _, by := range []string{"_byCCP", "_byConsumer", "_bySystem"} {
+			keys = append(keys, `,"resolvedConversationsWithin_`+t+"s"+by+`":`)
+		}
+		keys = append(keys, `,"totalResolvedConversationsWithin_`+t+`s":`, `,"serviceLevel_`+t+`s":`)
+	}
+	return keys
+}
+
+// appendTail appends the tail keys of c (keys from tailKeys), before the
+// metrics object's closing brace: for an object without conversations
+// (no tail), −1 for percentiles and service levels, 0 for counts.
+func appendTail(b []byte, c *convops.Counters, q *convops.Query, keys []string) []byte {
+	k := 0
+	for i := range q.Percentiles {
+		for by := range 4 {
+			b = append(b, keys[k]...)
+			k++
+			v := int64(-1)
+			if c.Tail != nil {
+				v = c.Tail.Percentiles[i][by]
+			}
+			b = strconv.AppendInt(b, v, 10)
+		}
+	}
+	for i := range q.Thresholds {
+		var within int64
+		for by := range 3 {
+			var v int64
+			if c.Tail != nil {
+				v = c.Tail.Within[i][by]
+			}
+			within += v
+			b = append(b, keys[k]...)
+			k++
+			b = strconv.AppendInt(b, v, 10)
+		}
+		b = append(b, keys[k]...)
+		b = strconv.AppendInt(b, within, 10)
+		b = append(b, keys[k+1]...)
+		k += 2
+		if total := c.Total(); total > 0 {
+			b = AppendAverage(b, Average(within, total))
+		} else {
+			b = append(b, "-1"...)
+		}
+	}
+	return b
+}

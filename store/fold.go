@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/convops/convops"
+	"github.com/convops/convops/histogram"
 )
 
 // Apply folds one batch into the store. The first occurrence of an
@@ -326,14 +327,15 @@ func (a *account) locateLocked(events []convops.Event, where []seriesAt) []serie
 // Lock of a should be held.
 func (a *account) add(b uint32, e *convops.Event, w seriesAt) {
 	held := a.heldBy
-	a.total.add(b, e.ResolvedBy, e.HandlingTimeMs, held)
+	bin := histogram.Bin(e.HandlingTimeMs)
+	a.total.add(b, e.ResolvedBy, e.HandlingTimeMs, bin, held)
 	var sk *skill
 	if w.skill >= 0 {
 		sk = &a.skills.items[w.skill]
 	} else {
 		sk, _ = a.skills.getOrAdd(e.SkillID)
 	}
-	sk.total.add(b, e.ResolvedBy, e.HandlingTimeMs, held)
+	sk.total.add(b, e.ResolvedBy, e.HandlingTimeMs, bin, held)
 	if !e.HasAgent {
 		return
 	}
@@ -348,14 +350,14 @@ func (a *account) add(b uint32, e *convops.Event, w seriesAt) {
 			a.unsettled = append(a.unsettled, e.SkillID)
 		}
 	}
-	inSkill.add(b, e.ResolvedBy, e.HandlingTimeMs, held)
+	inSkill.add(b, e.ResolvedBy, e.HandlingTimeMs, bin, held)
 	var agent *series
 	if w.agent >= 0 {
 		agent = &a.agents.items[w.agent]
 	} else {
 		agent, _ = a.agents.getOrAdd(e.AgentID)
 	}
-	agent.add(b, e.ResolvedBy, e.HandlingTimeMs, held)
+	agent.add(b, e.ResolvedBy, e.HandlingTimeMs, bin, held)
 }
 
 // settle merges the ids added by a batch into the sorted lists that queries

@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/convops/convops"
+	"github.com/convops/convops/histogram"
 )
 
 // Sizes of an answer's parts, in memory and in JSON, for AnswerSize.
@@ -20,7 +21,16 @@ const (
 func (s *Store) AnswerSize(q convops.Query, w convops.Window) (memory, json int64) {
 	spans := int64(len(w.Intervals) + 1)
 	items := int64(s.answerItems(q))
-	return spans * (answerSpanBytes + items*answerItemBytes), spans * (jsonSpanBytes + items*jsonItemBytes)
+	memory = spans * (answerSpanBytes + items*answerItemBytes)
+	json = spans * (jsonSpanBytes + items*jsonItemBytes)
+	if q.WantsTail() {
+		// Each object's tail, the account's and the lists' totals' too,
+		// and the mergers of the lists' totals, per span.
+		tm, tj := tailBytes(&q)
+		memory += spans * ((items+3)*tm + 2*int64(histogram.MergerBytes()))
+		json += spans * (items + 3) * tj
+	}
+	return memory, json
 }
 
 // answerItems counts the skills and agents an answer to q may list in a
@@ -67,7 +77,9 @@ func (s *Store) Query(q convops.Query, w convops.Window) convops.Result {
 	}
 	// The intervals, newest first, then the whole range.
 	spans := append(slices.Clone(w.Intervals), w.Whole)
-	reports := a.reportsLocked(&q, spans)
+	t := newTailer(&q, spans)
+	defer t.release()
+	reports := a.reportsLocked(&q, spans, t)
 	res := convops.Result{Whole: reports[len(spans)-1]}
 	for i, span := range w.Intervals {
 		res.Intervals = append(res.Intervals, convops.IntervalReport{TimestampMs: span.EndMs(), Report: reports[i]})
@@ -75,22 +87,38 @@ func (s *Store) Query(q convops.Query, w convops.Window) convops.Result {
 	return res
 }
 
-// reportsLocked computes the elements q asks for over each span. A nil account has
-// no data. Lock of a should be held for reading.
-func (a *account) reportsLocked(q *convops.Query, spans []convops.Span) []convops.Report {
+// reportsLocked computes the elements q asks for over each span, with
+// their tails when t is not nil. A nil account has no data. Lock of a
+// should be held for reading.
+func (a *account) reportsLocked(q *convops.Query, spans []convops.Span, t *tailer) []convops.Report {
 	r := make([]convops.Report, len(spans))
 	if a == nil || a.total.empty() {
 		return r
 	}
 	sums := make([]convops.Counters, len(spans))
+	// tails sets the tails of sums, those of series sr, adding its
+	// histograms into lists' sums when given.
+	tails := func(sr *series, into []*histogram.Merger) {
+		if t != nil {
+			t.of(sr, sums, into)
+		}
+	}
 	a.total.sums(spans, sums)
+	tails(&a.total, nil)
 	for i := range r {
 		r[i].Totals = sums[i]
 	}
 	if q.Skills.Given {
+		// With every skill listed, the skills' totals are the account's.
+		var skillSums []*histogram.Merger
+		if t != nil && !q.Skills.All {
+			t.skillSums = t.sumsFor()
+			skillSums = t.skillSums
+		}
 		with := make([]*convops.SkillMetrics, len(spans)) // where the skill has data
 		report := func(id int64, sk *skill) {
 			sk.total.sums(spans, sums)
+			tails(&sk.total, skillSums)
 			any := false
 			for i := range r {
 				with[i] = nil
@@ -106,6 +134,7 @@ func (a *account) reportsLocked(q *convops.Query, spans []convops.Span) []convop
 			}
 			for j := range sk.agents.items {
 				sk.agents.items[j].sums(spans, sums)
+				tails(&sk.agents.items[j], nil)
 				for i := range r {
 					if with[i] != nil && !sums[i].IsZero() {
 						with[i].Agents = append(with[i].Agents, convops.AgentMetrics{AgentID: sk.agents.ids[j], Counters: sums[i]})
@@ -125,9 +154,24 @@ func (a *account) reportsLocked(q *convops.Query, spans []convops.Span) []convop
 			}
 		}
 	}
+	if q.Skills.Given && t != nil {
+		for i := range r {
+			if q.Skills.All {
+				r[i].SkillTotals.Tail = r[i].Totals.Tail
+			} else {
+				r[i].SkillTotals.Tail = t.read(t.skillSums[i])
+			}
+		}
+	}
 	if q.Agents.Given {
+		var agentSums []*histogram.Merger
+		if t != nil {
+			t.agentSums = t.sumsFor()
+			agentSums = t.agentSums
+		}
 		add := func(id int64, sr *series) {
 			sr.sums(spans, sums)
+			tails(sr, agentSums)
 			for i := range r {
 				if !sums[i].IsZero() {
 					r[i].AgentTotals.Add(&sums[i])
@@ -144,6 +188,11 @@ func (a *account) reportsLocked(q *convops.Query, spans []convops.Span) []convop
 				if sr := a.agents.get(id); sr != nil {
 					add(id, sr)
 				}
+			}
+		}
+		if t != nil {
+			for i := range r {
+				r[i].AgentTotals.Tail = t.read(t.agentSums[i])
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/convops/convops"
+	"github.com/convops/convops/histogram"
 )
 
 // series holds the running totals of one aggregate (an account, a skill, an
@@ -20,11 +21,22 @@ import (
 // that buckets are distinct integers: a dense series finds it in one step,
 // and the bounds that queries read most (the newest bucket, and the oldest of
 // a 24-hour window) in none.
+//
+// Beside the totals, a series keeps the histogram of each bucket's handling
+// times (package histogram): not running, as a histogram of totals would
+// hold every bin ever seen in every entry, but per bucket, the cells of the
+// older buckets one after the other in cells (entry.cells is where each
+// bucket's end), the head's in headCells. A span's histogram is then one
+// stretch of cells, merged when a query asks for percentiles or thresholds.
 type series struct {
 	head    entry   // the newest bucket; bucket 0 when the series is empty
 	entries []entry // the older buckets, ascending
-	// cloned is the epoch of the snapshot for which entries was copied
-	// before it was changed in place (see add and trim).
+	// cells holds the histograms of the older buckets, in their order;
+	// headCells the head's.
+	cells     []histogram.Cell
+	headCells []histogram.Cell
+	// cloned is the epoch of the snapshot for which entries and cells were
+	// copied before they were changed in place (see add and trim).
 	cloned uint32
 }
 
@@ -37,13 +49,15 @@ type series struct {
 type entry struct {
 	bucket   uint32 // bucket index; fits until the year 42,000
 	count    [3]uint32
+	cells    uint32 // the end of the bucket's cells in series.cells (older entries only)
 	handling [3]int64
 }
 
 // Sizes, for the store's accounting.
 const (
-	entryBytes  = 40
-	seriesBytes = 72
+	entryBytes  = 48
+	seriesBytes = 128
+	cellBytes   = 4
 )
 
 func (e *entry) addEvent(by convops.ResolvedBy, handlingMs int64) {
@@ -82,17 +96,28 @@ func (s *series) touch() uint32 { return s.head.bucket }
 // held is the epoch of a snapshot that holds this series' entries as they
 // are (0 when none does): the entries it can see are then not changed in
 // place but copied first, once. Appending changes nothing it can see.
-func (s *series) add(b uint32, by convops.ResolvedBy, handlingMs int64, held uint32) {
+//
+// bin is the event's bin of handling time (histogram.Bin).
+func (s *series) add(b uint32, by convops.ResolvedBy, handlingMs int64, bin int, held uint32) {
 	switch {
 	case b == s.head.bucket:
+		s.headCells = histogram.Add(s.headCells, by, bin)
 	case b > s.head.bucket:
 		if !s.empty() {
+			// The head's cells join the older ones; a snapshot sees the
+			// older ones only up to their length then, and the head's
+			// through a copy of its own (see shallowCopyLocked), so both
+			// are changed in place.
+			s.cells = append(s.cells, s.headCells...)
+			s.head.cells = uint32(len(s.cells))
 			s.entries = append(s.entries, s.head)
+			s.head.cells = 0 // the head's cells are headCells
 		}
 		s.head.bucket = b // the running total so far, now of bucket b
+		s.headCells = histogram.Add(s.headCells[:0], by, bin)
 	default:
 		s.unshare(held)
-		s.addOlder(b, by, handlingMs)
+		s.addOlder(b, by, handlingMs, bin)
 	}
 	s.head.addEvent(by, handlingMs)
 }
@@ -102,16 +127,17 @@ func (s *series) add(b uint32, by convops.ResolvedBy, handlingMs int64, held uin
 func (s *series) unshare(held uint32) {
 	if held != 0 && s.cloned != held && len(s.entries) > 0 {
 		s.entries = slices.Clone(s.entries)
+		s.cells = slices.Clone(s.cells)
 		s.cloned = held
 	}
 }
 
 // addOlder counts an event in bucket b, older than the head, in every entry
 // from b's on (the head is left to the caller).
-func (s *series) addOlder(b uint32, by convops.ResolvedBy, handlingMs int64) {
+func (s *series) addOlder(b uint32, by convops.ResolvedBy, handlingMs int64, bin int) {
 	i := s.search(b)
 	if i == 0 || s.entries[i-1].bucket != b {
-		// A new bucket: an entry holding the totals before it.
+		// A new bucket: an entry holding the totals before it, and no cells.
 		var e entry
 		if i > 0 {
 			e = s.entries[i-1]
@@ -123,9 +149,47 @@ func (s *series) addOlder(b uint32, by convops.ResolvedBy, handlingMs int64) {
 	} else {
 		i--
 	}
+	var inserted bool
+	s.cells, inserted = histogram.AddWithin(s.cells, s.cellsStart(i), int(s.entries[i].cells), by, bin)
 	for j := i; j < len(s.entries); j++ {
 		s.entries[j].addEvent(by, handlingMs)
+		if inserted {
+			s.entries[j].cells++
+		}
 	}
+}
+
+// cellsStart is where the cells of older entry i begin.
+func (s *series) cellsStart(i int) int {
+	if i == 0 {
+		return 0
+	}
+	return int(s.entries[i-1].cells)
+}
+
+// cellsIn returns the histograms of the buckets of span: a stretch of the
+// older buckets' cells, and the head's when the span holds it.
+func (s *series) cellsIn(span convops.Span) (older, head []histogram.Cell) {
+	if s.empty() || span.End <= int64(s.first()) || span.First > int64(s.head.bucket) {
+		return nil, nil
+	}
+	from, to := s.olderBelow(span.First), s.olderBelow(span.End)
+	older = s.cells[s.cellsStart(from):s.cellsStart(to)]
+	if span.End > int64(s.head.bucket) {
+		head = s.headCells
+	}
+	return older, head
+}
+
+// olderBelow counts the older entries of buckets before x.
+func (s *series) olderBelow(x int64) int {
+	switch {
+	case x > int64(s.head.bucket):
+		return len(s.entries)
+	case len(s.entries) == 0 || x <= int64(s.entries[0].bucket):
+		return 0
+	}
+	return s.search(uint32(x - 1))
 }
 
 // search returns how many of the older entries have a bucket <= x, for x
@@ -257,6 +321,7 @@ func (s *series) trim(horizon uint32, held uint32) (empty bool) {
 	base := s.entries[k-1]
 	n := copy(s.entries, s.entries[k:])
 	s.entries = s.entries[:n]
+	s.cells = s.cells[:copy(s.cells, s.cells[base.cells:])]
 	rebase := func(e *entry) {
 		for r := range e.count {
 			e.count[r] -= base.count[r]
@@ -265,18 +330,24 @@ func (s *series) trim(horizon uint32, held uint32) (empty bool) {
 	}
 	for j := range s.entries {
 		rebase(&s.entries[j])
+		s.entries[j].cells -= base.cells
 	}
 	rebase(&s.head)
 	// Give back an array that is mostly empty, as a series that went quiet
 	// would otherwise keep the size of its busiest day.
 	switch {
 	case n == 0:
-		s.entries = nil
+		s.entries, s.cells = nil, nil
 	case cap(s.entries) > 8 && n < cap(s.entries)/4:
 		s.entries = append([]entry(nil), s.entries...)
+	}
+	if cap(s.cells) > 32 && len(s.cells) < cap(s.cells)/4 {
+		s.cells = append([]histogram.Cell(nil), s.cells...)
 	}
 	return false
 }
 
-// bytes is the memory of the series' array of older entries.
-func (s *series) bytes() int { return cap(s.entries) * entryBytes }
+// bytes is the memory of the series' arrays: older entries and cells.
+func (s *series) bytes() int {
+	return cap(s.entries)*entryBytes + (cap(s.cells)+cap(s.headCells))*cellBytes
+}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/convops/convops"
+	"github.com/convops/convops/histogram"
 )
 
 // TestSeriesOverDays adds events over three days, mostly near the newest
@@ -29,7 +30,7 @@ func TestSeriesOverDays(t *testing.T) {
 					k = newest - uint32(r.IntN(289)) // late, but within retention
 				}
 				by, ms := convops.ResolvedBy(r.IntN(3)), r.Int64N(1000)
-				s.add(k, by, ms, 0)
+				s.add(k, by, ms, histogram.Bin(ms), 0)
 				c := plain[k]
 				c.AddEvent(by, ms)
 				plain[k] = c
@@ -109,11 +110,11 @@ func TestSeriesSearch(t *testing.T) {
 // the wrap.
 func TestCountsWrap(t *testing.T) {
 	var s series
-	s.add(10, convops.ByCCP, 5, 0)
+	s.add(10, convops.ByCCP, 5, histogram.Bin(5), 0)
 	s.head.count[convops.ByCCP] = 1<<32 - 2 // as if four billion events had passed
-	s.add(11, convops.ByCCP, 5, 0)
-	s.add(11, convops.ByCCP, 5, 0)
-	s.add(11, convops.ByCCP, 5, 0)
+	s.add(11, convops.ByCCP, 5, histogram.Bin(5), 0)
+	s.add(11, convops.ByCCP, 5, histogram.Bin(5), 0)
+	s.add(11, convops.ByCCP, 5, histogram.Bin(5), 0)
 	got := make([]convops.Counters, 1)
 	s.sums([]convops.Span{{First: 11, End: 12}}, got)
 	if got[0].Count[convops.ByCCP] != 3 || got[0].Handling[convops.ByCCP] != 15 {
@@ -125,7 +126,7 @@ func TestCountsWrap(t *testing.T) {
 func TestTrimGivesBackMemory(t *testing.T) {
 	var s series
 	for b := range uint32(288) {
-		s.add(1000+b, convops.BySystem, 1, 0)
+		s.add(1000+b, convops.BySystem, 1, histogram.Bin(1), 0)
 	}
 	before := cap(s.entries)
 	s.trim(1000+280, 0)
@@ -145,24 +146,28 @@ func TestTrimGivesBackMemory(t *testing.T) {
 func TestHeldEntriesAreNotChanged(t *testing.T) {
 	var s series
 	for b := range uint32(50) {
-		s.add(1000+2*b, convops.ByCCP, int64(b), 0)
+		s.add(1000+2*b, convops.ByCCP, int64(b), histogram.Bin(int64(b)), 0)
 	}
 	const epoch = 7
-	copied := s // what a snapshot's shallow copy holds
+	copied := s.shallowCopy() // what a snapshot's shallow copy holds
 	want := make([]convops.Counters, 1)
 	copied.sums([]convops.Span{{First: 0, End: 5000}}, want)
 	wantEntries := append([]entry(nil), copied.entries...)
+	wantCells := fmt.Sprint(copied.cellsIn(convops.Span{First: 0, End: 5000}))
 
-	s.add(1003, convops.BySystem, 9, epoch) // late: changes entries in place
-	s.add(2000, convops.ByConsumer, 9, epoch)
-	s.add(2001, convops.ByConsumer, 9, epoch)
+	s.add(1003, convops.BySystem, 9, histogram.Bin(9), epoch) // late: changes entries in place
+	s.add(2000, convops.ByConsumer, 9, histogram.Bin(9), epoch)
+	s.add(2001, convops.ByConsumer, 9, histogram.Bin(9), epoch)
 	s.trim(1050, epoch)
-	s.add(1060, convops.BySystem, 9, epoch)
+	s.add(1060, convops.BySystem, 9, histogram.Bin(9), epoch)
 
 	got := make([]convops.Counters, 1)
 	copied.sums([]convops.Span{{First: 0, End: 5000}}, got)
 	if got[0] != want[0] || fmt.Sprint(copied.entries) != fmt.Sprint(wantEntries) {
 		t.Errorf("the held copy changed: %+v, was %+v", got[0], want[0])
+	}
+	if cells := fmt.Sprint(copied.cellsIn(convops.Span{First: 0, End: 5000})); cells != wantCells {
+		t.Errorf("the held copy's histograms changed: %s, were %s", cells, wantCells)
 	}
 	if s.cloned != epoch {
 		t.Errorf("the series did not copy its entries before changing them")

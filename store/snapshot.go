@@ -34,12 +34,11 @@ import (
 const (
 	snapshotMagic    = "CONVOPS SNAPSHOT"
 	snapshotEndMagic = "CONVOPS SNAP END"
-	// SnapshotVersion is the version of the format written; it and
-	// snapshotVersionWithoutVersions are read, others refused. Version 2
-	// keeps each account's version (Store.Version), so that every node
-	// gives an account the same one after a restart.
-	SnapshotVersion                = 2
-	snapshotVersionWithoutVersions = 1
+	// SnapshotVersion is the version of the format written, and the only
+	// one read. Version 3 keeps the histograms of handling time; a snapshot
+	// of an older version lacks them, so it is refused and the log replayed
+	// whole, which rebuilds them (the log holds the whole retention window).
+	SnapshotVersion = 3
 )
 
 // ErrBadSnapshot is returned for a snapshot that cannot be used.
@@ -179,15 +178,33 @@ func (s *Store) captureAccountLocked(a *account) {
 // copy shares with a until the snapshot of epoch releases a.
 // Lock of a should be held.
 func (a *account) shallowCopyLocked(epoch uint32) *account {
-	cp := &account{id: a.id, swept: a.swept, total: a.total, version: a.version}
+	cp := &account{id: a.id, swept: a.swept, total: a.total.shallowCopy(), version: a.version}
 	cp.skills = idList[skill]{ids: slices.Clone(a.skills.ids), items: slices.Clone(a.skills.items), sorted: len(a.skills.ids)}
 	for i := range cp.skills.items {
 		sk := &cp.skills.items[i]
+		sk.total = sk.total.shallowCopy()
 		sk.agents = idList[series]{ids: slices.Clone(sk.agents.ids), items: slices.Clone(sk.agents.items), sorted: len(sk.agents.ids)}
+		copyHeads(sk.agents.items)
 	}
 	cp.agents = idList[series]{ids: slices.Clone(a.agents.ids), items: slices.Clone(a.agents.items), sorted: len(a.agents.ids)}
+	copyHeads(cp.agents.items)
 	a.snapped, a.heldBy = epoch, epoch
 	return cp
+}
+
+// shallowCopy returns s sharing its older entries and cells, which the
+// fold copies before changing them in place while a snapshot holds them,
+// and with a copy of the head's cells, which it changes in place always.
+func (s series) shallowCopy() series {
+	s.headCells = slices.Clone(s.headCells)
+	return s
+}
+
+// copyHeads makes the series of a copied list shallow copies.
+func copyHeads(items []series) {
+	for i := range items {
+		items[i] = items[i].shallowCopy()
+	}
 }
 
 // takeShardLocked keeps a copy of a dedupe shard the fold is about to change.

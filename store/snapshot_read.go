@@ -11,6 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/convops/convops"
+	"github.com/convops/convops/histogram"
 )
 
 // Reset empties the store: what it held is dropped.
@@ -56,8 +57,8 @@ func LoadSnapshot(r io.Reader, size int64, opts Options) (*Store, SnapshotHeader
 	if magic := sr.bytes(len(snapshotMagic)); sr.err == nil && string(magic) != snapshotMagic {
 		return nil, h, fmt.Errorf("%w: not a convops snapshot", ErrBadSnapshot)
 	}
-	if sr.version = sr.u32(); sr.err == nil && sr.version != SnapshotVersion && sr.version != snapshotVersionWithoutVersions {
-		return nil, h, fmt.Errorf("%w: version %d, this server reads versions %d and %d", ErrBadSnapshot, sr.version, snapshotVersionWithoutVersions, SnapshotVersion)
+	if sr.version = sr.u32(); sr.err == nil && sr.version != SnapshotVersion {
+		return nil, h, fmt.Errorf("%w: version %d, this server reads version %d", ErrBadSnapshot, sr.version, SnapshotVersion)
 	}
 	h.Seq, h.LogTime, h.Stream, h.Clock = sr.u64(), sr.i64(), sr.i64(), sr.i64()
 	s := New(opts)
@@ -99,9 +100,6 @@ func LoadSnapshot(r io.Reader, size int64, opts Options) (*Store, SnapshotHeader
 			break
 		}
 		s.accounts[a.id] = a
-		if sr.version == snapshotVersionWithoutVersions {
-			a.version = h.Seq // not kept: the snapshot's own, until a batch adds to it
-		}
 		a.queued = a.total.first()
 		s.expiry[a.queued] = append(s.expiry[a.queued], a)
 	}
@@ -234,11 +232,29 @@ func (sr *snapshotReader) entries(n int) []entry {
 		for r := range e.count {
 			e.count[r] = sr.u32()
 		}
+		e.cells = sr.u32()
+		sr.u32() // padding
 		for r := range e.handling {
 			e.handling[r] = sr.i64()
 		}
 	}
 	return entries
+}
+
+// cells reads a histogram's cells.
+func (sr *snapshotReader) cells(n int) []histogram.Cell {
+	if n == 0 || sr.err != nil {
+		return nil
+	}
+	cells := make([]histogram.Cell, n)
+	if littleEndian {
+		sr.fill(unsafe.Slice((*byte)(unsafe.Pointer(&cells[0])), n*cellBytes), true)
+		return cells
+	}
+	for i := range cells {
+		cells[i] = sr.u32()
+	}
+	return cells
 }
 
 // series reads a series and checks that its buckets ascend.
@@ -260,13 +276,34 @@ func (sr *snapshotReader) series() series {
 		sr.fail("series out of order")
 		return series{}
 	}
+	s.head.cells = 0
+	s.cells = sr.cells(sr.count(cellBytes))
+	s.headCells = sr.cells(sr.count(cellBytes))
+	if sr.err != nil {
+		return series{}
+	}
+	// Each bucket's cells lie within the array and are a histogram, the
+	// head's too: a damaged one would be read out of its bounds.
+	from := uint32(0)
+	for i := range s.entries {
+		to := s.entries[i].cells
+		if to < from || int(to) > len(s.cells) || !histogram.Valid(s.cells[from:to]) {
+			sr.fail("a histogram out of its bounds")
+			return series{}
+		}
+		from = to
+	}
+	if int(from) != len(s.cells) || !histogram.Valid(s.headCells) {
+		sr.fail("a histogram out of its bounds")
+		return series{}
+	}
 	return s
 }
 
 // seriesList reads a list of series by ascending id.
 func (sr *snapshotReader) seriesList() idList[series] {
 	var l idList[series]
-	n := sr.count(8 + entryBytes + 4)
+	n := sr.count(8 + entryBytes + 12)
 	for range n {
 		id := int64(sr.u64())
 		s := sr.series()
@@ -297,11 +334,9 @@ func (sr *snapshotReader) account() *account {
 		sr.fail("account id %q", id)
 	}
 	a.swept = sr.u32()
-	if sr.version != snapshotVersionWithoutVersions {
-		a.version = sr.u64()
-	}
+	a.version = sr.u64()
 	a.total = sr.series()
-	for range sr.count(8 + entryBytes + 4 + 4) {
+	for range sr.count(8 + entryBytes + 12 + 4) {
 		id := int64(sr.u64())
 		sk := skill{total: sr.series(), agents: sr.seriesList()}
 		if sr.err != nil {

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"time"
 	"unsafe"
+
+	"github.com/convops/convops/histogram"
 )
 
 // WriteTo writes the snapshot to w.
@@ -161,17 +163,39 @@ func listSize(l *idList[series]) int {
 	return n
 }
 
-func seriesSize(s *series) int { return entryBytes + 4 + len(s.entries)*entryBytes }
+func seriesSize(s *series) int {
+	return entryBytes + 12 + len(s.entries)*entryBytes + (len(s.cells)+len(s.headCells))*cellBytes
+}
 
+// appendSeries appends the head, the older entries, their cells and the
+// head's, each list after its length.
 func appendSeries(b []byte, s *series) []byte {
 	b = appendEntries(b, unsafe.Slice(&s.head, 1))
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(s.entries)))
-	return appendEntries(b, s.entries)
+	b = appendEntries(b, s.entries)
+	b = appendCells(b, s.cells)
+	return appendCells(b, s.headCells)
 }
 
-// appendEntries appends entries as 40 bytes each: bucket, the three counts,
-// the three handling sums, little-endian. On a little-endian machine that is
-// how they lie in memory, and they are copied whole.
+// appendCells appends the count of cells, then the cells, 4 bytes each.
+func appendCells(b []byte, cells []histogram.Cell) []byte {
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(cells)))
+	if len(cells) == 0 {
+		return b
+	}
+	if littleEndian {
+		return append(b, unsafe.Slice((*byte)(unsafe.Pointer(&cells[0])), len(cells)*cellBytes)...)
+	}
+	for _, c := range cells {
+		b = binary.LittleEndian.AppendUint32(b, c)
+	}
+	return b
+}
+
+// appendEntries appends entries as 48 bytes each: bucket, the three counts,
+// the end of the cells, 4 bytes of padding (zero), the three handling
+// sums, little-endian. On a little-endian machine that is how they lie in
+// memory, and they are copied whole.
 func appendEntries(b []byte, entries []entry) []byte {
 	if len(entries) == 0 {
 		return b
@@ -185,6 +209,8 @@ func appendEntries(b []byte, entries []entry) []byte {
 		for _, c := range e.count {
 			b = binary.LittleEndian.AppendUint32(b, c)
 		}
+		b = binary.LittleEndian.AppendUint32(b, e.cells)
+		b = binary.LittleEndian.AppendUint32(b, 0)
 		for _, h := range e.handling {
 			b = binary.LittleEndian.AppendUint64(b, uint64(h))
 		}
