@@ -86,6 +86,43 @@ func TestParseQuery(t *testing.T) {
 		{name: "seed interval 31", params: p("timeframe", "60", "v", "1", "interval", "31"), param: "interval"},
 		{name: "interval zero", params: p("timeframe", "60", "v", "1", "interval", "0"), param: "interval"},
 		{name: "interval word", params: p("timeframe", "60", "v", "1", "interval", "x"), param: "interval"},
+
+		{name: "percentiles and thresholds", params: p("timeframe", "60", "v", "1", "percentiles", " 99.9, 50,0.1,90 ", "thresholds", "600, 300,86400,1"),
+			check: func(t *testing.T, q convops.Query) {
+				want := []convops.Percentile{{Tenths: 999, Text: "99.9"}, {Tenths: 500, Text: "50"}, {Tenths: 1, Text: "0.1"}, {Tenths: 900, Text: "90"}}
+				if !slices.Equal(q.Percentiles, want) || !slices.Equal(q.Thresholds, []int64{600, 300, 86400, 1}) || !q.WantsTail() {
+					t.Errorf("percentiles %v thresholds %v", q.Percentiles, q.Thresholds)
+				}
+			}},
+		{name: "five percentiles, ten thresholds", params: p("timeframe", "60", "v", "1", "percentiles", "1,2,3,4,5", "thresholds", "1,2,3,4,5,6,7,8,9,10")},
+		{name: "no tail without them", params: p("timeframe", "60", "v", "1"), check: func(t *testing.T, q convops.Query) {
+			if q.WantsTail() {
+				t.Errorf("got %+v", q)
+			}
+		}},
+		{name: "percentile 0", params: p("timeframe", "60", "v", "1", "percentiles", "0"), param: "percentiles"},
+		{name: "percentile 100", params: p("timeframe", "60", "v", "1", "percentiles", "100"), param: "percentiles"},
+		{name: "percentile 101", params: p("timeframe", "60", "v", "1", "percentiles", "101"), param: "percentiles"},
+		{name: "percentile -5", params: p("timeframe", "60", "v", "1", "percentiles", "-5"), param: "percentiles"},
+		{name: "percentile 12.34", params: p("timeframe", "60", "v", "1", "percentiles", "12.34"), param: "percentiles"},
+		{name: "percentile 0.0", params: p("timeframe", "60", "v", "1", "percentiles", "0.0"), param: "percentiles"},
+		{name: "percentile 99.99", params: p("timeframe", "60", "v", "1", "percentiles", "99.99"), param: "percentiles"},
+		{name: "percentile .5", params: p("timeframe", "60", "v", "1", "percentiles", ".5"), param: "percentiles"},
+		{name: "percentile 5.", params: p("timeframe", "60", "v", "1", "percentiles", "5."), param: "percentiles"},
+		{name: "percentile 1e1", params: p("timeframe", "60", "v", "1", "percentiles", "1e1"), param: "percentiles"},
+		{name: "six percentiles", params: p("timeframe", "60", "v", "1", "percentiles", "1,2,3,4,5,6"), param: "percentiles"},
+		{name: "duplicate percentiles", params: p("timeframe", "60", "v", "1", "percentiles", "50,90,50.0"), param: "percentiles"},
+		{name: "empty percentile item", params: p("timeframe", "60", "v", "1", "percentiles", "50,,90"), param: "percentiles"},
+		{name: "trailing comma in percentiles", params: p("timeframe", "60", "v", "1", "percentiles", "50,"), param: "percentiles"},
+		{name: "threshold 0", params: p("timeframe", "60", "v", "1", "thresholds", "0"), param: "thresholds"},
+		{name: "threshold 86401", params: p("timeframe", "60", "v", "1", "thresholds", "86401"), param: "thresholds"},
+		{name: "threshold 1.5", params: p("timeframe", "60", "v", "1", "thresholds", "1.5"), param: "thresholds"},
+		{name: "threshold -5", params: p("timeframe", "60", "v", "1", "thresholds", "-5"), param: "thresholds"},
+		{name: "threshold huge", params: p("timeframe", "60", "v", "1", "thresholds", "99999999999999999999"), param: "thresholds"},
+		{name: "eleven thresholds", params: p("timeframe", "60", "v", "1", "thresholds", "1,2,3,4,5,6,7,8,9,10,11"), param: "thresholds"},
+		{name: "duplicate thresholds", params: p("timeframe", "60", "v", "1", "thresholds", "300,600,300"), param: "thresholds"},
+		{name: "empty threshold item", params: p("timeframe", "60", "v", "1", "thresholds", ",300"), param: "thresholds"},
+		{name: "a good percentile and a bad threshold", params: p("timeframe", "60", "v", "1", "percentiles", "50", "thresholds", "0"), param: "thresholds"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

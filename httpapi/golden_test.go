@@ -119,6 +119,12 @@ var goldenCases = []struct {
 	{"seed-1329-timeframe-7", "2014-03-26T13:29:00Z", "seed1329", "timeframe=7&v=1"},
 	{"seed-0807-timeframe-20-interval-10", "2014-03-26T08:07:00Z", "seed0807", "timeframe=20&v=1&interval=10"},
 	{"seed-0730-0800-interval", "2014-03-26T07:59:00Z", "seed0730", "timeframe=30&v=1&interval=30"},
+	// Percentiles and thresholds: their keys after the twelve, in every
+	// metrics object.
+	{"tail-account", testkit.NowText, "golden", "timeframe=60&v=1&percentiles=50,90,99.9&thresholds=60,600"},
+	{"tail-both-interval", testkit.NowText, "golden", "timeframe=60&v=1&skillIds=1,-1&agentIds=10,11&interval=30&percentiles=50&thresholds=30"},
+	{"tail-no-data", testkit.NowText, "nobody", "timeframe=10&v=1&skillIds=all&agentIds=1&percentiles=95&thresholds=300"},
+	{"tail-seed", "2014-03-26T13:29:00Z", "seed", "timeframe=60&v=1&skillIds=all&agentIds=2&percentiles=50,90&thresholds=1"},
 }
 
 // TestGolden checks the byte-exact answer of every response shape against
