@@ -23,6 +23,13 @@ type Query struct {
 	// Either gives Answer.AgentsMetrics.
 	Agents    []int64
 	AllAgents bool
+	// Percentiles asks for percentiles of handling time, as the API
+	// writes them ("50", "99.9"): up to 5 numbers above 0 and below 100
+	// with at most one decimal. Thresholds asks for the conversations
+	// handled within each, in whole seconds (up to 10, 1 to 86400). Either
+	// gives every Metrics its Percentiles and Within.
+	Percentiles []string
+	Thresholds  []int
 }
 
 // Values are q's parameters as the API reads them (v=1 included).
@@ -36,6 +43,16 @@ func (q Query) Values() url.Values {
 	}
 	if s := idList(q.Agents, q.AllAgents); s != "" {
 		v.Set("agentIds", s)
+	}
+	if len(q.Percentiles) > 0 {
+		v.Set("percentiles", strings.Join(q.Percentiles, ","))
+	}
+	if len(q.Thresholds) > 0 {
+		parts := make([]string, len(q.Thresholds))
+		for i, t := range q.Thresholds {
+			parts[i] = strconv.Itoa(t)
+		}
+		v.Set("thresholds", strings.Join(parts, ","))
 	}
 	return v
 }
@@ -95,6 +112,12 @@ type Metrics struct {
 	AvgTimeByConsumer float64 `json:"avgTime_resolvedConversations_byConsumer"`
 	AvgTimeBySystem   float64 `json:"avgTime_resolvedConversations_bySystem"`
 	AvgTime           float64 `json:"avgTime_resolvedConversations"`
+
+	// Percentiles holds, when the query asked for them, each percentile's
+	// handling times by its text ("90", "99.9"); Within each threshold's
+	// counts, by its seconds.
+	Percentiles map[string]Percentile `json:"-"`
+	Within      map[int]Within        `json:"-"`
 }
 
 // AverageHandlingTime is AvgTime as a duration.

@@ -49,6 +49,8 @@ func TestTypedAnswersOfEveryShape(t *testing.T) {
 		{Timeframe: 300, AllSkills: true, AllAgents: true},
 		{Timeframe: 300, Interval: 60},
 		{Timeframe: 300, Interval: 50, AllSkills: true, Agents: []int64{102}},
+		{Timeframe: 300, Percentiles: []string{"50", "99.9"}, Thresholds: []int{10, 30}},
+		{Timeframe: 300, Interval: 60, AllSkills: true, Agents: []int64{101, 102}, Percentiles: []string{"90"}, Thresholds: []int{20}},
 	} {
 		raw, err := c.QueryJSON(ctx, "2001", q.Values())
 		if err != nil {
@@ -67,6 +69,25 @@ func TestTypedAnswersOfEveryShape(t *testing.T) {
 		}
 		if len(typed.Cells()) == 0 {
 			t.Errorf("%v: no cells", q.Values().Encode())
+		}
+		if len(q.Percentiles) > 0 {
+			// Every cell has each percentile and threshold asked for; the
+			// account's are those of its 40 conversations, handled in 0
+			// to 39 s.
+			for _, cell := range typed.Cells() {
+				if len(cell.Metrics.Percentiles) != len(q.Percentiles) || len(cell.Metrics.Within) != len(q.Thresholds) {
+					t.Fatalf("%v: a cell without its tail: %+v", q.Values().Encode(), cell.Metrics)
+				}
+			}
+			totals := typed.Cells()[0].Metrics
+			p := totals.Percentiles[q.Percentiles[0]]
+			if p.All <= 0 || p.All > 39_400 || p.ByCCP < 0 || p.Duration() != time.Duration(p.All)*time.Millisecond {
+				t.Errorf("%v: percentile %+v", q.Values().Encode(), p)
+			}
+			w := totals.Within[q.Thresholds[0]]
+			if w.Total != w.ByCCP+w.ByConsumer+w.BySystem || w.Total == 0 || w.Total >= totals.Resolved || float32(w.ServiceLevel) != float32(float64(w.Total)/float64(totals.Resolved)) {
+				t.Errorf("%v: within %+v of %d", q.Values().Encode(), w, totals.Resolved)
+			}
 		}
 	}
 }

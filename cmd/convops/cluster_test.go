@@ -191,7 +191,8 @@ func clusterEvent(account string, i int) string {
 // NATS cluster. Clients ingest through every node, with retries, while the
 // server leading the stream is stopped and a node of each shard is killed
 // (SIGKILL), and both are started again. At the end every event is counted once, and every node
-// gives the same bytes for the same query of every account.
+// gives the same bytes for the same query of every account, its
+// percentiles and service levels too, through forwarding or not.
 func TestShardedCluster(t *testing.T) {
 	cl := startNATSCluster(t, 3)
 	keys := writeTestKeys(t)
@@ -322,7 +323,7 @@ func TestShardedCluster(t *testing.T) {
 	for _, account := range accounts {
 		base := "/operations/api/account/" + account + "/msgconversation?timeframe=60&v=1"
 		var answers []string
-		for _, query := range []string{base, base + "&skillIds=all&agentIds=all&interval=5"} {
+		for _, query := range []string{base, base + "&skillIds=all&agentIds=all&interval=5", base + "&skillIds=all&agentIds=1,2&interval=30&percentiles=50,90,99.9&thresholds=1,2"} {
 			testkit.Eventually(t, 30*time.Second, func() bool {
 				answers = answers[:0]
 				for _, m := range members {

@@ -21,14 +21,17 @@ type QueryCommand struct {
 	Account   string
 	Timeframe string
 	Interval  string
-	SkillIDs  string
-	AgentIDs  string
-	JSON      bool
-	Timeout   time.Duration
+	SkillIDs    string
+	AgentIDs    string
+	Percentiles string
+	Thresholds  string
+	JSON        bool
+	Timeout     time.Duration
 }
 
 const queryUsage = `Usage: convops query --account ID [--timeframe MINUTES] [--interval MINUTES]
-                     [--skill-ids all|ID,…] [--agent-ids all|ID,…] [--json] [--url URL] [--token TOKEN]
+                     [--skill-ids all|ID,…] [--agent-ids all|ID,…] [--percentiles P,…] [--thresholds SECONDS,…]
+                     [--json] [--url URL] [--token TOKEN]
 
 Asks the server for the Messaging Conversation metrics of an account and prints
 them as tables (--json: the API's answer as it came). The flags mirror the API's
@@ -46,6 +49,8 @@ func (c *QueryCommand) Run(ctx context.Context, args []string) error {
 	fs.StringVar(&c.Interval, "interval", "", "`minutes` per interval (divides the timeframe); none: the whole range only")
 	fs.StringVar(&c.SkillIDs, "skill-ids", "", "all, or comma-separated skill `ids`: per-skill metrics")
 	fs.StringVar(&c.AgentIDs, "agent-ids", "", "all, or comma-separated agent `ids`: per-agent metrics")
+	fs.StringVar(&c.Percentiles, "percentiles", "", "comma-separated `percentiles` of handling time, such as 50,90,99.9")
+	fs.StringVar(&c.Thresholds, "thresholds", "", "comma-separated `seconds`: conversations handled within each, and the service level")
 	fs.BoolVar(&c.JSON, "json", false, "print the API's JSON answer")
 	fs.DurationVar(&c.Timeout, "timeout", 30*time.Second, "how long to wait for the answer")
 	if err := c.main.parseWithEnv(fs, args); err != nil {
@@ -59,7 +64,8 @@ func (c *QueryCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	params := url.Values{"timeframe": {c.Timeframe}, "v": {"1"}}
-	for name, v := range map[string]string{"interval": c.Interval, "skillIds": c.SkillIDs, "agentIds": c.AgentIDs} {
+	for name, v := range map[string]string{"interval": c.Interval, "skillIds": c.SkillIDs, "agentIds": c.AgentIDs,
+		"percentiles": c.Percentiles, "thresholds": c.Thresholds} {
 		if v != "" {
 			params.Set(name, v)
 		}
@@ -78,7 +84,62 @@ func (c *QueryCommand) Run(ctx context.Context, args []string) error {
 	if err := json.Unmarshal(body, &a); err != nil {
 		return fmt.Errorf("the server's answer cannot be read: %w", err)
 	}
-	return printAnswer(c.main.Stdout, c.Account, c.Timeframe, &a)
+	return printAnswer(c.main.Stdout, c.Account, c.Timeframe, &a, tailColumnsOf(params))
+}
+
+// tailColumns are the percentiles and thresholds asked for, in their
+// order, as the table shows them.
+type tailColumns struct {
+	percentiles []string
+	thresholds  []int
+}
+
+func tailColumnsOf(params url.Values) tailColumns {
+	var tc tailColumns
+	for p := range strings.SplitSeq(params.Get("percentiles"), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			tc.percentiles = append(tc.percentiles, p)
+		}
+	}
+	for t := range strings.SplitSeq(params.Get("thresholds"), ",") {
+		if secs, err := strconv.Atoi(strings.TrimSpace(t)); err == nil {
+			tc.thresholds = append(tc.thresholds, secs)
+		}
+	}
+	return tc
+}
+
+// headings are the columns' titles: "p90", "within 600s".
+func (tc tailColumns) headings() []string {
+	var h []string
+	for _, p := range tc.percentiles {
+		h = append(h, "p"+p)
+	}
+	for _, t := range tc.thresholds {
+		h = append(h, fmt.Sprintf("within %ds", t))
+	}
+	return h
+}
+
+// cells are m's values of the columns: a percentile as a duration ("–"
+// when there is none), a threshold as its service level in percent.
+func (tc tailColumns) cells(m client.Metrics) []string {
+	var c []string
+	for _, p := range tc.percentiles {
+		if v, ok := m.Percentiles[p]; ok && v.All >= 0 {
+			c = append(c, formatMs(float64(v.All)))
+		} else {
+			c = append(c, "–")
+		}
+	}
+	for _, t := range tc.thresholds {
+		if w, ok := m.Within[t]; ok && w.ServiceLevel >= 0 {
+			c = append(c, fmt.Sprintf("%.1f%%", 100*w.ServiceLevel))
+		} else {
+			c = append(c, "–")
+		}
+	}
+	return c
 }
 
 // totals are the totals the elements of d give, whatever the answer's
@@ -95,12 +156,12 @@ func totals(d *client.MetricsData) client.Metrics {
 	return client.Metrics{}
 }
 
-func printAnswer(w io.Writer, account, timeframe string, a *client.Answer) error {
+func printAnswer(w io.Writer, account, timeframe string, a *client.Answer, tc tailColumns) error {
 	t := &textTable{}
-	t.add("", "resolved", "by agent", "by consumer", "by system", "avg handling")
+	t.add(append([]string{"", "resolved", "by agent", "by consumer", "by system", "avg handling"}, tc.headings()...)...)
 	row := func(name string, m client.Metrics) {
-		t.add(name, strconv.FormatInt(m.Resolved, 10), strconv.FormatInt(m.ResolvedByCCP, 10), strconv.FormatInt(m.ResolvedByConsumer, 10),
-			strconv.FormatInt(m.ResolvedBySystem, 10), formatMs(m.AvgTime))
+		t.add(append([]string{name, strconv.FormatInt(m.Resolved, 10), strconv.FormatInt(m.ResolvedByCCP, 10), strconv.FormatInt(m.ResolvedByConsumer, 10),
+			strconv.FormatInt(m.ResolvedBySystem, 10), formatMs(m.AvgTime)}, tc.cells(m)...)...)
 	}
 	label := "account"
 	switch {

@@ -139,10 +139,14 @@ var restartQueries = []string{
 	"timeframe=60&v=1&skillIds=all&agentIds=all&interval=15",
 	"timeframe=1440&v=1&skillIds=1,2,-1&interval=60",
 	"timeframe=30&v=1&agentIds=10,11,12",
+	"timeframe=1440&v=1&skillIds=all&agentIds=10,11&interval=60&percentiles=50,90,99.9&thresholds=60,600",
+	"timeframe=240&v=1&percentiles=0.1,99&thresholds=1,86400",
 }
 
 // TestRestartGivesIdenticalAnswers ingests over HTTP, stops the server, starts
-// it again on the same data dir, and expects byte-identical answers.
+// it again on the same data dir, and expects byte-identical answers (their
+// percentiles and counts within thresholds too): from the snapshot the stop
+// wrote, and again from the whole log once the snapshot is gone.
 func TestRestartGivesIdenticalAnswers(t *testing.T) {
 	dataDir := t.TempDir()
 	args := []string{"--data-dir", dataDir, "--now", testkit.NowText}
@@ -179,6 +183,9 @@ func TestRestartGivesIdenticalAnswers(t *testing.T) {
 	if !strings.Contains(before[restartQueries[0]], `"totalResolvedConversations":900,`) {
 		t.Fatalf("900 distinct conversations expected in 24 hours: %s", before[restartQueries[0]])
 	}
+	if !strings.Contains(before[restartQueries[4]], `"handlingTime_resolvedConversations_99.9thPercentile":`) {
+		t.Fatalf("no percentiles in %s", before[restartQueries[4]])
+	}
 	if err := s.stop(); err != nil {
 		t.Fatalf("graceful stop: %v", err)
 	}
@@ -187,10 +194,29 @@ func TestRestartGivesIdenticalAnswers(t *testing.T) {
 	if !strings.Contains(s2.logs.String(), "convops ready") {
 		t.Errorf("no ready line in the log:\n%s", s2.logs)
 	}
+	if !strings.Contains(s2.logs.String(), "snapshot loaded") {
+		t.Errorf("the restart did not load the snapshot:\n%s", s2.logs)
+	}
 	for _, q := range restartQueries {
 		_, body := s2.do(t, "GET", "/operations/api/account/acme/msgconversation?"+q, testToken, "")
 		if body != before[q] {
 			t.Errorf("%s differs after restart:\nbefore %s\nafter  %s", q, before[q], body)
+		}
+	}
+	if err := s2.stop(); err != nil {
+		t.Fatalf("graceful stop: %v", err)
+	}
+	if err := os.Remove(filepath.Join(dataDir, "snapshot.bin")); err != nil {
+		t.Fatal(err)
+	}
+	s2 = startServer(t, args...)
+	if strings.Contains(s2.logs.String(), "snapshot loaded") {
+		t.Errorf("a snapshot was loaded after it was removed:\n%s", s2.logs)
+	}
+	for _, q := range restartQueries {
+		_, body := s2.do(t, "GET", "/operations/api/account/acme/msgconversation?"+q, testToken, "")
+		if body != before[q] {
+			t.Errorf("%s differs after a whole replay:\nbefore %s\nafter  %s", q, before[q], body)
 		}
 	}
 	// Events accepted before the restart are still known: sending them again counts nothing.

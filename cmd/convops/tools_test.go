@@ -142,12 +142,33 @@ not json
 		}
 	}
 
+	// With --percentiles and --thresholds, a column each: skill 3's
+	// conversations took 426 s and 95 s (p50 95 s, p90 426 s, within 1%),
+	// one of two within 300 s; skill 4's one took an hour.
+	out, _, err = runCommand(t, "query", "--url", s.url, "--token", testToken, "--account", "123", "--timeframe", "60", "--skill-ids", "3,4",
+		"--percentiles", "50,90", "--thresholds", "300")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^ +resolved +by agent +by consumer +by system +avg handling +p50 +p90 +within 300s$`),
+		regexp.MustCompile(`(?m)^skill 3 +2 +1 +1 +0 +4m 21s +1m 3[45]s +7m 0[3-9]s +50.0%$`),
+		regexp.MustCompile(`(?m)^  agent 6 +1 +0 +1 +0 +1m 35s +1m 3[45]s +1m 3[45]s +100.0%$`),
+		regexp.MustCompile(`(?m)^skill 4 +1 +0 +0 +1 +1h 00m +(59m|1h 00m).* +0.0%$`),
+	} {
+		if !want.MatchString(out) {
+			t.Errorf("query table with tails lacks %s:\n%s", want, out)
+		}
+	}
+
 	// Mistakes are said clearly.
 	for _, c := range []struct {
 		args []string
 		want string
 	}{
 		{[]string{"query", "--url", s.url, "--token", testToken, "--account", "123", "--timeframe", "0"}, "400: "},
+		{[]string{"query", "--url", s.url, "--token", testToken, "--account", "123", "--percentiles", "100"}, "percentiles"},
+		{[]string{"query", "--url", s.url, "--token", testToken, "--account", "123", "--thresholds", "0"}, "thresholds"},
 		{[]string{"query", "--url", s.url, "--account", "123"}, "no key"},
 		{[]string{"query", "--url", s.url, "--token", "wrong", "--account", "123"}, "401: "},
 		{[]string{"query", "--url", "localhost", "--token", testToken, "--account", "123"}, "--url must be"},
