@@ -18,9 +18,9 @@ import (
 type QueryCommand struct {
 	main *Main
 	clientFlags
-	Account   string
-	Timeframe string
-	Interval  string
+	Account     string
+	Timeframe   string
+	Interval    string
 	SkillIDs    string
 	AgentIDs    string
 	Percentiles string
