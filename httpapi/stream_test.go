@@ -159,6 +159,33 @@ func TestStreamPushesChanges(t *testing.T) {
 	testkit.Eventually(t, 10*time.Second, func() bool { st := ts.api.StreamStats(); return st.Streams == 0 && st.Watches == 0 })
 }
 
+// TestStreamsOfOtherTailsAreOtherWatches: streams that differ only in
+// their percentiles or thresholds (or their order, which orders the keys)
+// are answered apart, each with its query's answer; the same ones share.
+func TestStreamsOfOtherTailsAreOtherWatches(t *testing.T) {
+	ts := newTestServer(t)
+	ts.ingest(t, "acct", `[{"conversationId":"c1","skillId":3,"agentId":2,"resolvedBy":"CCP","resolvedAt":"2026-11-27T13:20:00Z","handlingTimeMs":426000}]`)
+	queries := []string{
+		"v=1&timeframe=60&percentiles=90&thresholds=600",
+		"v=1&timeframe=60&percentiles=90&thresholds=1800",
+		"v=1&timeframe=60&percentiles=50&thresholds=600",
+		"v=1&timeframe=60&percentiles=50,90&thresholds=600",
+		"v=1&timeframe=60&percentiles=90,50&thresholds=600",
+		"v=1&timeframe=60&percentiles=90.0&thresholds=600",
+		"v=1&timeframe=60",
+		"thresholds=600&v=1&percentiles=90&timeframe=60", // the first, in another order
+	}
+	for _, q := range queries {
+		w := watchStream(t, ts, q)
+		if got, _ := w.next(t); got != ts.query(t, q) {
+			t.Errorf("stream of %s:\n%s\nwant\n%s", q, got, ts.query(t, q))
+		}
+	}
+	if st := ts.api.StreamStats(); st.Streams != len(queries) || st.Watches != len(queries)-1 {
+		t.Errorf("stream stats %+v, want %d streams of %d watches", st, len(queries), len(queries)-1)
+	}
+}
+
 // TestStreamErrorsBeforeItStarts: bad parameters are answered as the
 // query's, in JSON, and no stream starts.
 func TestStreamErrorsBeforeItStarts(t *testing.T) {

@@ -91,7 +91,9 @@ func newWatchHub(s *Server) *watchHub {
 		retainedBy: make(map[string]int64), done: make(chan struct{})}
 }
 
-// watchKey names the answer of q, whatever the order its ids were given in.
+// watchKey names the answer of q, whatever the order its ids were given
+// in; its percentiles and thresholds as given, since their order and
+// spelling are the answer's keys.
 func watchKey(q convops.Query) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\x00%d\x00%d", q.Account, q.Timeframe, q.Interval)
@@ -110,6 +112,14 @@ func watchKey(q convops.Query) string {
 				b.WriteString(strconv.FormatInt(id, 10))
 			}
 		}
+	}
+	b.WriteString("\x00")
+	for _, p := range q.Percentiles {
+		b.WriteString(p.Text + ",")
+	}
+	b.WriteString("\x00")
+	for _, t := range q.Thresholds {
+		b.WriteString(strconv.FormatInt(t, 10) + ",")
 	}
 	return b.String()
 }

@@ -44,12 +44,13 @@ type pageState struct {
 	Skills [][]string        `json:"skills"`
 	Agents [][]string        `json:"agents"`
 	Bars   int               `json:"bars"`
+	Levels int               `json:"levels"` // points of the service-level line
 	Remote []string          `json:"remote"` // resources loaded from another origin
 }
 
 const readPage = `(() => {
   const tiles = {}, raw = {};
-  for (const id of ["total-ccp", "total-consumer", "total-system", "total-resolved", "avg-handling"]) {
+  for (const id of ["total-ccp", "total-consumer", "total-system", "total-resolved", "avg-handling", "p90-handling", "service-level"]) {
     const el = document.getElementById(id);
     tiles[id] = el.textContent; raw[id] = el.dataset.value || "";
   }
@@ -58,6 +59,7 @@ const readPage = `(() => {
     status: document.getElementById("status").dataset.state,
     tiles, raw, skills: rows("skills"), agents: rows("agents"),
     bars: document.querySelectorAll("#chart svg g > rect").length,
+    levels: (document.querySelector("#chart polyline.sl")?.getAttribute("points") || "").split(" ").filter(Boolean).length,
     remote: performance.getEntriesByType("resource").map((e) => e.name).filter((n) => !n.startsWith(location.origin)),
   };
 })()`
@@ -89,15 +91,17 @@ func TestDashboardInChromium(t *testing.T) {
 		}
 		at := time.Date(2026, 11, 27, 13, 29, 0, 0, time.UTC).Add(-time.Duration(i*4) * time.Minute)
 		fmt.Fprintf(&b, `{"conversationId":"w%d","skillId":%d,%s"resolvedBy":"%s","resolvedAt":"%s","handlingTimeMs":%d}`,
-			i, 1+i%5, agent, by, at.Format(time.RFC3339), 60000+i*1700)
+			i, 1+i%5, agent, by, at.Format(time.RFC3339), 60000+i*7000)
 	}
 	b.WriteString("]")
 	post(b.String())
 
 	// The page asks for the last 24 hours in 1-hour intervals, every skill
-	// and every agent.
-	const params = "v=1&timeframe=1440&interval=60&skillIds=all&agentIds=all"
+	// and every agent, their 90th percentile and their service level for
+	// the target (10 minutes until it is changed).
+	target := 600
 	want := func() client.Answer {
+		params := fmt.Sprintf("v=1&timeframe=1440&interval=60&skillIds=all&agentIds=all&percentiles=90&thresholds=%d", target)
 		_, body := s.do(t, "GET", "/operations/api/account/wall/msgconversation?"+params, testToken, "")
 		var a client.Answer
 		if err := json.Unmarshal([]byte(body), &a); err != nil {
@@ -132,18 +136,20 @@ func TestDashboardInChromium(t *testing.T) {
 		}
 		return st
 	}
-	// showing waits until the page shows a's numbers.
+	// showing waits until the page shows a's numbers everywhere (its two
+	// streams arrive apart), and reports what still differs after 30 s.
 	showing := func(a client.Answer) pageState {
 		t.Helper()
 		var st pageState
 		deadline := time.Now().Add(30 * time.Second)
 		for {
 			st = read()
-			if st.Status == "live" && st.Raw["total-resolved"] == strconv.FormatInt(totals(&a.MetricsData).Resolved, 10) {
+			problems := pageProblems(st, a, target)
+			if st.Status == "live" && len(problems) == 0 {
 				return st
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("the page shows %+v, want %d resolved", st, totals(&a.MetricsData).Resolved)
+				t.Fatalf("the page (%s) does not show the API's answer: %s", st.Status, strings.Join(problems, "; "))
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
@@ -151,7 +157,6 @@ func TestDashboardInChromium(t *testing.T) {
 
 	a := want()
 	st := showing(a)
-	checkPage(t, st, a)
 	if len(st.Remote) > 0 {
 		t.Errorf("the page loaded resources from elsewhere: %v", st.Remote)
 	}
@@ -170,8 +175,17 @@ func TestDashboardInChromium(t *testing.T) {
 	if totals(&a2.MetricsData).Resolved != totals(&a.MetricsData).Resolved+2 {
 		t.Fatalf("the API's total went from %d to %d", totals(&a.MetricsData).Resolved, totals(&a2.MetricsData).Resolved)
 	}
-	st = showing(a2)
-	checkPage(t, st, a2)
+	showing(a2)
+
+	// Another target: the service level, its tile and its column, follow.
+	target = 1800
+	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS("#target"), "1800")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("target").dispatchEvent(new Event("change"))`)); err != nil {
+		t.Fatal(err)
+	}
+	showing(want())
 
 	// The skills table sorts by a column on a click, and back.
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#skills th:first-child`))); err != nil {
@@ -223,20 +237,29 @@ func shoot(t *testing.T, ctx context.Context, name string, w, h int64) {
 	t.Logf("screenshot %s (%d bytes)", path, len(png))
 }
 
-// checkPage compares what the page shows with the API's answer.
-func checkPage(t *testing.T, st pageState, a client.Answer) {
-	t.Helper()
+// pageProblems compares what the page shows with the API's answer, its
+// service levels those of target (seconds), and says what differs.
+func pageProblems(st pageState, a client.Answer, target int) []string {
+	var problems []string
+	errorf := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	m := totals(&a.MetricsData)
+	p90, level := m.Percentiles["90"].All, m.Within[target].ServiceLevel
+	if st.Raw["p90-handling"] != strconv.FormatInt(p90, 10) || st.Tiles["p90-handling"] != formatMs(float64(p90)) {
+		errorf("the p90 tile shows %q (value %q), the API says %d ms", st.Tiles["p90-handling"], st.Raw["p90-handling"], p90)
+	}
+	if st.Raw["service-level"] != strconv.FormatFloat(level, 'f', -1, 64) || st.Tiles["service-level"] != percent(level) {
+		errorf("the service-level tile shows %q (value %q), the API says %v", st.Tiles["service-level"], st.Raw["service-level"], level)
+	}
 	for id, want := range map[string]int64{"total-ccp": m.ResolvedByCCP, "total-consumer": m.ResolvedByConsumer, "total-system": m.ResolvedBySystem, "total-resolved": m.Resolved} {
 		if st.Tiles[id] != commas(want) || st.Raw[id] != strconv.FormatInt(want, 10) {
-			t.Errorf("%s shows %q (value %q), want %s", id, st.Tiles[id], st.Raw[id], commas(want))
+			errorf("%s shows %q (value %q), want %s", id, st.Tiles[id], st.Raw[id], commas(want))
 		}
 	}
 	if got, _ := strconv.ParseFloat(st.Raw["avg-handling"], 64); got != m.AvgTime || st.Tiles["avg-handling"] != formatMs(m.AvgTime) {
-		t.Errorf("average handling time shows %q (value %q), want %s (%v)", st.Tiles["avg-handling"], st.Raw["avg-handling"], formatMs(m.AvgTime), m.AvgTime)
+		errorf("average handling time shows %q (value %q), want %s (%v)", st.Tiles["avg-handling"], st.Raw["avg-handling"], formatMs(m.AvgTime), m.AvgTime)
 	}
 	if len(st.Skills) != len(a.SkillsMetricsPerAgent.MetricsPerSkill) || len(st.Agents) != len(a.AgentsMetrics.MetricsPerAgent) {
-		t.Errorf("tables of %d skills and %d agents, want %d and %d", len(st.Skills), len(st.Agents), len(a.SkillsMetricsPerAgent.MetricsPerSkill), len(a.AgentsMetrics.MetricsPerAgent))
+		errorf("tables of %d skills and %d agents, want %d and %d", len(st.Skills), len(st.Agents), len(a.SkillsMetricsPerAgent.MetricsPerSkill), len(a.AgentsMetrics.MetricsPerAgent))
 	}
 	for _, row := range st.Skills {
 		id := row[0]
@@ -244,20 +267,36 @@ func checkPage(t *testing.T, st pageState, a client.Answer) {
 			id = "-1"
 		}
 		s, ok := a.SkillsMetricsPerAgent.MetricsPerSkill[id]
-		if !ok || row[1] != commas(s.MetricsTotals.Resolved) || row[2] != commas(s.MetricsTotals.ResolvedByCCP) || row[5] != formatMs(s.MetricsTotals.AvgTime) {
-			t.Errorf("skill row %v, the API says %+v", row, s.MetricsTotals)
+		if !ok || row[1] != commas(s.MetricsTotals.Resolved) || row[2] != commas(s.MetricsTotals.ResolvedByCCP) || row[5] != formatMs(s.MetricsTotals.AvgTime) ||
+			row[6] != formatMs(float64(s.MetricsTotals.Percentiles["90"].All)) || row[7] != percent(s.MetricsTotals.Within[target].ServiceLevel) {
+			errorf("skill row %v, the API says %+v", row, s.MetricsTotals)
 		}
 	}
 	for _, row := range st.Agents {
 		ag, ok := a.AgentsMetrics.MetricsPerAgent[row[0]]
-		if !ok || row[1] != commas(ag.Resolved) || row[3] != commas(ag.ResolvedByConsumer) || row[4] != commas(ag.ResolvedBySystem) {
-			t.Errorf("agent row %v, the API says %+v", row, ag)
+		if !ok || row[1] != commas(ag.Resolved) || row[3] != commas(ag.ResolvedByConsumer) || row[4] != commas(ag.ResolvedBySystem) ||
+			row[6] != formatMs(float64(ag.Percentiles["90"].All)) || row[7] != percent(ag.Within[target].ServiceLevel) {
+			errorf("agent row %v, the API says %+v", row, ag)
 		}
 	}
 	if st.Bars == 0 {
-		t.Error("the chart has no bars")
+		errorf("the chart has no bars")
 	}
+	// One point of the service-level line per interval with conversations.
+	withData := 0
+	for _, iv := range a.MetricsByIntervals {
+		if totals(&iv.MetricsData).Resolved > 0 {
+			withData++
+		}
+	}
+	if st.Levels != withData || withData == 0 {
+		errorf("the service-level line has %d points, the API %d intervals with conversations", st.Levels, withData)
+	}
+	return problems
 }
+
+// percent writes a service level as the page does: "61.7%".
+func percent(level float64) string { return strconv.FormatFloat(100*level, 'f', 1, 64) + "%" }
 
 // commas writes n with thousands separators, as the page does.
 func commas(n int64) string {

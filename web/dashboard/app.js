@@ -11,7 +11,7 @@ const SVG = "http://www.w3.org/2000/svg";
 
 const $ = (id) => document.getElementById(id);
 
-// settings: {account, token, timeframe, interval}
+// settings: {account, token, timeframe, interval, target (seconds)}
 function loadSettings() {
   let s = {};
   try { s = JSON.parse(localStorage.getItem(STORE) || "{}"); } catch { s = {}; }
@@ -25,6 +25,7 @@ function loadSettings() {
   }
   s.timeframe = Number(s.timeframe) || 1440;
   s.interval = Number(s.interval) || 60;
+  s.target = Number(s.target) || 600;
   saveSettings(s);
   return s;
 }
@@ -49,6 +50,21 @@ function formatDuration(ms) {
   if (m > 0) return `${m}m ${two(s)}s`;
   return `${s}s`;
 }
+
+// formatPercentile writes a percentile's milliseconds, "–" for -1 (no
+// conversation).
+function formatPercentile(ms) { return ms < 0 ? "–" : formatDuration(ms); }
+
+// formatLevel writes a service level (0 to 1, -1 for none) in percent.
+function formatLevel(level) { return level < 0 ? "–" : `${(100 * level).toFixed(1)}%`; }
+
+// formatTarget writes a target in seconds as the picker does.
+function formatTarget(secs) { return secs < 3600 ? `${secs / 60} min` : `${secs / 3600} h`; }
+
+// The keys of the tail the wallboard asks for: the 90th percentile and the
+// service level of the target.
+const P90 = "handlingTime_resolvedConversations_90thPercentile";
+const levelKey = () => `serviceLevel_${settings.target}s`;
 
 // formatClock writes a time in UTC, as the API's buckets are.
 function formatClock(ms, withDate, withSeconds) {
@@ -92,6 +108,11 @@ $("timeframe").addEventListener("change", (e) => {
 });
 $("interval").addEventListener("change", (e) => {
   settings.interval = Number(e.target.value);
+  saveSettings(settings);
+  connect();
+});
+$("target").addEventListener("change", (e) => {
+  settings.target = Number(e.target.value);
   saveSettings(settings);
   connect();
 });
@@ -140,7 +161,7 @@ class MetricsStream {
   }
 
   url() {
-    const p = new URLSearchParams({ v: "1", timeframe: String(settings.timeframe), ...this.params });
+    const p = new URLSearchParams({ v: "1", timeframe: String(settings.timeframe), percentiles: "90", thresholds: String(settings.target), ...this.params });
     return `/operations/api/account/${encodeURIComponent(settings.account)}/msgconversation/stream?${p}`;
   }
 
@@ -218,6 +239,8 @@ function connect() {
   $("board").hidden = false;
   $("account-label").textContent = `account ${settings.account}`;
   $("timeframe").value = String(settings.timeframe);
+  $("target").value = String(settings.target);
+  $("target-label").textContent = `(within ${formatTarget(settings.target)})`;
   fillIntervals();
   streams[0].params.interval = String(settings.interval);
   setStatus("connecting", "connecting…");
@@ -296,6 +319,9 @@ function renderTotals(answer) {
   setValue("total-system", t.resolvedConversations_bySystem, formatCount(t.resolvedConversations_bySystem));
   setValue("total-resolved", t.totalResolvedConversations, formatCount(t.totalResolvedConversations));
   setValue("avg-handling", t.avgTime_resolvedConversations, formatDuration(t.avgTime_resolvedConversations));
+  const p90 = t[P90] ?? -1, level = t[levelKey()] ?? -1;
+  setValue("p90-handling", p90, formatPercentile(p90));
+  setValue("service-level", level, formatLevel(level));
 
   const intervals = (answer.metricsByIntervals || []).slice().reverse().map((iv) => ({
     end: iv.timestamp,
@@ -334,7 +360,8 @@ function niceMax(v) {
 
 // drawChart draws the intervals, oldest first: stacked bars of resolutions
 // by agent, consumer and system on the left axis, the average handling time
-// as a line on the right axis.
+// as a line on the right axis, and the service level as a dashed line from
+// the bottom (0%) to the top (100%) of the chart.
 function drawChart(intervals) {
   const box = $("chart");
   const W = Math.max(300, box.clientWidth), H = Math.max(160, box.clientHeight);
@@ -362,7 +389,8 @@ function drawChart(intervals) {
   const slot = w / intervals.length;
   const barW = Math.max(1, slot * 0.72);
   const labelEvery = Math.ceil(intervals.length / Math.max(1, Math.floor(w / 56)));
-  const points = [];
+  const points = [], levels = [];
+  const yL = (v) => m.top + h - v * h;
   intervals.forEach((iv, i) => {
     const x = m.left + i * slot + (slot - barW) / 2;
     let base = 0;
@@ -374,9 +402,11 @@ function drawChart(intervals) {
     }
     g.append(el("title", {}, `until ${formatClock(iv.end)}: ${formatCount(iv.m.totalResolvedConversations)} resolved ` +
       `(agent ${formatCount(iv.m.resolvedConversations_byCCP)}, consumer ${formatCount(iv.m.resolvedConversations_byConsumer)}, ` +
-      `system ${formatCount(iv.m.resolvedConversations_bySystem)}), avg handling ${formatDuration(iv.m.avgTime_resolvedConversations)}`));
+      `system ${formatCount(iv.m.resolvedConversations_bySystem)}), avg handling ${formatDuration(iv.m.avgTime_resolvedConversations)}, ` +
+      `90% within ${formatPercentile(iv.m[P90] ?? -1)}, service level ${formatLevel(iv.m[levelKey()] ?? -1)}`));
     svg.append(g);
     if (iv.m.totalResolvedConversations > 0) points.push([x + barW / 2, yA(iv.m.avgTime_resolvedConversations)]);
+    if ((iv.m[levelKey()] ?? -1) >= 0) levels.push([x + barW / 2, yL(iv.m[levelKey()])]);
     if (i % labelEvery === 0) {
       axis.append(el("text", { x: m.left + i * slot + slot / 2, y: H - 6, "text-anchor": "middle" }, formatClock(iv.end)));
     }
@@ -384,6 +414,9 @@ function drawChart(intervals) {
   if (points.length) {
     svg.append(el("polyline", { class: "aht", points: points.map((p) => p.join(",")).join(" ") }));
     for (const [px, py] of points) svg.append(el("circle", { class: "aht-dot", cx: px, cy: py, r: 2.5 }));
+  }
+  if (levels.length) {
+    svg.append(el("polyline", { class: "sl", points: levels.map((p) => p.join(",")).join(" ") }));
   }
   box.replaceChildren(svg);
 }
@@ -402,6 +435,8 @@ class Table {
       { title: "By consumer", get: (r) => r.m.resolvedConversations_byConsumer, text: (r) => formatCount(r.m.resolvedConversations_byConsumer) },
       { title: "By system", get: (r) => r.m.resolvedConversations_bySystem, text: (r) => formatCount(r.m.resolvedConversations_bySystem) },
       { title: "Avg handling", get: (r) => r.m.avgTime_resolvedConversations, text: (r) => formatDuration(r.m.avgTime_resolvedConversations) },
+      { title: "90% within", get: (r) => r.m[P90] ?? -1, text: (r) => formatPercentile(r.m[P90] ?? -1) },
+      { title: "Service level", get: (r) => r.m[levelKey()] ?? -1, text: (r) => formatLevel(r.m[levelKey()] ?? -1) },
     ];
     this.sortBy = 1;
     this.descending = true;
