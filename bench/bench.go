@@ -73,6 +73,7 @@ type shape struct {
 	name           string
 	skills, agents bool
 	interval, tf   int
+	tail           bool // with the benchmark's percentiles and thresholds
 }
 
 func (s *shape) query(account string) convops.Query {
@@ -82,6 +83,9 @@ func (s *shape) query(account string) convops.Query {
 	}
 	if s.agents {
 		q.Agents = convops.IDFilter{Given: true, All: true}
+	}
+	if s.tail {
+		q = withTail(q)
 	}
 	return q
 }
@@ -96,6 +100,9 @@ func (s *shape) path(account string) string {
 	}
 	if s.interval > 0 {
 		v += fmt.Sprintf("&interval=%d", s.interval)
+	}
+	if s.tail {
+		v += "&" + tailParams
 	}
 	return "/operations/api/account/" + account + "/msgconversation?" + v
 }
@@ -224,6 +231,12 @@ func Run(ctx context.Context, o Options, w *Workload, srv Server) error {
 		if _, err := pg.pool.Exec(ctx, "VACUUM ANALYZE rollup"); err != nil {
 			return err
 		}
+		log.Info("loading the raw events into PostgreSQL, for percentiles")
+		start = time.Now()
+		if err := pg.loadEvents(ctx, w.Batches); err != nil {
+			return err
+		}
+		add("PostgreSQL: raw events for percentiles (COPY, index, analyze)", "%s", time.Since(start).Round(time.Millisecond))
 	}
 
 	// Latency of whole answers, and the check that both give the same bytes.
@@ -271,6 +284,9 @@ func Run(ctx context.Context, o Options, w *Workload, srv Server) error {
 	}
 	if pg != nil {
 		fmt.Fprintf(report, "\nEvery answer of PostgreSQL was byte-identical to convops's.\n")
+	}
+	if err := measureTails(ctx, o, w, client, srv, pg, report); err != nil {
+		return err
 	}
 
 	// A snapshot written while events are ingested and queries answered,

@@ -1,43 +1,45 @@
 package histogram
 
 import (
-	"slices"
+	"math/bits"
 
 	"github.com/convops/convops"
 )
 
+// words is the size of a bitmap of the bins.
+var words = (Bins + 63) / 64
+
 // Merger adds up histograms (their cells) and reads the tail of the sum.
-// It is dense — a count per resolver and bin — and remembers which bins it
-// touched, so that adding costs a cell and reading and resetting cost the
-// bins touched, not all of them. Its zero value is not ready: use
-// NewMerger.
+// It is dense — a count per resolver and bin — and marks the bins it
+// touched in a bitmap, so that adding costs a cell, and reading and
+// resetting cost the bins touched and a pass over the bitmap (18 words),
+// with no sort. Its zero value is not ready: use NewMerger.
 type Merger struct {
 	counts  [3][]uint32
-	touched [3][]uint16
-	n       [3]uint64 // conversations added, per resolver
-	all     []uint16  // scratch of Tail: the bins of all resolvers
+	touched [3][]uint64 // a bit per bin with a count
+	n       [3]uint64   // conversations added, per resolver
+	all     []uint64    // scratch of Tail: the bins of any resolver
 }
 
 // NewMerger returns an empty merger.
 func NewMerger() *Merger {
-	m := &Merger{}
+	m := &Merger{all: make([]uint64, words)}
 	for by := range m.counts {
 		m.counts[by] = make([]uint32, Bins)
+		m.touched[by] = make([]uint64, words)
 	}
 	return m
 }
 
-// Bytes is the memory of one merger.
-func MergerBytes() int { return 3*Bins*4 + 256 }
+// MergerBytes is the memory of one merger.
+func MergerBytes() int { return 3*Bins*4 + 4*words*8 + 256 }
 
 // Add adds the cells of a histogram.
 func (m *Merger) Add(h []Cell) {
 	for _, c := range h {
 		by, bin, count := parts(c)
-		if m.counts[by][bin] == 0 {
-			m.touched[by] = append(m.touched[by], uint16(bin))
-		}
 		m.counts[by][bin] += count
+		m.touched[by][bin>>6] |= 1 << (bin & 63)
 		m.n[by] += uint64(count)
 	}
 }
@@ -48,66 +50,91 @@ func (m *Merger) Empty() bool { return m.n == [3]uint64{} }
 // Reset empties the merger.
 func (m *Merger) Reset() {
 	for by := range m.counts {
-		for _, bin := range m.touched[by] {
-			m.counts[by][bin] = 0
+		if m.n[by] == 0 {
+			continue
 		}
-		m.touched[by] = m.touched[by][:0]
+		for w, word := range m.touched[by] {
+			for word != 0 {
+				m.counts[by][w<<6|bits.TrailingZeros64(word)] = 0
+				word &= word - 1
+			}
+			m.touched[by][w] = 0
+		}
 	}
 	m.n = [3]uint64{}
 }
 
 // Tail reads what q asks of the sum: the nearest-rank percentiles, per
 // resolver and over all, and the counts within each threshold; t's slices
-// are filled (they must have the lengths of q's lists).
+// are filled (they must have the lengths of q's lists). One walk through
+// the bins any resolver touched, in ascending order, keeps a running sum
+// per resolver and over all: a percentile is the first bin whose sum
+// reaches its rank, a threshold's count the sum below its cut.
 func (m *Merger) Tail(q *convops.Query, t *convops.Tail) {
-	for by := range m.touched {
-		slices.Sort(m.touched[by])
-	}
-	for i, p := range q.Percentiles {
-		for by := range m.counts {
-			t.Percentiles[i][by] = m.percentile(p.Tenths, m.touched[by], m.n[by], func(bin uint16) uint64 { return uint64(m.counts[by][bin]) })
+	np, nt := len(q.Percentiles), len(q.Thresholds)
+	n := [4]uint64{m.n[0], m.n[1], m.n[2], m.n[0] + m.n[1] + m.n[2]}
+	// The percentiles in ascending order, and their ranks per sum.
+	var order [convops.MaxPercentiles]int
+	var ranks [4][convops.MaxPercentiles]uint64
+	for i := range np {
+		order[i] = i
+		for j := i; j > 0 && q.Percentiles[order[j]].Tenths < q.Percentiles[order[j-1]].Tenths; j-- {
+			order[j], order[j-1] = order[j-1], order[j]
 		}
 	}
-	if len(q.Percentiles) > 0 {
-		m.all = append(append(append(m.all[:0], m.touched[0]...), m.touched[1]...), m.touched[2]...)
-		slices.Sort(m.all)
-		m.all = slices.Compact(m.all)
-		total := m.n[0] + m.n[1] + m.n[2]
-		both := func(bin uint16) uint64 {
-			return uint64(m.counts[0][bin]) + uint64(m.counts[1][bin]) + uint64(m.counts[2][bin])
+	var next [4]int // the next percentile (in order) of each sum
+	for by := range 4 {
+		for k := range np {
+			ranks[by][k] = rank(q.Percentiles[order[k]].Tenths, n[by])
+			t.Percentiles[order[k]][by] = -1
 		}
-		for i, p := range q.Percentiles {
-			t.Percentiles[i][3] = m.percentile(p.Tenths, m.all, total, both)
+		if n[by] == 0 {
+			next[by] = np // none: −1
 		}
 	}
-	for i, secs := range q.Thresholds {
-		cut := uint16(WithinBins(secs * 1000))
-		for by := range m.counts {
-			var within uint64
-			for _, bin := range m.touched[by] {
-				if bin >= cut {
-					break
-				}
-				within += uint64(m.counts[by][bin])
+	// The thresholds in ascending order, and the bin each starts beyond.
+	var torder [convops.MaxThresholds]int
+	var cuts [convops.MaxThresholds]int
+	for i := range nt {
+		torder[i] = i
+		for j := i; j > 0 && q.Thresholds[torder[j]] < q.Thresholds[torder[j-1]]; j-- {
+			torder[j], torder[j-1] = torder[j-1], torder[j]
+		}
+	}
+	for k := range nt {
+		cuts[k] = WithinBins(q.Thresholds[torder[k]] * 1000)
+	}
+	nextCut := 0
+	var seen [4]uint64
+	c0, c1, c2 := m.counts[0], m.counts[1], m.counts[2]
+	t0, t1, t2 := m.touched[0], m.touched[1], m.touched[2]
+	for w := range t0 {
+		for word := t0[w] | t1[w] | t2[w]; word != 0; word &= word - 1 {
+			bin := w<<6 | bits.TrailingZeros64(word)
+			for nextCut < nt && bin >= cuts[nextCut] {
+				within := &t.Within[torder[nextCut]]
+				within[0], within[1], within[2] = int64(seen[0]), int64(seen[1]), int64(seen[2])
+				nextCut++
 			}
-			t.Within[i][by] = int64(within)
+			a, b, c := uint64(c0[bin]), uint64(c1[bin]), uint64(c2[bin])
+			seen[0] += a
+			seen[1] += b
+			seen[2] += c
+			seen[3] += a + b + c
+			for by := range 4 {
+				for next[by] < np && seen[by] >= ranks[by][next[by]] {
+					t.Percentiles[order[next[by]]][by] = Rep(bin)
+					next[by]++
+				}
+			}
 		}
+	}
+	for ; nextCut < nt; nextCut++ {
+		within := &t.Within[torder[nextCut]]
+		within[0], within[1], within[2] = int64(seen[0]), int64(seen[1]), int64(seen[2])
 	}
 }
 
-// percentile returns the representative of the bin that holds the
-// ceil(tenths·n/1000)-th smallest of n values over bins (ascending), −1
-// when n is 0.
-func (m *Merger) percentile(tenths int64, bins []uint16, n uint64, count func(uint16) uint64) int64 {
-	if n == 0 {
-		return -1
-	}
-	rank := (uint64(tenths)*n + 999) / 1000
-	var seen uint64
-	for _, bin := range bins {
-		if seen += count(bin); seen >= rank {
-			return Rep(int(bin))
-		}
-	}
-	return Rep(int(bins[len(bins)-1]))
-}
+// rank is the position, from 1, of the nearest-rank tenths/10 percentile
+// of n values: ceil(tenths·n/1000).
+func rank(tenths int64, n uint64) uint64 { return (uint64(tenths)*n + 999) / 1000 }

@@ -209,6 +209,15 @@ func BenchmarkQuery(b *testing.B) {
 					s.Query(q, w)
 				}
 			})
+			// The same with percentiles and thresholds.
+			tq := q
+			tq.Percentiles = []convops.Percentile{{Tenths: 500, Text: "50"}, {Tenths: 900, Text: "90"}, {Tenths: 990, Text: "99"}}
+			tq.Thresholds = []int64{300, 600}
+			b.Run(fmt.Sprintf("%s/tf%d/tail", shape.name, tf), func(b *testing.B) {
+				for range b.N {
+					s.Query(tq, w)
+				}
+			})
 		}
 	}
 }

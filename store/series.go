@@ -35,6 +35,12 @@ type series struct {
 	// headCells the head's.
 	cells     []histogram.Cell
 	headCells []histogram.Cell
+	// all is the histogram of every bucket held, merged: a window that
+	// covers most of them is read from it, less the buckets outside, at the
+	// cost of the bins this series has seen rather than of its buckets'
+	// cells. It is not shared with snapshots (they do not write it; a
+	// loaded series makes it again).
+	all []histogram.Total
 	// cloned is the epoch of the snapshot for which entries and cells were
 	// copied before they were changed in place (see add and trim).
 	cloned uint32
@@ -56,8 +62,9 @@ type entry struct {
 // Sizes, for the store's accounting.
 const (
 	entryBytes  = 48
-	seriesBytes = 128
+	seriesBytes = 152
 	cellBytes   = 4
+	totalBytes  = 8
 )
 
 func (e *entry) addEvent(by convops.ResolvedBy, handlingMs int64) {
@@ -120,6 +127,7 @@ func (s *series) add(b uint32, by convops.ResolvedBy, handlingMs int64, bin int,
 		s.addOlder(b, by, handlingMs, bin)
 	}
 	s.head.addEvent(by, handlingMs)
+	s.all = histogram.AddTotal(s.all, by, bin)
 }
 
 // unshare copies the entries before they are changed in place, if a
@@ -179,6 +187,39 @@ func (s *series) cellsIn(span convops.Span) (older, head []histogram.Cell) {
 		head = s.headCells
 	}
 	return older, head
+}
+
+// addSpan adds the histogram of span's buckets to each merger: their
+// cells, or, when that is less work, the series' whole histogram less the
+// cells of the buckets outside the span (a 24-hour window of a busy series:
+// a few thousand bins instead of a day of cells).
+func (s *series) addSpan(span convops.Span, ms ...*histogram.Merger) {
+	if s.empty() {
+		return
+	}
+	// The older buckets of the span have the cells [lo, hi).
+	lo, hi := s.cellsStart(s.olderBelow(span.First)), s.cellsStart(s.olderBelow(span.End))
+	headIn := span.First <= int64(s.head.bucket) && int64(s.head.bucket) < span.End
+	inside := hi - lo
+	if headIn {
+		inside += len(s.headCells)
+	}
+	outside := len(s.cells) + len(s.headCells) - inside
+	for _, m := range ms {
+		if len(s.all)+outside >= inside {
+			m.Add(s.cells[lo:hi])
+			if headIn {
+				m.Add(s.headCells)
+			}
+			continue
+		}
+		m.AddTotal(s.all)
+		m.Sub(s.cells[:lo])
+		m.Sub(s.cells[hi:])
+		if !headIn {
+			m.Sub(s.headCells)
+		}
+	}
 }
 
 // olderBelow counts the older entries of buckets before x.
@@ -319,6 +360,7 @@ func (s *series) trim(horizon uint32, held uint32) (empty bool) {
 	}
 	s.unshare(held)
 	base := s.entries[k-1]
+	s.all = histogram.SubTotal(s.all, s.cells[:base.cells])
 	n := copy(s.entries, s.entries[k:])
 	s.entries = s.entries[:n]
 	s.cells = s.cells[:copy(s.cells, s.cells[base.cells:])]
@@ -349,5 +391,5 @@ func (s *series) trim(horizon uint32, held uint32) (empty bool) {
 
 // bytes is the memory of the series' arrays: older entries and cells.
 func (s *series) bytes() int {
-	return cap(s.entries)*entryBytes + (cap(s.cells)+cap(s.headCells))*cellBytes
+	return cap(s.entries)*entryBytes + (cap(s.cells)+cap(s.headCells))*cellBytes + cap(s.all)*totalBytes
 }

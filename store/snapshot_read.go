@@ -129,6 +129,7 @@ type snapshotReader struct {
 	read    int64
 	err     error
 	tmp     [8]byte
+	merger  *histogram.Merger // makes each series' whole histogram
 }
 
 func (sr *snapshotReader) fail(format string, args ...any) {
@@ -297,6 +298,10 @@ func (sr *snapshotReader) series() series {
 		sr.fail("a histogram out of its bounds")
 		return series{}
 	}
+	if sr.merger == nil {
+		sr.merger = histogram.NewMerger()
+	}
+	s.all = histogram.TotalOf(sr.merger, s.cells, s.headCells)
 	return s
 }
 

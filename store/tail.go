@@ -60,12 +60,10 @@ func (t *tailer) of(sr *series, counters []convops.Counters, sums []*histogram.M
 		if counters[i].IsZero() {
 			continue
 		}
-		older, head := sr.cellsIn(span)
-		t.m.Add(older)
-		t.m.Add(head)
 		if sums != nil {
-			sums[i].Add(older)
-			sums[i].Add(head)
+			sr.addSpan(span, t.m, sums[i])
+		} else {
+			sr.addSpan(span, t.m)
 		}
 		counters[i].Tail = t.read(t.m)
 	}
