@@ -73,9 +73,6 @@ func Bin(ms int64) int {
 // Rep returns the value a percentile that falls in bin reads.
 func Rep(bin int) int64 { return rep[bin] }
 
-// Upper returns the largest value bin holds.
-func Upper(bin int) int64 { return upper[bin] }
-
 // WithinBins returns how many bins count as within ms: those whose
 // representative is at most ms. A value within 1% of ms may fall on either
 // side; no other does.

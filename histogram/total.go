@@ -92,15 +92,3 @@ func (m *Merger) Sub(h []Cell) {
 		m.n[by] -= uint64(count)
 	}
 }
-
-// ValidTotal reports whether t is a total: known resolvers and bins,
-// counts, ascending keys.
-func ValidTotal(t []Total) bool {
-	for i, e := range t {
-		k := totalKey(e)
-		if k>>binBits > uint32(convops.BySystem) || int(k&(1<<binBits-1)) >= Bins || uint32(e) == 0 || i > 0 && totalKey(t[i-1]) >= k {
-			return false
-		}
-	}
-	return true
-}

@@ -205,8 +205,15 @@ func (s *series) addSpan(span convops.Span, ms ...*histogram.Merger) {
 		inside += len(s.headCells)
 	}
 	outside := len(s.cells) + len(s.headCells) - inside
+	s.addSpanFrom(lo, hi, headIn, len(s.all)+outside < inside, ms...)
+}
+
+// addSpanFrom adds the histogram of the older buckets whose cells are
+// [lo, hi), and of the head if headIn: from those cells, or fromTotal
+// from the whole histogram less the others.
+func (s *series) addSpanFrom(lo, hi int, headIn, fromTotal bool, ms ...*histogram.Merger) {
 	for _, m := range ms {
-		if len(s.all)+outside >= inside {
+		if !fromTotal {
 			m.Add(s.cells[lo:hi])
 			if headIn {
 				m.Add(s.headCells)
