@@ -8,8 +8,8 @@ import (
 
 // TestCellsCountPastTheirBits: a bin counted more often than a cell's 19
 // bits hold goes on in a second cell; the histogram stays valid and sorted,
-// and merged, in a total and in a merger, counts every conversation; taken
-// out of a total, it leaves nothing.
+// and merged, in a merger, counts every conversation; taken out of a
+// merger that holds it, it leaves nothing.
 func TestCellsCountPastTheirBits(t *testing.T) {
 	var h []Cell
 	const n = maxCount + 5
@@ -21,22 +21,27 @@ func TestCellsCountPastTheirBits(t *testing.T) {
 	if len(h) != 4 || !Valid(h) {
 		t.Fatalf("%d cells, valid %v", len(h), Valid(h))
 	}
-	m := NewMerger()
-	total := TotalOf(m, h)
-	if len(total) != 3 || uint32(total[1]) != n {
-		t.Fatalf("total %x", total)
+	whole := NewMerger()
+	whole.Add(h)
+	if whole.Touched() != 3 || whole.counts[convops.ByConsumer][100] != n {
+		t.Fatalf("%d bins touched, %d in the full one", whole.Touched(), whole.counts[convops.ByConsumer][100])
 	}
-	m.AddTotal(total)
+	m := NewMerger()
+	m.AddMerger(whole)
+	if !m.Equal(whole) {
+		t.Fatal("a merger added to an empty one is not equal to it")
+	}
 	m.Sub(h[:1])
 	if m.n[convops.ByCCP] != 0 || m.n[convops.ByConsumer] != n || m.n[convops.BySystem] != 1 {
 		t.Fatalf("merger counts %v", m.n)
 	}
-	m.Reset()
-	if !m.Empty() {
-		t.Fatal("not empty after a reset")
+	m.Sub(h[1:])
+	if !m.Empty() || m.Equal(whole) {
+		t.Fatalf("left %v", m.n)
 	}
-	if rest := SubTotal(total, h); len(rest) != 0 {
-		t.Fatalf("left %x", rest)
+	m.Reset()
+	if m.Touched() != 0 {
+		t.Fatal("bins marked after a reset")
 	}
 	// Out of order, or a second cell after one not full, is not valid.
 	if Valid([]Cell{h[3], h[0]}) || Valid([]Cell{h[2], h[1]}) {

@@ -2,6 +2,7 @@ package histogram
 
 import (
 	"math/bits"
+	"slices"
 
 	"github.com/convops/convops"
 )
@@ -44,15 +45,82 @@ func (m *Merger) Add(h []Cell) {
 	}
 }
 
+// AddCell adds one cell.
+func (m *Merger) AddCell(c Cell) {
+	by, bin, count := parts(c)
+	m.counts[by][bin] += count
+	m.touched[by][bin>>6] |= 1 << (bin & 63)
+	m.n[by] += uint64(count)
+}
+
+// SubCell takes one cell out of what was added (it must be in it).
+func (m *Merger) SubCell(c Cell) {
+	by, bin, count := parts(c)
+	m.counts[by][bin] -= count
+	m.n[by] -= uint64(count)
+}
+
+// AddOne counts one conversation of by in bin.
+func (m *Merger) AddOne(by convops.ResolvedBy, bin int) {
+	m.counts[by][bin]++
+	m.touched[by][bin>>6] |= 1 << (bin & 63)
+	m.n[by]++
+}
+
+// AddMerger adds what o holds, at the cost of the bins o touched.
+func (m *Merger) AddMerger(o *Merger) {
+	for by := range o.counts {
+		if o.n[by] == 0 {
+			continue
+		}
+		for w, word := range o.touched[by] {
+			m.touched[by][w] |= word
+			for ; word != 0; word &= word - 1 {
+				bin := w<<6 | bits.TrailingZeros64(word)
+				m.counts[by][bin] += o.counts[by][bin]
+			}
+		}
+		m.n[by] += o.n[by]
+	}
+}
+
+// Sub takes the cells of a histogram out of what was added (they must be
+// in it). A bin left empty stays marked, and reads as nothing.
+func (m *Merger) Sub(h []Cell) {
+	for _, c := range h {
+		m.SubCell(c)
+	}
+}
+
+// Touched returns how many bins are marked: what adding m to another
+// merger costs.
+func (m *Merger) Touched() int {
+	n := 0
+	for by := range m.touched {
+		for _, word := range m.touched[by] {
+			n += bits.OnesCount64(word)
+		}
+	}
+	return n
+}
+
+// Equal reports whether m and o hold the same counts.
+func (m *Merger) Equal(o *Merger) bool {
+	for by := range m.counts {
+		if m.n[by] != o.n[by] || !slices.Equal(m.counts[by], o.counts[by]) {
+			return false
+		}
+	}
+	return true
+}
+
 // Empty reports whether nothing was added since the last reset.
 func (m *Merger) Empty() bool { return m.n == [3]uint64{} }
 
 // Reset empties the merger.
 func (m *Merger) Reset() {
 	for by := range m.counts {
-		if m.n[by] == 0 {
-			continue
-		}
+		// Not skipped when n[by] is 0: bins emptied by Sub are still marked.
 		for w, word := range m.touched[by] {
 			for word != 0 {
 				m.counts[by][w<<6|bits.TrailingZeros64(word)] = 0

@@ -24,23 +24,29 @@ import (
 //
 // Beside the totals, a series keeps the histogram of each bucket's handling
 // times (package histogram): not running, as a histogram of totals would
-// hold every bin ever seen in every entry, but per bucket, the cells of the
-// older buckets one after the other in cells (entry.cells is where each
-// bucket's end), the head's in headCells. A span's histogram is then one
-// stretch of cells, merged when a query asks for percentiles or thresholds.
+// hold every bin ever seen in every entry, but per bucket. A bucket whose
+// histogram is one cell (one conversation, or several of one bin: most
+// buckets of an agent) keeps it in its entry, in what would be padding;
+// the others keep theirs in cells, the older buckets' one after the other
+// (entry.cells is where each bucket's end), the head's in headCells. A
+// span's histogram is then one stretch of cells and the one-cell entries
+// of the span, merged when a query asks for percentiles or thresholds.
+// Counting an event of an agent thus touches no more memory than the
+// totals did before histograms: its entry.
 type series struct {
 	head    entry   // the newest bucket; bucket 0 when the series is empty
 	entries []entry // the older buckets, ascending
-	// cells holds the histograms of the older buckets, in their order;
-	// headCells the head's.
+	// cells holds the histograms of the older buckets that are not one
+	// cell, in their order; headCells the head's, when not one cell.
 	cells     []histogram.Cell
 	headCells []histogram.Cell
-	// all is the histogram of every bucket held, merged: a window that
-	// covers most of them is read from it, less the buckets outside, at the
-	// cost of the bins this series has seen rather than of its buckets'
-	// cells. It is not shared with snapshots (they do not write it; a
-	// loaded series makes it again).
-	all []histogram.Total
+	// all is the histogram of every bucket held, merged, kept by a series
+	// with at least wholeFrom cells (nil below): a window that covers most
+	// of its buckets is read from it, less the buckets outside, at the cost
+	// of the bins it touched rather than of a day of cells. It is dense, so
+	// counting an event in it is one increment. It is not shared with
+	// snapshots (they do not write it; a loaded series makes it again).
+	all *histogram.Merger
 	// cloned is the epoch of the snapshot for which entries and cells were
 	// copied before they were changed in place (see add and trim).
 	cloned uint32
@@ -56,15 +62,23 @@ type entry struct {
 	bucket   uint32 // bucket index; fits until the year 42,000
 	count    [3]uint32
 	cells    uint32 // the end of the bucket's cells in series.cells (older entries only)
+	// cell is the bucket's histogram when it is one cell, 0 when it is in
+	// cells (or in headCells, for the head).
+	cell     histogram.Cell
 	handling [3]int64
 }
+
+// wholeFrom is the number of cells from which a series keeps its whole
+// histogram: a dense merger costs about as much as 3,500 cells, and below
+// that, merging a window's cells costs little anyway. (A variable, for
+// tests.)
+var wholeFrom = 4096
 
 // Sizes, for the store's accounting.
 const (
 	entryBytes  = 48
 	seriesBytes = 152
 	cellBytes   = 4
-	totalBytes  = 8
 )
 
 func (e *entry) addEvent(by convops.ResolvedBy, handlingMs int64) {
@@ -108,26 +122,96 @@ func (s *series) touch() uint32 { return s.head.bucket }
 func (s *series) add(b uint32, by convops.ResolvedBy, handlingMs int64, bin int, held uint32) {
 	switch {
 	case b == s.head.bucket:
-		s.headCells = histogram.Add(s.headCells, by, bin)
+		s.head.cell, s.headCells = addToBucket(s.head.cell, s.headCells, by, bin)
 	case b > s.head.bucket:
 		if !s.empty() {
-			// The head's cells join the older ones; a snapshot sees the
-			// older ones only up to their length then, and the head's
-			// through a copy of its own (see shallowCopyLocked), so both
-			// are changed in place.
-			s.cells = append(s.cells, s.headCells...)
+			// The head's cells join the older ones, unless it is one cell;
+			// a snapshot sees the older ones only up to their length then,
+			// and the head's through a copy of its own (see shallowCopy),
+			// so both are changed in place.
+			if s.head.cell == 0 {
+				s.cells = append(s.cells, s.headCells...)
+			}
 			s.head.cells = uint32(len(s.cells))
 			s.entries = append(s.entries, s.head)
 			s.head.cells = 0 // the head's cells are headCells
 		}
 		s.head.bucket = b // the running total so far, now of bucket b
-		s.headCells = histogram.Add(s.headCells[:0], by, bin)
+		s.head.cell = histogram.One(by, bin)
+		s.headCells = s.headCells[:0]
 	default:
 		s.unshare(held)
 		s.addOlder(b, by, handlingMs, bin)
 	}
 	s.head.addEvent(by, handlingMs)
-	s.all = histogram.AddTotal(s.all, by, bin)
+	switch {
+	case s.all != nil:
+		s.all.AddOne(by, bin)
+	case len(s.cells)+len(s.headCells) >= wholeFrom:
+		s.makeWhole()
+	}
+}
+
+// addToBucket counts one conversation of by in bin in the histogram of a
+// bucket, held as one cell, or in cells when cell is 0, and returns it so.
+func addToBucket(cell histogram.Cell, cells []histogram.Cell, by convops.ResolvedBy, bin int) (histogram.Cell, []histogram.Cell) {
+	if cell == 0 {
+		return 0, histogram.Add(cells, by, bin)
+	}
+	if grown, ok := histogram.Grow(cell, by, bin); ok {
+		return grown, cells
+	}
+	return 0, histogram.Add(append(cells[:0], cell), by, bin)
+}
+
+// makeWhole makes the whole histogram from the buckets'.
+func (s *series) makeWhole() {
+	s.all = histogram.NewMerger()
+	s.addBuckets(s.all, 0, len(s.entries), true)
+}
+
+// addBuckets adds the histograms of the older buckets from to to, and the
+// head's if head, to m.
+func (s *series) addBuckets(m *histogram.Merger, from, to int, head bool) {
+	m.Add(s.cells[s.cellsStart(from):s.cellsStart(to)])
+	for _, e := range s.entries[from:to] {
+		if e.cell != 0 {
+			m.AddCell(e.cell)
+		}
+	}
+	if head {
+		s.addHead(m)
+	}
+}
+
+// subBuckets takes the histograms of the older buckets from to to, and the
+// head's if head, out of m.
+func (s *series) subBuckets(m *histogram.Merger, from, to int, head bool) {
+	m.Sub(s.cells[s.cellsStart(from):s.cellsStart(to)])
+	for _, e := range s.entries[from:to] {
+		if e.cell != 0 {
+			m.SubCell(e.cell)
+		}
+	}
+	if head {
+		switch {
+		case s.head.cell != 0:
+			m.SubCell(s.head.cell)
+		default:
+			m.Sub(s.headCells)
+		}
+	}
+}
+
+// addHead adds the head's histogram to m.
+func (s *series) addHead(m *histogram.Merger) {
+	switch {
+	case s.empty():
+	case s.head.cell != 0:
+		m.AddCell(s.head.cell)
+	default:
+		m.Add(s.headCells)
+	}
 }
 
 // unshare copies the entries before they are changed in place, if a
@@ -144,26 +228,40 @@ func (s *series) unshare(held uint32) {
 // from b's on (the head is left to the caller).
 func (s *series) addOlder(b uint32, by convops.ResolvedBy, handlingMs int64, bin int) {
 	i := s.search(b)
+	inserted := 0 // cells inserted in s.cells, before the later buckets'
 	if i == 0 || s.entries[i-1].bucket != b {
-		// A new bucket: an entry holding the totals before it, and no cells.
+		// A new bucket: an entry holding the totals before it, and its
+		// histogram of one cell.
 		var e entry
 		if i > 0 {
 			e = s.entries[i-1]
 		}
-		e.bucket = b
+		e.bucket, e.cell = b, histogram.One(by, bin)
 		s.entries = append(s.entries, entry{})
 		copy(s.entries[i+1:], s.entries[i:])
 		s.entries[i] = e
 	} else {
 		i--
+		e := &s.entries[i]
+		start := s.cellsStart(i)
+		switch grown, ok := histogram.Grow(e.cell, by, bin); {
+		case e.cell == 0:
+			var one bool
+			if s.cells, one = histogram.AddWithin(s.cells, start, int(e.cells), by, bin); one {
+				inserted = 1
+			}
+		case ok:
+			e.cell = grown
+		default:
+			// Two cells now: they go to s.cells, at the bucket's place.
+			two := histogram.Add([]histogram.Cell{e.cell}, by, bin)
+			s.cells = slices.Insert(s.cells, start, two...)
+			e.cell, inserted = 0, len(two)
+		}
 	}
-	var inserted bool
-	s.cells, inserted = histogram.AddWithin(s.cells, s.cellsStart(i), int(s.entries[i].cells), by, bin)
 	for j := i; j < len(s.entries); j++ {
 		s.entries[j].addEvent(by, handlingMs)
-		if inserted {
-			s.entries[j].cells++
-		}
+		s.entries[j].cells += uint32(inserted)
 	}
 }
 
@@ -175,57 +273,37 @@ func (s *series) cellsStart(i int) int {
 	return int(s.entries[i-1].cells)
 }
 
-// cellsIn returns the histograms of the buckets of span: a stretch of the
-// older buckets' cells, and the head's when the span holds it.
-func (s *series) cellsIn(span convops.Span) (older, head []histogram.Cell) {
-	if s.empty() || span.End <= int64(s.first()) || span.First > int64(s.head.bucket) {
-		return nil, nil
-	}
-	from, to := s.olderBelow(span.First), s.olderBelow(span.End)
-	older = s.cells[s.cellsStart(from):s.cellsStart(to)]
-	if span.End > int64(s.head.bucket) {
-		head = s.headCells
-	}
-	return older, head
-}
-
-// addSpan adds the histogram of span's buckets to each merger: their
-// cells, or, when that is less work, the series' whole histogram less the
-// cells of the buckets outside the span (a 24-hour window of a busy series:
-// a few thousand bins instead of a day of cells).
+// addSpan adds the histogram of span's buckets to each merger: theirs, or,
+// when that is less work, the series' whole histogram less the buckets
+// outside the span (a 24-hour window of a busy series: a few thousand bins
+// instead of a day of cells).
 func (s *series) addSpan(span convops.Span, ms ...*histogram.Merger) {
 	if s.empty() {
 		return
 	}
-	// The older buckets of the span have the cells [lo, hi).
-	lo, hi := s.cellsStart(s.olderBelow(span.First)), s.cellsStart(s.olderBelow(span.End))
+	from, to := s.olderBelow(span.First), s.olderBelow(span.End)
 	headIn := span.First <= int64(s.head.bucket) && int64(s.head.bucket) < span.End
-	inside := hi - lo
+	// What each way costs: the cells and entries read.
+	inside := s.cellsStart(to) - s.cellsStart(from) + to - from
 	if headIn {
-		inside += len(s.headCells)
+		inside += len(s.headCells) + 1
 	}
-	outside := len(s.cells) + len(s.headCells) - inside
-	s.addSpanFrom(lo, hi, headIn, len(s.all)+outside < inside, ms...)
+	outside := len(s.cells) + len(s.entries) + len(s.headCells) + 1 - inside
+	s.addSpanFrom(from, to, headIn, s.all != nil && s.all.Touched()+outside < inside, ms...)
 }
 
-// addSpanFrom adds the histogram of the older buckets whose cells are
-// [lo, hi), and of the head if headIn: from those cells, or fromTotal
-// from the whole histogram less the others.
-func (s *series) addSpanFrom(lo, hi int, headIn, fromTotal bool, ms ...*histogram.Merger) {
+// addSpanFrom adds the histogram of the older buckets from to to, and of
+// the head if headIn: from theirs, or fromWhole from the whole histogram
+// less the others'.
+func (s *series) addSpanFrom(from, to int, headIn, fromWhole bool, ms ...*histogram.Merger) {
 	for _, m := range ms {
-		if !fromTotal {
-			m.Add(s.cells[lo:hi])
-			if headIn {
-				m.Add(s.headCells)
-			}
+		if !fromWhole {
+			s.addBuckets(m, from, to, headIn)
 			continue
 		}
-		m.AddTotal(s.all)
-		m.Sub(s.cells[:lo])
-		m.Sub(s.cells[hi:])
-		if !headIn {
-			m.Sub(s.headCells)
-		}
+		m.AddMerger(s.all)
+		s.subBuckets(m, 0, from, false)
+		s.subBuckets(m, to, len(s.entries), !headIn)
 	}
 }
 
@@ -367,7 +445,9 @@ func (s *series) trim(horizon uint32, held uint32) (empty bool) {
 	}
 	s.unshare(held)
 	base := s.entries[k-1]
-	s.all = histogram.SubTotal(s.all, s.cells[:base.cells])
+	if s.all != nil {
+		s.subBuckets(s.all, 0, k, false)
+	}
 	n := copy(s.entries, s.entries[k:])
 	s.entries = s.entries[:n]
 	s.cells = s.cells[:copy(s.cells, s.cells[base.cells:])]
@@ -393,10 +473,17 @@ func (s *series) trim(horizon uint32, held uint32) (empty bool) {
 	if cap(s.cells) > 32 && len(s.cells) < cap(s.cells)/4 {
 		s.cells = append([]histogram.Cell(nil), s.cells...)
 	}
+	if s.all != nil && len(s.cells)+len(s.headCells) < wholeFrom/2 {
+		s.all = nil // a series gone quiet: its cells are cheap to merge
+	}
 	return false
 }
 
 // bytes is the memory of the series' arrays: older entries and cells.
 func (s *series) bytes() int {
-	return cap(s.entries)*entryBytes + (cap(s.cells)+cap(s.headCells))*cellBytes + cap(s.all)*totalBytes
+	n := cap(s.entries)*entryBytes + (cap(s.cells)+cap(s.headCells))*cellBytes
+	if s.all != nil {
+		n += histogram.MergerBytes()
+	}
+	return n
 }

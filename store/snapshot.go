@@ -35,10 +35,11 @@ const (
 	snapshotMagic    = "CONVOPS SNAPSHOT"
 	snapshotEndMagic = "CONVOPS SNAP END"
 	// SnapshotVersion is the version of the format written, and the only
-	// one read. Version 3 keeps the histograms of handling time; a snapshot
-	// of an older version lacks them, so it is refused and the log replayed
-	// whole, which rebuilds them (the log holds the whole retention window).
-	SnapshotVersion = 3
+	// one read. Version 3 kept the histograms of handling time, version 4
+	// keeps a bucket's histogram of one cell in its entry; a snapshot of an
+	// older version is refused and the log replayed whole, which rebuilds
+	// them (the log holds the whole retention window).
+	SnapshotVersion = 4
 )
 
 // ErrBadSnapshot is returned for a snapshot that cannot be used.

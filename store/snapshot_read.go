@@ -129,7 +129,6 @@ type snapshotReader struct {
 	read    int64
 	err     error
 	tmp     [8]byte
-	merger  *histogram.Merger // makes each series' whole histogram
 }
 
 func (sr *snapshotReader) fail(format string, args ...any) {
@@ -234,7 +233,7 @@ func (sr *snapshotReader) entries(n int) []entry {
 			e.count[r] = sr.u32()
 		}
 		e.cells = sr.u32()
-		sr.u32() // padding
+		e.cell = sr.u32()
 		for r := range e.handling {
 			e.handling[r] = sr.i64()
 		}
@@ -283,25 +282,26 @@ func (sr *snapshotReader) series() series {
 	if sr.err != nil {
 		return series{}
 	}
-	// Each bucket's cells lie within the array and are a histogram, the
-	// head's too: a damaged one would be read out of its bounds.
+	// Each bucket's histogram is one valid cell in its entry or valid
+	// cells within the array, the head's too: a damaged one would be read
+	// out of its bounds.
 	from := uint32(0)
 	for i := range s.entries {
 		to := s.entries[i].cells
-		if to < from || int(to) > len(s.cells) || !histogram.Valid(s.cells[from:to]) {
+		if to < from || int(to) > len(s.cells) || !bucketHistogram(s.entries[i].cell, s.cells[from:to]) {
 			sr.fail("a histogram out of its bounds")
 			return series{}
 		}
 		from = to
 	}
-	if int(from) != len(s.cells) || !histogram.Valid(s.headCells) {
+	if int(from) != len(s.cells) || !s.empty() && !bucketHistogram(s.head.cell, s.headCells) ||
+		s.empty() && (s.head.cell != 0 || len(s.headCells) > 0) {
 		sr.fail("a histogram out of its bounds")
 		return series{}
 	}
-	if sr.merger == nil {
-		sr.merger = histogram.NewMerger()
+	if len(s.cells)+len(s.headCells) >= wholeFrom {
+		s.makeWhole()
 	}
-	s.all = histogram.TotalOf(sr.merger, s.cells, s.headCells)
 	return s
 }
 
@@ -357,4 +357,13 @@ func (sr *snapshotReader) account() *account {
 	a.skills.sorted = len(a.skills.ids)
 	a.agents = sr.seriesList()
 	return a
+}
+
+// bucketHistogram reports whether a bucket's histogram is either the one
+// cell cell (and no cells) or cells (and no cell).
+func bucketHistogram(cell histogram.Cell, cells []histogram.Cell) bool {
+	if cell != 0 {
+		return len(cells) == 0 && histogram.Valid([]histogram.Cell{cell})
+	}
+	return len(cells) > 0 && histogram.Valid(cells)
 }

@@ -193,8 +193,8 @@ func appendCells(b []byte, cells []histogram.Cell) []byte {
 }
 
 // appendEntries appends entries as 48 bytes each: bucket, the three counts,
-// the end of the cells, 4 bytes of padding (zero), the three handling
-// sums, little-endian. On a little-endian machine that is how they lie in
+// the end of the cells, the one cell, the three handling sums,
+// little-endian. On a little-endian machine that is how they lie in
 // memory, and they are copied whole.
 func appendEntries(b []byte, entries []entry) []byte {
 	if len(entries) == 0 {
@@ -210,7 +210,7 @@ func appendEntries(b []byte, entries []entry) []byte {
 			b = binary.LittleEndian.AppendUint32(b, c)
 		}
 		b = binary.LittleEndian.AppendUint32(b, e.cells)
-		b = binary.LittleEndian.AppendUint32(b, 0)
+		b = binary.LittleEndian.AppendUint32(b, e.cell)
 		for _, h := range e.handling {
 			b = binary.LittleEndian.AppendUint64(b, uint64(h))
 		}
