@@ -59,9 +59,9 @@ type series struct {
 // billion conversations of one account in 24 hours), and 4 bytes are saved
 // per count. Handling times are summed in 64 bits.
 type entry struct {
-	bucket   uint32 // bucket index; fits until the year 42,000
-	count    [3]uint32
-	cells    uint32 // the end of the bucket's cells in series.cells (older entries only)
+	bucket uint32 // bucket index; fits until the year 42,000
+	count  [3]uint32
+	cells  uint32 // the end of the bucket's cells in series.cells (older entries only)
 	// cell is the bucket's histogram when it is one cell, 0 when it is in
 	// cells (or in headCells, for the head).
 	cell     histogram.Cell
