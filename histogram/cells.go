@@ -45,19 +45,35 @@ func Grow(c Cell, by convops.ResolvedBy, bin int) (Cell, bool) {
 // Add counts one conversation of by in bin in the sorted cells h, and
 // returns them.
 func Add(h []Cell, by convops.ResolvedBy, bin int) []Cell {
-	h, _ = AddWithin(h, 0, len(h), by, bin)
-	return h
+	k := uint32(by)<<binBits | uint32(bin)
+	i := after(h, k)
+	if i > 0 && key(h[i-1]) == k && h[i-1]&maxCount < maxCount {
+		h[i-1]++
+		return h
+	}
+	return slices.Insert(h, i, k<<countBits|1)
 }
 
-// AddWithin is Add for the histogram h[from:to] of a longer slice; it
-// returns the slice and whether a cell was inserted (the cells after to
-// moved up by one).
-func AddWithin(h []Cell, from, to int, by convops.ResolvedBy, bin int) ([]Cell, bool) {
+// Increment counts one conversation of by in bin in the sorted cells h if
+// h has a cell of them that is not full, and reports whether it had. It
+// changes h in place, never its length: the histogram of an older bucket
+// lies among the other buckets' cells, which an insert would move.
+func Increment(h []Cell, by convops.ResolvedBy, bin int) bool {
 	k := uint32(by)<<binBits | uint32(bin)
-	// i is the first cell of a larger key: the one before it, if of k, is
-	// the last cell of k. (A plain loop: it is the fold's inner step, and
-	// twice as fast as slices.BinarySearchFunc's closure.)
-	i, hi := from, to
+	i := after(h, k)
+	if i > 0 && key(h[i-1]) == k && h[i-1]&maxCount < maxCount {
+		h[i-1]++
+		return true
+	}
+	return false
+}
+
+// after returns the index of the first cell of h with a key above k: the
+// cell before it, if of k, is the last cell of k. (A plain loop: it is the
+// fold's inner step, and twice as fast as slices.BinarySearchFunc's
+// closure.)
+func after(h []Cell, k uint32) int {
+	i, hi := 0, len(h)
 	for i < hi {
 		mid := int(uint(i+hi) >> 1)
 		if key(h[mid]) <= k {
@@ -66,11 +82,37 @@ func AddWithin(h []Cell, from, to int, by convops.ResolvedBy, bin int) ([]Cell, 
 			hi = mid
 		}
 	}
-	if i > from && key(h[i-1]) == k && h[i-1]&maxCount < maxCount {
-		h[i-1]++
-		return h, false
+	return i
+}
+
+// AppendMerged appends the histogram of a and b together to dst, in the
+// form Add would have left it: sorted, one cell per bin unless a count
+// passes a cell's, then full cells and one with the rest. a is a
+// histogram; b is cells sorted by key, of any counts (several cells of a
+// key are summed).
+func AppendMerged(dst, a, b []Cell) []Cell {
+	for len(a) > 0 || len(b) > 0 {
+		var k uint32
+		if len(b) == 0 || len(a) > 0 && key(a[0]) <= key(b[0]) {
+			k = key(a[0])
+		} else {
+			k = key(b[0])
+		}
+		var n uint64
+		for len(a) > 0 && key(a[0]) == k {
+			n += uint64(a[0] & maxCount)
+			a = a[1:]
+		}
+		for len(b) > 0 && key(b[0]) == k {
+			n += uint64(b[0] & maxCount)
+			b = b[1:]
+		}
+		for ; n > maxCount; n -= maxCount {
+			dst = append(dst, k<<countBits|maxCount)
+		}
+		dst = append(dst, k<<countBits|Cell(n))
 	}
-	return slices.Insert(h, i, k<<countBits|1), true
+	return dst
 }
 
 // Valid reports whether h is a histogram: cells of known resolvers and

@@ -48,3 +48,41 @@ func TestCellsCountPastTheirBits(t *testing.T) {
 		t.Error("an unsorted histogram is valid")
 	}
 }
+
+// TestAppendMergedIsAdd: a histogram merged with cells of any counts, as
+// a series' late cells are, is the histogram Add makes of the same
+// conversations, full cells included.
+func TestAppendMergedIsAdd(t *testing.T) {
+	cell := func(by convops.ResolvedBy, bin int, n uint32) Cell { return One(by, bin) - 1 + n }
+	for _, tc := range []struct {
+		name string
+		a, b []Cell
+	}{
+		{"empty", nil, nil},
+		{"only late", nil, []Cell{cell(0, 5, 1), cell(0, 5, 2), cell(2, 1, 1)}},
+		{"disjoint", []Cell{cell(0, 1, 3), cell(1, 7, 1)}, []Cell{cell(0, 2, 1), cell(2, 0, 4)}},
+		{"same bins", []Cell{cell(0, 1, 3), cell(1, 7, 1)}, []Cell{cell(0, 1, 2), cell(1, 7, 9)}},
+		{"past a cell", []Cell{cell(1, 9, maxCount), cell(1, 9, 7)}, []Cell{cell(1, 9, maxCount-3), cell(1, 9, 5)}},
+		{"exactly full", []Cell{cell(1, 9, maxCount-1)}, []Cell{cell(1, 9, 1)}},
+		{"exactly two full", []Cell{cell(1, 9, maxCount)}, []Cell{cell(1, 9, maxCount)}},
+	} {
+		var want []Cell
+		for _, h := range [][]Cell{tc.a, tc.b} {
+			for _, c := range h {
+				by, bin, n := parts(c)
+				for range n {
+					want = Add(want, by, bin)
+				}
+			}
+		}
+		got := AppendMerged(nil, tc.a, tc.b)
+		if !Valid(got) || len(got) != len(want) {
+			t.Fatalf("%s: %d cells, valid %v; Add made %d", tc.name, len(got), Valid(got), len(want))
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("%s: cell %d is %x, Add made %x", tc.name, i, got[i], want[i])
+			}
+		}
+	}
+}

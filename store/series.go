@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"slices"
 
 	"github.com/convops/convops"
@@ -40,6 +41,14 @@ type series struct {
 	// cell, in their order; headCells the head's, when not one cell.
 	cells     []histogram.Cell
 	headCells []histogram.Cell
+	// late holds the cells an older bucket gained that were not in its
+	// histogram (a bin it had not seen, or a cell of one that is full),
+	// unsorted, until there are lateMax of them or the series is trimmed:
+	// settle then puts them in cells, each at its bucket's place. Inserting
+	// each in cells at once moved all the newer buckets' cells, a day of
+	// a busy series for an event hours late. A snapshot writes the series
+	// as settle would leave it.
+	late []lateCell
 	// all is the histogram of every bucket held, merged, kept by a series
 	// with at least wholeFrom cells (nil below): a window that covers most
 	// of its buckets is read from it, less the buckets outside, at the cost
@@ -68,6 +77,18 @@ type entry struct {
 	handling [3]int64
 }
 
+// lateCell is a cell of an older bucket, waiting in series.late.
+type lateCell struct {
+	bucket uint32
+	cell   histogram.Cell
+}
+
+// lateMax is the number of late cells a series holds before it settles
+// them: settling costs a copy of the series' cells, so a busy series
+// settles once in lateMax new cells of older buckets, while reading the
+// late cells costs a look at each. (A variable, for tests.)
+var lateMax = 128
+
 // wholeFrom is the number of cells from which a series keeps its whole
 // histogram: a dense merger costs about as much as 3,500 cells, and below
 // that, merging a window's cells costs little anyway. (A variable, for
@@ -77,8 +98,9 @@ var wholeFrom = 4096
 // Sizes, for the store's accounting.
 const (
 	entryBytes  = 48
-	seriesBytes = 152
+	seriesBytes = 176
 	cellBytes   = 4
+	lateBytes   = 8
 )
 
 func (e *entry) addEvent(by convops.ResolvedBy, handlingMs int64) {
@@ -179,9 +201,25 @@ func (s *series) addBuckets(m *histogram.Merger, from, to int, head bool) {
 			m.AddCell(e.cell)
 		}
 	}
+	if lo, hi := s.lateWithin(from, to); lo <= hi {
+		for _, l := range s.late {
+			if lo <= l.bucket && l.bucket <= hi {
+				m.AddCell(l.cell)
+			}
+		}
+	}
 	if head {
 		s.addHead(m)
 	}
+}
+
+// lateWithin returns the range of buckets of the older entries from to
+// to, whose late cells a span of them holds; hi < lo when it is empty.
+func (s *series) lateWithin(from, to int) (lo, hi uint32) {
+	if from >= to || len(s.late) == 0 {
+		return 1, 0
+	}
+	return s.entries[from].bucket, s.entries[to-1].bucket
 }
 
 // subBuckets takes the histograms of the older buckets from to to, and the
@@ -191,6 +229,13 @@ func (s *series) subBuckets(m *histogram.Merger, from, to int, head bool) {
 	for _, e := range s.entries[from:to] {
 		if e.cell != 0 {
 			m.SubCell(e.cell)
+		}
+	}
+	if lo, hi := s.lateWithin(from, to); lo <= hi {
+		for _, l := range s.late {
+			if lo <= l.bucket && l.bucket <= hi {
+				m.SubCell(l.cell)
+			}
 		}
 	}
 	if head {
@@ -228,7 +273,6 @@ func (s *series) unshare(held uint32) {
 // from b's on (the head is left to the caller).
 func (s *series) addOlder(b uint32, by convops.ResolvedBy, handlingMs int64, bin int) {
 	i := s.search(b)
-	inserted := 0 // cells inserted in s.cells, before the later buckets'
 	if i == 0 || s.entries[i-1].bucket != b {
 		// A new bucket: an entry holding the totals before it, and its
 		// histogram of one cell.
@@ -243,26 +287,94 @@ func (s *series) addOlder(b uint32, by convops.ResolvedBy, handlingMs int64, bin
 	} else {
 		i--
 		e := &s.entries[i]
-		start := s.cellsStart(i)
-		switch grown, ok := histogram.Grow(e.cell, by, bin); {
-		case e.cell == 0:
-			var one bool
-			if s.cells, one = histogram.AddWithin(s.cells, start, int(e.cells), by, bin); one {
-				inserted = 1
+		if e.cell == 0 {
+			if !histogram.Increment(s.cells[s.cellsStart(i):e.cells], by, bin) {
+				s.addLate(b, by, bin)
 			}
-		case ok:
+		} else if grown, ok := histogram.Grow(e.cell, by, bin); ok {
 			e.cell = grown
-		default:
-			// Two cells now: they go to s.cells, at the bucket's place.
-			two := histogram.Add([]histogram.Cell{e.cell}, by, bin)
-			s.cells = slices.Insert(s.cells, start, two...)
-			e.cell, inserted = 0, len(two)
+		} else {
+			s.addLate(b, by, bin)
 		}
 	}
 	for j := i; j < len(s.entries); j++ {
 		s.entries[j].addEvent(by, handlingMs)
-		s.entries[j].cells += uint32(inserted)
 	}
+}
+
+// addLate counts an event of older bucket b in its late cells, and settles
+// them when there are too many.
+func (s *series) addLate(b uint32, by convops.ResolvedBy, bin int) {
+	for i := range s.late {
+		l := &s.late[i]
+		if l.bucket == b {
+			if grown, ok := histogram.Grow(l.cell, by, bin); ok {
+				l.cell = grown
+				return
+			}
+		}
+	}
+	s.late = append(s.late, lateCell{bucket: b, cell: histogram.One(by, bin)})
+	if len(s.late) >= lateMax {
+		s.settle()
+	}
+}
+
+// lateBucket is the histogram of older entry index once its late cells
+// are merged into it.
+type lateBucket struct {
+	index int
+	cells []histogram.Cell
+}
+
+// lateBuckets sorts the late cells and returns the histograms of the
+// buckets they belong to, with them, in bucket order.
+func (s *series) lateBuckets() []lateBucket {
+	slices.SortFunc(s.late, func(x, y lateCell) int {
+		return cmp.Compare(uint64(x.bucket)<<32|uint64(x.cell), uint64(y.bucket)<<32|uint64(y.cell))
+	})
+	var out []lateBucket
+	var group []histogram.Cell
+	for k := 0; k < len(s.late); {
+		b := s.late[k].bucket
+		group = group[:0]
+		for ; k < len(s.late) && s.late[k].bucket == b; k++ {
+			group = append(group, s.late[k].cell)
+		}
+		i := s.search(b) - 1 // b is an older entry's: late cells are only added to one
+		own := s.cells[s.cellsStart(i):s.entries[i].cells]
+		if c := s.entries[i].cell; c != 0 {
+			own = []histogram.Cell{c}
+		}
+		out = append(out, lateBucket{index: i, cells: histogram.AppendMerged(nil, own, group)})
+	}
+	return out
+}
+
+// settle moves the late cells into cells, each at its bucket's place, in
+// a new array (a snapshot may hold the old one), and the entries' ends
+// with them (unshare them first).
+func (s *series) settle() {
+	if len(s.late) == 0 {
+		return
+	}
+	buckets := s.lateBuckets()
+	cells := make([]histogram.Cell, 0, len(s.cells)+2*len(s.late))
+	start := 0 // where entry i's cells begin in s.cells
+	for i := range s.entries {
+		e := &s.entries[i]
+		end := int(e.cells)
+		if len(buckets) > 0 && buckets[0].index == i {
+			cells = append(cells, buckets[0].cells...)
+			e.cell = 0
+			buckets = buckets[1:]
+		} else {
+			cells = append(cells, s.cells[start:end]...)
+		}
+		start = end
+		e.cells = uint32(len(cells))
+	}
+	s.cells, s.late = cells, nil
 }
 
 // cellsStart is where the cells of older entry i begin.
@@ -444,6 +556,7 @@ func (s *series) trim(horizon uint32, held uint32) (empty bool) {
 		return false
 	}
 	s.unshare(held)
+	s.settle()
 	base := s.entries[k-1]
 	if s.all != nil {
 		s.subBuckets(s.all, 0, k, false)
@@ -481,7 +594,7 @@ func (s *series) trim(horizon uint32, held uint32) (empty bool) {
 
 // bytes is the memory of the series' arrays: older entries and cells.
 func (s *series) bytes() int {
-	n := cap(s.entries)*entryBytes + (cap(s.cells)+cap(s.headCells))*cellBytes
+	n := cap(s.entries)*entryBytes + (cap(s.cells)+cap(s.headCells))*cellBytes + cap(s.late)*lateBytes
 	if s.all != nil {
 		n += histogram.MergerBytes()
 	}

@@ -1,8 +1,11 @@
 package store
 
 import (
+	"bytes"
+	"cmp"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/convops/convops"
@@ -62,6 +65,94 @@ func TestSpanFromTotalIsSpanFromCells(t *testing.T) {
 				if x, y := tail(a), tail(b); x != y {
 					t.Fatalf("seed %d span [%d, %d): from cells %s, from the total %s", seed, first, end, x, y)
 				}
+			}
+		}
+	}
+}
+
+// TestLateCellsAreTheBucketsHistograms: a series whose older buckets take
+// events of bins they had not seen (held as late cells, settled now and
+// then) answers each bucket's histogram as counted, whatever lateMax;
+// and it is written to a snapshot, held or settled, as the series that
+// took the same events in order of time is.
+func TestLateCellsAreTheBucketsHistograms(t *testing.T) {
+	defer func(was int) { lateMax = was }(lateMax)
+	type key struct {
+		bucket uint32
+		by     convops.ResolvedBy
+		bin    int
+	}
+	type event struct {
+		bucket uint32
+		by     convops.ResolvedBy
+		ms     int64
+	}
+	for _, max := range []int{1, 2, 7, 128, 1 << 30} {
+		lateMax = max
+		for seed := range uint64(10) {
+			r := rand.New(rand.NewPCG(seed, uint64(max)))
+			var s series
+			exact := map[key]uint32{}
+			var events []event
+			for i := range 2000 {
+				e := event{bucket: 1000 + uint32(r.IntN(40)), by: convops.ResolvedBy(r.IntN(3)), ms: int64(r.IntN(3000)) * int64(1+r.IntN(300))}
+				if r.IntN(4) == 0 {
+					e.ms = 7 // a busy bin
+				}
+				if r.IntN(5) == 0 {
+					e.bucket = 1100 + uint32(i/50) // the newest buckets
+				}
+				events = append(events, e)
+				s.add(e.bucket, e.by, e.ms, histogram.Bin(e.ms), 0)
+				exact[key{e.bucket, e.by, histogram.Bin(e.ms)}]++
+			}
+			if max > 2000 && len(s.late) == 0 || max <= 7 && len(s.late) >= max {
+				t.Fatalf("lateMax %d: %d late cells", max, len(s.late))
+			}
+			// Each bucket's histogram, as a query reads it, against the
+			// one of its events counted one by one.
+			m, want := histogram.NewMerger(), histogram.NewMerger()
+			check := func(b uint32) {
+				for k, n := range exact {
+					if k.bucket == b {
+						for range n {
+							want.AddOne(k.by, k.bin)
+						}
+					}
+				}
+				if !m.Equal(want) {
+					t.Fatalf("lateMax %d seed %d: bucket %d's histogram is not what was counted", max, seed, b)
+				}
+				m.Reset()
+				want.Reset()
+			}
+			for i, e := range s.entries {
+				s.addBuckets(m, i, i+1, false)
+				check(e.bucket)
+			}
+			s.addHead(m)
+			check(s.head.bucket)
+
+			// Written: the held copy (late cells as they are), then the
+			// series settled, then the series that took them in order.
+			held := s.shallowCopy()
+			written := appendSeries(nil, &held)
+			if len(written) != seriesSize(&held) {
+				t.Fatalf("lateMax %d seed %d: %d bytes written, %d said", max, seed, len(written), seriesSize(&held))
+			}
+			s.settle()
+			settled := appendSeries(nil, &s)
+			slices.SortStableFunc(events, func(x, y event) int { return cmp.Compare(x.bucket, y.bucket) })
+			var inOrder series
+			for _, e := range events {
+				inOrder.add(e.bucket, e.by, e.ms, histogram.Bin(e.ms), 0)
+			}
+			if len(inOrder.late) > 0 {
+				t.Fatal("a series that took its events in order has late cells")
+			}
+			ordered := appendSeries(nil, &inOrder)
+			if !bytes.Equal(written, ordered) || !bytes.Equal(settled, ordered) {
+				t.Fatalf("lateMax %d seed %d: written with late cells %v, settled %v, equal to the series in order", max, seed, bytes.Equal(written, ordered), bytes.Equal(settled, ordered))
 			}
 		}
 	}

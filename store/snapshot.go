@@ -195,10 +195,12 @@ func (a *account) shallowCopyLocked(epoch uint32) *account {
 
 // shallowCopy returns s sharing its older entries and cells, which the
 // fold copies before changing them in place while a snapshot holds them,
-// with a copy of the head's cells, which it changes in place always, and
+// with a copy of the head's cells and of the late cells, which it changes
+// in place always, and
 // without its whole histogram, which a snapshot does not write.
 func (s series) shallowCopy() series {
 	s.headCells = slices.Clone(s.headCells)
+	s.late = slices.Clone(s.late)
 	s.all = nil
 	return s
 }

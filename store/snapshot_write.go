@@ -164,22 +164,64 @@ func listSize(l *idList[series]) int {
 }
 
 func seriesSize(s *series) int {
-	return entryBytes + 12 + len(s.entries)*entryBytes + (len(s.cells)+len(s.headCells))*cellBytes
+	cells := len(s.cells) + len(s.headCells)
+	for _, lb := range s.lateBuckets() {
+		cells += len(lb.cells) - (int(s.entries[lb.index].cells) - s.cellsStart(lb.index))
+	}
+	return entryBytes + 12 + len(s.entries)*entryBytes + cells*cellBytes
 }
 
 // appendSeries appends the head, the older entries, their cells and the
-// head's, each list after its length.
+// head's, each list after its length. A series with late cells is written
+// as settle would leave it, so that the file does not depend on when it
+// was written.
 func appendSeries(b []byte, s *series) []byte {
 	b = appendEntries(b, unsafe.Slice(&s.head, 1))
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(s.entries)))
-	b = appendEntries(b, s.entries)
-	b = appendCells(b, s.cells)
+	if len(s.late) > 0 {
+		b = appendSettled(b, s)
+	} else {
+		b = appendEntries(b, s.entries)
+		b = appendCells(b, s.cells)
+	}
 	return appendCells(b, s.headCells)
 }
 
-// appendCells appends the count of cells, then the cells, 4 bytes each.
+// appendSettled appends the older entries and cells of a series with late
+// cells as settle would leave them, without changing them: the snapshot
+// shares them with the series. (It sorts the late cells, which are the
+// snapshot's own copy.)
+func appendSettled(b []byte, s *series) []byte {
+	buckets := s.lateBuckets()
+	grown, k := 0, 0 // cells added before entry i; the next late bucket
+	for i := range s.entries {
+		e := s.entries[i]
+		if k < len(buckets) && buckets[k].index == i {
+			grown += len(buckets[k].cells) - (int(e.cells) - s.cellsStart(i))
+			e.cell = 0
+			k++
+		}
+		e.cells = uint32(int(e.cells) + grown)
+		b = appendEntries(b, unsafe.Slice(&e, 1))
+	}
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(s.cells)+grown))
+	start := 0
+	for _, lb := range buckets {
+		b = appendCellData(b, s.cells[start:s.cellsStart(lb.index)])
+		b = appendCellData(b, lb.cells)
+		start = int(s.entries[lb.index].cells)
+	}
+	return appendCellData(b, s.cells[start:])
+}
+
+// appendCells appends the count of cells, then the cells.
 func appendCells(b []byte, cells []histogram.Cell) []byte {
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(cells)))
+	return appendCellData(b, cells)
+}
+
+// appendCellData appends cells, 4 bytes each.
+func appendCellData(b []byte, cells []histogram.Cell) []byte {
 	if len(cells) == 0 {
 		return b
 	}
