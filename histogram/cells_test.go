@@ -1,6 +1,8 @@
 package histogram
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/convops/convops"
@@ -83,6 +85,72 @@ func TestAppendMergedIsAdd(t *testing.T) {
 			if got[i] != want[i] {
 				t.Fatalf("%s: cell %d is %x, Add made %x", tc.name, i, got[i], want[i])
 			}
+		}
+	}
+}
+
+// TestMergerCellsAreAdds: a merger's histogram written as cells is the
+// one Add makes of the same conversations; a merger taken out of one that
+// holds it leaves what was there before.
+func TestMergerCellsAreAdds(t *testing.T) {
+	m, before := NewMerger(), NewMerger()
+	var want []Cell
+	for i := range 3000 {
+		by, bin := convops.ResolvedBy(i%3), (i*i)%Bins
+		m.AddOne(by, bin)
+		want = Add(want, by, bin)
+	}
+	for range maxCount + 2 { // a bin past a cell's count
+		m.AddOne(convops.ByConsumer, 5)
+		want = Add(want, convops.ByConsumer, 5)
+	}
+	got := m.AppendCells(nil)
+	if !slices.Equal(got, want) {
+		t.Fatalf("%d cells from the merger, %d from Add", len(got), len(want))
+	}
+	before.AddOne(convops.BySystem, 9)
+	sum := NewMerger()
+	sum.AddMerger(before)
+	sum.AddMerger(m)
+	sum.SubMerger(m)
+	if !sum.Equal(before) || !slices.Equal(sum.AppendCells(nil), before.AppendCells(nil)) {
+		t.Fatal("a merger added and taken out left something")
+	}
+}
+
+// TestTailResetIsTailThenReset: reading a merger's tail and emptying it in
+// one walk reads what Tail reads and leaves it as Reset does, bins emptied
+// by a Sub included.
+func TestTailResetIsTailThenReset(t *testing.T) {
+	q := convops.Query{Percentiles: []convops.Percentile{{Tenths: 999}, {Tenths: 1}, {Tenths: 500}, {Tenths: 1000}},
+		Thresholds: []int64{600, 1, 86400, 60}}
+	newTail := func() *convops.Tail {
+		return &convops.Tail{Percentiles: make([][4]int64, len(q.Percentiles)), Within: make([][3]int64, len(q.Thresholds))}
+	}
+	a, b := NewMerger(), NewMerger()
+	for round := range 5 {
+		for i := range 200 * round {
+			by, bin := convops.ResolvedBy(i%3), (i*7919+round)%Bins
+			if round == 3 && by == convops.BySystem {
+				continue // a resolver with nothing
+			}
+			a.AddOne(by, bin)
+			b.AddOne(by, bin)
+		}
+		emptied := One(convops.ByCCP, Bins-1)
+		a.AddCell(emptied)
+		a.SubCell(emptied)
+		b.AddCell(emptied)
+		b.SubCell(emptied)
+		want, got := newTail(), newTail()
+		a.Tail(&q, want)
+		a.Reset()
+		b.TailReset(&q, got)
+		if fmt.Sprint(want) != fmt.Sprint(got) {
+			t.Fatalf("round %d: TailReset read %v, Tail %v", round, got, want)
+		}
+		if !b.Empty() || b.Touched() != 0 || !a.Equal(b) {
+			t.Fatalf("round %d: %d bins marked after TailReset", round, b.Touched())
 		}
 	}
 }

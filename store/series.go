@@ -56,6 +56,12 @@ type series struct {
 	// counting an event in it is one increment. It is not shared with
 	// snapshots (they do not write it; a loaded series makes it again).
 	all *histogram.Merger
+	// headDense, kept with all, holds the head's histogram instead of
+	// head.cell and headCells: a busy series' head has hundreds of cells,
+	// and counting in them cost a search and an insert per event. Written
+	// out as cells when the head becomes an older bucket, and in a
+	// snapshot's copy.
+	headDense *histogram.Merger
 	// cloned is the epoch of the snapshot for which entries and cells were
 	// copied before they were changed in place (see add and trim).
 	cloned uint32
@@ -143,9 +149,15 @@ func (s *series) touch() uint32 { return s.head.bucket }
 // bin is the event's bin of handling time (histogram.Bin).
 func (s *series) add(b uint32, by convops.ResolvedBy, handlingMs int64, bin int, held uint32) {
 	switch {
+	case b == s.head.bucket && s.headDense != nil:
+		s.headDense.AddOne(by, bin)
 	case b == s.head.bucket:
 		s.head.cell, s.headCells = addToBucket(s.head.cell, s.headCells, by, bin)
 	case b > s.head.bucket:
+		if s.headDense != nil {
+			s.head.cell, s.headCells = denseCells(s.headDense, s.headCells[:0])
+			s.headDense.Reset()
+		}
 		if !s.empty() {
 			// The head's cells join the older ones, unless it is one cell;
 			// a snapshot sees the older ones only up to their length then,
@@ -161,6 +173,10 @@ func (s *series) add(b uint32, by convops.ResolvedBy, handlingMs int64, bin int,
 		s.head.bucket = b // the running total so far, now of bucket b
 		s.head.cell = histogram.One(by, bin)
 		s.headCells = s.headCells[:0]
+		if s.headDense != nil {
+			s.head.cell = 0
+			s.headDense.AddOne(by, bin)
+		}
 	default:
 		s.unshare(held)
 		s.addOlder(b, by, handlingMs, bin)
@@ -186,10 +202,42 @@ func addToBucket(cell histogram.Cell, cells []histogram.Cell, by convops.Resolve
 	return 0, histogram.Add(append(cells[:0], cell), by, bin)
 }
 
-// makeWhole makes the whole histogram from the buckets'.
+// denseCells writes the histogram m holds as a bucket's: one cell, or
+// cells appended to buf.
+func denseCells(m *histogram.Merger, buf []histogram.Cell) (histogram.Cell, []histogram.Cell) {
+	cells := m.AppendCells(buf)
+	if len(cells) == 1 {
+		return cells[0], cells[:0]
+	}
+	return 0, cells
+}
+
+// makeWhole makes the whole histogram from the buckets', and the head's
+// dense.
 func (s *series) makeWhole() {
 	s.all = histogram.NewMerger()
 	s.addBuckets(s.all, 0, len(s.entries), true)
+	if !s.empty() {
+		dense := histogram.NewMerger()
+		s.addHead(dense)
+		s.head.cell, s.headCells, s.headDense = 0, nil, dense
+	}
+}
+
+// dropWhole drops the whole histogram and the head's dense one.
+func (s *series) dropWhole() {
+	if s.headDense != nil {
+		s.head.cell, s.headCells = denseCells(s.headDense, nil)
+	}
+	s.all, s.headDense = nil, nil
+}
+
+// headSize is about the number of cells of the head's histogram.
+func (s *series) headSize() int {
+	if s.headDense != nil {
+		return s.headDense.Touched()
+	}
+	return len(s.headCells) + 1
 }
 
 // addBuckets adds the histograms of the older buckets from to to, and the
@@ -240,6 +288,8 @@ func (s *series) subBuckets(m *histogram.Merger, from, to int, head bool) {
 	}
 	if head {
 		switch {
+		case s.headDense != nil:
+			m.SubMerger(s.headDense)
 		case s.head.cell != 0:
 			m.SubCell(s.head.cell)
 		default:
@@ -252,6 +302,8 @@ func (s *series) subBuckets(m *histogram.Merger, from, to int, head bool) {
 func (s *series) addHead(m *histogram.Merger) {
 	switch {
 	case s.empty():
+	case s.headDense != nil:
+		m.AddMerger(s.headDense)
 	case s.head.cell != 0:
 		m.AddCell(s.head.cell)
 	default:
@@ -398,9 +450,9 @@ func (s *series) addSpan(span convops.Span, ms ...*histogram.Merger) {
 	// What each way costs: the cells and entries read.
 	inside := s.cellsStart(to) - s.cellsStart(from) + to - from
 	if headIn {
-		inside += len(s.headCells) + 1
+		inside += s.headSize()
 	}
-	outside := len(s.cells) + len(s.entries) + len(s.headCells) + 1 - inside
+	outside := len(s.cells) + len(s.entries) + s.headSize() - inside
 	s.addSpanFrom(from, to, headIn, s.all != nil && s.all.Touched()+outside < inside, ms...)
 }
 
@@ -586,8 +638,8 @@ func (s *series) trim(horizon uint32, held uint32) (empty bool) {
 	if cap(s.cells) > 32 && len(s.cells) < cap(s.cells)/4 {
 		s.cells = append([]histogram.Cell(nil), s.cells...)
 	}
-	if s.all != nil && len(s.cells)+len(s.headCells) < wholeFrom/2 {
-		s.all = nil // a series gone quiet: its cells are cheap to merge
+	if s.all != nil && len(s.cells)+s.headSize() < wholeFrom/2 {
+		s.dropWhole() // a series gone quiet: its cells are cheap to merge
 	}
 	return false
 }
@@ -596,6 +648,9 @@ func (s *series) trim(horizon uint32, held uint32) (empty bool) {
 func (s *series) bytes() int {
 	n := cap(s.entries)*entryBytes + (cap(s.cells)+cap(s.headCells))*cellBytes + cap(s.late)*lateBytes
 	if s.all != nil {
+		n += histogram.MergerBytes()
+	}
+	if s.headDense != nil {
 		n += histogram.MergerBytes()
 	}
 	return n

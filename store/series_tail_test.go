@@ -74,9 +74,10 @@ func TestSpanFromTotalIsSpanFromCells(t *testing.T) {
 // events of bins they had not seen (held as late cells, settled now and
 // then) answers each bucket's histogram as counted, whatever lateMax;
 // and it is written to a snapshot, held or settled, as the series that
-// took the same events in order of time is.
+// took the same events in order of time is; with its whole histogram kept
+// (and its head's dense) and without.
 func TestLateCellsAreTheBucketsHistograms(t *testing.T) {
-	defer func(was int) { lateMax = was }(lateMax)
+	defer func(was, whole int) { lateMax, wholeFrom = was, whole }(lateMax, wholeFrom)
 	type key struct {
 		bucket uint32
 		by     convops.ResolvedBy
@@ -87,8 +88,11 @@ func TestLateCellsAreTheBucketsHistograms(t *testing.T) {
 		by     convops.ResolvedBy
 		ms     int64
 	}
-	for _, max := range []int{1, 2, 7, 128, 1 << 30} {
-		lateMax = max
+	for i, max := range []int{1, 2, 7, 128, 1 << 30, 1, 7, 128, 1 << 30} {
+		lateMax, wholeFrom = max, 4096
+		if i > 4 {
+			wholeFrom = 0 // every series keeps its whole histogram, its head's dense
+		}
 		for seed := range uint64(10) {
 			r := rand.New(rand.NewPCG(seed, uint64(max)))
 			var s series
@@ -141,7 +145,8 @@ func TestLateCellsAreTheBucketsHistograms(t *testing.T) {
 				t.Fatalf("lateMax %d seed %d: %d bytes written, %d said", max, seed, len(written), seriesSize(&held))
 			}
 			s.settle()
-			settled := appendSeries(nil, &s)
+			settledCopy := s.shallowCopy()
+			settled := appendSeries(nil, &settledCopy)
 			slices.SortStableFunc(events, func(x, y event) int { return cmp.Compare(x.bucket, y.bucket) })
 			var inOrder series
 			for _, e := range events {
@@ -150,7 +155,11 @@ func TestLateCellsAreTheBucketsHistograms(t *testing.T) {
 			if len(inOrder.late) > 0 {
 				t.Fatal("a series that took its events in order has late cells")
 			}
-			ordered := appendSeries(nil, &inOrder)
+			if (wholeFrom == 0) != (inOrder.headDense != nil) {
+				t.Fatalf("wholeFrom %d, and a dense head %v", wholeFrom, inOrder.headDense != nil)
+			}
+			orderedCopy := inOrder.shallowCopy()
+			ordered := appendSeries(nil, &orderedCopy)
 			if !bytes.Equal(written, ordered) || !bytes.Equal(settled, ordered) {
 				t.Fatalf("lateMax %d seed %d: written with late cells %v, settled %v, equal to the series in order", max, seed, bytes.Equal(written, ordered), bytes.Equal(settled, ordered))
 			}

@@ -199,9 +199,13 @@ func (a *account) shallowCopyLocked(epoch uint32) *account {
 // in place always, and
 // without its whole histogram, which a snapshot does not write.
 func (s series) shallowCopy() series {
-	s.headCells = slices.Clone(s.headCells)
+	if s.headDense != nil {
+		s.head.cell, s.headCells = denseCells(s.headDense, nil)
+	} else {
+		s.headCells = slices.Clone(s.headCells)
+	}
 	s.late = slices.Clone(s.late)
-	s.all = nil
+	s.all, s.headDense = nil, nil
 	return s
 }
 

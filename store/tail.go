@@ -75,8 +75,7 @@ func (t *tailer) read(m *histogram.Merger) *convops.Tail {
 		return nil
 	}
 	tail := t.arena.new()
-	m.Tail(t.q, tail)
-	m.Reset()
+	m.TailReset(t.q, tail)
 	return tail
 }
 
