@@ -397,13 +397,15 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	body, err := readBody(r)
+	body, done, err := readIngestBody(r)
 	if err != nil {
+		done()
 		s.error(w, r, err)
 		return
 	}
 	now := s.nowMs()
 	events, err := eventjson.Decode(body, ndjson, now)
+	done()
 	if err != nil {
 		s.refuseInvalid(w, r, err)
 		return
