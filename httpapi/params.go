@@ -180,6 +180,12 @@ const keptBodyBuffer = 1 << 20
 func readIngestBody(r *http.Request) (body []byte, done func(), err error) {
 	kept := ingestBodies.Get().(*[]byte)
 	body, err = readBodyInto(r, *kept)
+	if err != nil {
+		// The kept buffer goes back as it was: a refused body says
+		// nothing of the buffer the next one needs.
+		ingestBodies.Put(kept)
+		return nil, func() {}, err
+	}
 	return body, func() {
 		if cap(body) <= keptBodyBuffer {
 			*kept = body[:0]

@@ -104,7 +104,7 @@ var wholeFrom = 4096
 // Sizes, for the store's accounting.
 const (
 	entryBytes  = 48
-	seriesBytes = 176
+	seriesBytes = 184
 	cellBytes   = 4
 	lateBytes   = 8
 )

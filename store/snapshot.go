@@ -194,10 +194,10 @@ func (a *account) shallowCopyLocked(epoch uint32) *account {
 }
 
 // shallowCopy returns s sharing its older entries and cells, which the
-// fold copies before changing them in place while a snapshot holds them,
-// with a copy of the head's cells and of the late cells, which it changes
-// in place always, and
-// without its whole histogram, which a snapshot does not write.
+// fold copies before changing them in place while a snapshot holds them.
+// The head's cells and the late cells, which the fold changes in place
+// always, are copied; the whole histogram, which a snapshot does not
+// write, is left out.
 func (s series) shallowCopy() series {
 	if s.headDense != nil {
 		s.head.cell, s.headCells = denseCells(s.headDense, nil)
