@@ -134,7 +134,11 @@ func TestOpenAPIDescribesEveryAnswer(t *testing.T) {
 		{method: "GET", path: "/openapi.json", want: 200, operation: "GET /openapi.json"},
 		{method: "GET", path: "/dashboard/", want: 200, operation: "GET /dashboard/"},
 		{method: "GET", path: "/dashboard/app.js", header: http.Header{"Range": {"bytes=999999-"}}, want: 200, operation: "GET /dashboard/{file}"},
+		{method: "GET", path: "/dashboard/favicon.svg", want: 200, operation: "GET /dashboard/{file}"},
 		{method: "GET", path: "/dashboard/nothing.js", want: 404},
+		{method: "GET", path: "/", want: 302, operation: "GET /"},
+		{method: "GET", path: "/favicon.ico", want: 308, operation: "GET /favicon.ico"},
+		{method: "POST", path: "/", want: 404},
 		{method: "GET", path: "/no/such/path", want: 404},
 	}
 	exercised := map[string]bool{}
@@ -153,9 +157,15 @@ func TestOpenAPIDescribesEveryAnswer(t *testing.T) {
 		if c.ctype != "" {
 			req.Header.Set("Content-Type", c.ctype)
 		}
-		resp, err := srv.Client().Do(req)
+		// Redirects are answers of their own here, not followed.
+		client := *srv.Client()
+		client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatalf("%s %s: %v", c.method, c.path, err)
+		}
+		if loc := map[string]string{"/": "/dashboard/", "/favicon.ico": "/dashboard/favicon.svg"}[c.path]; loc != "" && c.method == "GET" && resp.Header.Get("Location") != loc {
+			t.Errorf("GET %s: Location %q, want %q", c.path, resp.Header.Get("Location"), loc)
 		}
 		var body []byte
 		if c.stream && resp.StatusCode == 200 {

@@ -186,17 +186,28 @@ func New(opts Options) *Server {
 	s.handle("/openapi.json", s.methodNotAllowed("GET, HEAD"))
 	if opts.Dashboard != nil {
 		s.handle("GET /dashboard/", opts.Dashboard.ServeHTTP)
-		s.handle("GET /dashboard", func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Location", "/dashboard/")
-			body, _ := json.Marshal(errorBody{Code: http.StatusPermanentRedirect, Message: "the wallboard is at /dashboard/"})
-			writeJSON(w, http.StatusPermanentRedirect, body)
-		})
+		s.handle("GET /dashboard", redirect(http.StatusPermanentRedirect, "/dashboard/", "the wallboard is at /dashboard/"))
 		s.handle("/dashboard/", s.methodNotAllowed("GET, HEAD"))
+		// A browser opening the server's address finds the wallboard;
+		// 302, not 308, so that / may one day mean something else.
+		s.handle("GET /{$}", redirect(http.StatusFound, "/dashboard/", "the wallboard is at /dashboard/; the query API at /operations/api/account/{accountID}/msgconversation"))
+		// Browsers ask for it whatever the page says.
+		s.handle("GET /favicon.ico", redirect(http.StatusPermanentRedirect, "/dashboard/favicon.svg", "the icon is at /dashboard/favicon.svg"))
 	}
 	s.handle("/", func(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, convops.Errorf(convops.ENotFound, "there is no %s; the query API is GET or POST /operations/api/account/{accountID}/msgconversation", r.URL.Path))
 	})
 	return s
+}
+
+// redirect answers with a redirect to the path to, its body JSON as every
+// answer's.
+func redirect(code int, to, message string) http.HandlerFunc {
+	body, _ := json.Marshal(errorBody{Code: code, Message: message})
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", to)
+		writeJSON(w, code, body)
+	}
 }
 
 func headerBytes(h http.Header) int {

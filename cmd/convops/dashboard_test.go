@@ -128,6 +128,17 @@ func TestDashboardInChromium(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS("#board"))); err != nil {
 		t.Fatalf("open the wallboard: %v", err)
 	}
+	// The page's icon is there (a browser asks for one, and a 404 is an
+	// error in its console), and / leads to the page.
+	icon, err := chromedp.Run(ctx, chromedp.Evaluate[string](
+		`fetch(document.querySelector('link[rel="icon"]').href).then(r => r.status + " " + r.headers.get("Content-Type"))`, chromedp.EvalAwaitPromise))
+	if err != nil || icon != "200 image/svg+xml" {
+		t.Errorf("the page's icon: %q, %v", icon, err)
+	}
+	landed, err := chromedp.Run(ctx, chromedp.Evaluate[string](`fetch("/").then(r => new URL(r.url).pathname + " " + r.status)`, chromedp.EvalAwaitPromise))
+	if err != nil || landed != "/dashboard/ 200" {
+		t.Errorf("/ in the browser: %q, %v", landed, err)
+	}
 	read := func() pageState {
 		t.Helper()
 		st, err := chromedp.Run(ctx, chromedp.Evaluate[pageState](readPage))

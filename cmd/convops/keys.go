@@ -23,8 +23,8 @@ Usage:
   convops keys list
   convops keys revoke NAME
 
-The new secret is printed once. A running server picks up changes on SIGHUP
-(kill -HUP <pid>).
+The new secret is printed once. A running server takes the change by itself
+within a second or two (it looks at the file; SIGHUP makes it look at once).
 `
 
 // KeysCommand manages the keys file.
@@ -145,7 +145,7 @@ func (c *KeysCommand) add(args []string) error {
 	} else {
 		fmt.Fprintf(c.main.Stdout, "Bearer token, shown only now:\n  %s\n", token)
 	}
-	fmt.Fprintln(c.main.Stdout, "A running server uses it after SIGHUP (kill -HUP <pid>).")
+	fmt.Fprintln(c.main.Stdout, "A running server with this keys file takes it within seconds.")
 	return nil
 }
 
@@ -153,7 +153,12 @@ func (c *KeysCommand) list(args []string) error {
 	if err := c.main.parseWithEnv(c.flags("list"), args); err != nil {
 		return err
 	}
-	f, err := c.load()
+	// A missing file is an error here: an empty table would say the
+	// server has no keys, when it is more likely the wrong path.
+	f, err := auth.ReadFile(c.path())
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("no keys file at %s (give --keys or --data-dir; convops serve creates it, convops keys add too)", c.path())
+	}
 	if err != nil {
 		return err
 	}
@@ -206,7 +211,7 @@ func (c *KeysCommand) revoke(args []string) error {
 	if err := auth.WriteFile(c.path(), f); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.main.Stdout, "Revoked key %q. A running server refuses it after SIGHUP (kill -HUP <pid>).\n", name)
+	fmt.Fprintf(c.main.Stdout, "Revoked key %q. A running server with this keys file refuses it within seconds.\n", name)
 	return nil
 }
 

@@ -25,6 +25,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -128,7 +129,7 @@ func (m *Main) parseWithEnvArgs(fs *flag.FlagSet, args []string) ([]string, erro
 		env := "CONVOPS_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
 		if v := m.Getenv(env); v != "" && err == nil {
 			if serr := fs.Set(f.Name, v); serr != nil {
-				err = fmt.Errorf("environment variable %s: %w", env, serr)
+				err = fmt.Errorf("environment variable %s=%q is not valid for --%s: want %s", env, v, f.Name, expectedForm(f))
 			}
 		}
 	})
@@ -139,4 +140,24 @@ func (m *Main) parseWithEnvArgs(fs *flag.FlagSet, args []string) ([]string, erro
 		return nil, err
 	}
 	return fs.Args(), nil
+}
+
+// expectedForm says what a flag's value looks like, for an error about a
+// value that is not one.
+func expectedForm(f *flag.Flag) string {
+	g, ok := f.Value.(flag.Getter)
+	if !ok {
+		return "a value as convops " + f.Name + " -h describes"
+	}
+	switch g.Get().(type) {
+	case bool:
+		return "true or false"
+	case int, int64, uint, uint64:
+		return "a whole number, such as " + f.DefValue
+	case float64:
+		return "a number, such as " + f.DefValue
+	case time.Duration:
+		return "a duration such as 500ms, 30s, 5m or 1h"
+	}
+	return "the form " + f.Usage
 }

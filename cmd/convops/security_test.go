@@ -61,7 +61,8 @@ func TestRevokedKeyAfterSIGHUP(t *testing.T) {
 	}
 	token := regexp.MustCompile(`shown only now:\s+(\S+)`).FindStringSubmatch(main.Stdout.(*testkit.Buffer).String())[1]
 
-	s := startServer(t, "--data-dir", filepath.Join(dir, "data"), "--keys", keys)
+	// The file is not watched here, so that only the signal reloads it.
+	s := startServer(t, "--data-dir", filepath.Join(dir, "data"), "--keys", keys, "--keys-check-interval", "0")
 	query := "/operations/api/account/7/msgconversation?timeframe=60&v=1"
 	if status, body := s.do(t, "GET", query, token, ""); status != 200 {
 		t.Fatalf("before revoke: %d %s", status, body)
@@ -79,6 +80,75 @@ func TestRevokedKeyAfterSIGHUP(t *testing.T) {
 		status, _ := s.do(t, "GET", query, token, "")
 		return status == 401
 	})
+}
+
+// TestKeysReloadWithoutSignal: the server takes a change of its keys file by
+// itself: a revoked key is refused and a new one taken, with no signal; a
+// file that does not parse, or that others can read, leaves the keys in
+// force, with a log line naming the file, until it is mended.
+func TestKeysReloadWithoutSignal(t *testing.T) {
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys.json")
+	main := &Main{Stdout: &testkit.Buffer{}, Stderr: &testkit.Buffer{}, Getenv: func(string) string { return "" }}
+	kc := &KeysCommand{main: main}
+	tokenRE := regexp.MustCompile(`shown only now:\s+(\S+)`)
+	add := func(name string) string {
+		t.Helper()
+		if err := kc.Run([]string{"add", "--keys", keys, "--account", "7", "--scope", "read", "--name", name}); err != nil {
+			t.Fatal(err)
+		}
+		all := tokenRE.FindAllStringSubmatch(main.Stdout.(*testkit.Buffer).String(), -1)
+		return all[len(all)-1][1]
+	}
+	wall := add("wall")
+	s := startServer(t, "--data-dir", filepath.Join(dir, "data"), "--keys", keys, "--keys-check-interval", "50ms")
+	query := "/operations/api/account/7/msgconversation?timeframe=60&v=1"
+	status := func(token string) int {
+		code, _ := s.do(t, "GET", query, token, "")
+		return code
+	}
+	if got := status(wall); got != 200 {
+		t.Fatalf("before any change: %d", got)
+	}
+
+	board := add("board")
+	if err := kc.Run([]string{"revoke", "wall", "--keys", keys}); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 30*time.Second, func() bool { return status(wall) == 401 && status(board) == 200 })
+	if !strings.Contains(s.logs.String(), "keys reloaded") {
+		t.Errorf("no log line of the reload:\n%s", s.logs)
+	}
+
+	// A file that does not parse: the keys stay as they were.
+	if err := os.WriteFile(keys, []byte(`{"keys": [`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 30*time.Second, func() bool {
+		return strings.Contains(s.logs.String(), "keys not reloaded") && strings.Contains(s.logs.String(), keys)
+	})
+	if got := status(board); got != 200 {
+		t.Errorf("after a broken keys file, the key in force got %d", got)
+	}
+	// Others may read it: refused likewise.
+	if err := auth.WriteFile(keys, &auth.File{Keys: []auth.Key{{Name: "other", Accounts: []string{"7"}, Scopes: []string{"read"}, BearerSHA256: auth.HashToken("other-token")}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(keys, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 30*time.Second, func() bool { return strings.Contains(s.logs.String(), "readable by others") })
+	if got := status(board); got != 200 {
+		t.Errorf("after a keys file others can read, the key in force got %d", got)
+	}
+	if got := status("other-token"); got != 401 {
+		t.Errorf("a key of a file others can read was taken: %d", got)
+	}
+	// Mended: taken.
+	if err := os.Chmod(keys, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 30*time.Second, func() bool { return status("other-token") == 200 && status(board) == 401 })
 }
 
 // TestOAuth1AgainstServer signs real API requests with the third-party
@@ -248,6 +318,11 @@ func TestKeysListShowsNoSecrets(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), f.Keys[0].OAuth1.ConsumerSecret) {
 		t.Error("the new secret was not printed")
+	}
+	// A keys file that is not there is an error, not an empty list.
+	missing := filepath.Join(t.TempDir(), "nothing.json")
+	if err := kc.Run([]string{"list", "--keys", missing}); err == nil || !strings.Contains(err.Error(), missing) {
+		t.Errorf("list of a missing keys file: %v", err)
 	}
 	listed := &testkit.Buffer{}
 	kc.main.Stdout = listed

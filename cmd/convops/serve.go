@@ -66,12 +66,14 @@ type ServeCommand struct {
 	MaxConnectionsPerAddress int
 	MaxStreams               int
 	MaxStreamsPerAccount     int
+	KeysCheckInterval        time.Duration
 
 	// Clock is the server's real clock (time.Now when nil): tests set it to
 	// play a machine whose clock is wrong.
 	Clock func() time.Time
 
-	logger *slog.Logger
+	logger   *slog.Logger
+	keysSeen keysState // the keys file as it was read at the start
 
 	mu          sync.Mutex
 	addr        net.Addr      // the bound listen address, once listening
@@ -122,8 +124,12 @@ func (c *ServeCommand) ParseFlags(args []string) error {
 	fs.IntVar(&c.MaxConnectionsPerAddress, "max-connections-per-address", 1024, "connections open at once from one client address (0: no bound; behind a proxy, every client has its address)")
 	fs.IntVar(&c.MaxStreams, "max-streams", 1024, "metric streams (Server-Sent Events) open at once; past it 429")
 	fs.IntVar(&c.MaxStreamsPerAccount, "max-streams-per-account", 100, "metric streams of one account open at once; past it 429")
+	fs.DurationVar(&c.KeysCheckInterval, "keys-check-interval", time.Second, "how often the keys file is looked at; a change is taken without a restart or a signal (0: only on SIGHUP)")
 	if err := c.main.parseWithEnv(fs, args); err != nil {
 		return err
+	}
+	if c.KeysCheckInterval < 0 {
+		return errors.New("--keys-check-interval must be 0 (only on SIGHUP) or more")
 	}
 	for _, h := range splitList(c.AllowedHosts) {
 		if strings.ContainsAny(h, "/ ") || h == "" {

@@ -27,6 +27,9 @@ func (c *ServeCommand) openKeys() (*auth.Keyring, error) {
 		fmt.Fprintf(c.main.Stdout, "Created %s with key \"admin\" (all accounts, read and write).\n"+
 			"Its bearer token is shown only now; keep it safe:\n\n  %s\n\n", c.KeysPath, token)
 	}
+	// What the file holds is looked at before it is read: a change made
+	// between the two is seen by the watch, and read again.
+	c.keysSeen = lookAtKeys(c.KeysPath)
 	f, err := auth.ReadFile(c.KeysPath)
 	if err != nil {
 		return nil, err

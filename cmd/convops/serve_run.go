@@ -113,7 +113,7 @@ func (c *ServeCommand) prepare(s *serving) error {
 	if s.keyring, err = c.openKeys(); err != nil {
 		return err
 	}
-	s.later(c.reloadKeysOnSIGHUP(s.keyring))
+	s.later(c.watchKeys(s.keyring, c.keysSeen, c.KeysCheckInterval))
 	if s.ln, err = c.listen(); err != nil {
 		return err
 	}

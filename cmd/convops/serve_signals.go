@@ -8,37 +8,8 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/convops/convops/auth"
 	"github.com/convops/convops/node"
 )
-
-// reloadKeysOnSIGHUP re-reads the keys file on SIGHUP. A file that cannot be
-// read leaves the keys in force as they were, with a log line saying why.
-func (c *ServeCommand) reloadKeysOnSIGHUP(k *auth.Keyring) (stop func()) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-hup:
-				f, err := auth.ReadFile(c.KeysPath)
-				if err != nil {
-					c.logger.Error("keys not reloaded; the previous keys stay in force", "err", err)
-					continue
-				}
-				k.Replace(f)
-				c.logger.Info("keys reloaded", "path", c.KeysPath, "keys", len(f.Keys))
-			case <-done:
-				return
-			}
-		}
-	}()
-	return func() {
-		signal.Stop(hup)
-		close(done)
-	}
-}
 
 // snapshotOnSIGUSR1 asks for a snapshot on SIGUSR1 (before maintenance,
 // or to measure one).

@@ -319,9 +319,20 @@ func TestFlagsFromEnvironment(t *testing.T) {
 	if cmd.Listen != "127.0.0.1:9999" || cmd.DataDir != "/tmp/y" || cmd.MaxInflightPerAccount != 3 {
 		t.Errorf("listen %s dataDir %s inflight %d", cmd.Listen, cmd.DataDir, cmd.MaxInflightPerAccount)
 	}
-	env["CONVOPS_MAX_INFLIGHT_PER_ACCOUNT"] = "many"
-	if err := NewServeCommand(m).ParseFlags(nil); err == nil || !strings.Contains(err.Error(), "CONVOPS_MAX_INFLIGHT_PER_ACCOUNT") {
-		t.Errorf("bad environment value: %v", err)
+	// A bad value is named with its variable, the value and the form the
+	// flag wants.
+	for _, bad := range []struct{ name, value, want string }{
+		{"CONVOPS_MAX_INFLIGHT_PER_ACCOUNT", "many", "a whole number"},
+		{"CONVOPS_SNAPSHOT_INTERVAL", "5 minutes", "a duration"},
+		{"CONVOPS_REQUIRE_BODY_HASH", "yes", "true or false"},
+		{"CONVOPS_MAX_SIGNED_REQUESTS_PER_KEY", "lots", "a number"},
+	} {
+		env := map[string]string{bad.name: bad.value}
+		m := &Main{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(k string) string { return env[k] }}
+		err := NewServeCommand(m).ParseFlags(nil)
+		if err == nil || !strings.Contains(err.Error(), bad.name) || !strings.Contains(err.Error(), fmt.Sprintf("%q", bad.value)) || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%s=%s: %v (want the variable, the value and %q)", bad.name, bad.value, err, bad.want)
+		}
 	}
 }
 
