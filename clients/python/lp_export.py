@@ -24,6 +24,7 @@ import requests
 from requests_oauthlib import OAuth1
 
 DOMAIN_API = "https://api.liveperson.net/api/account/{account}/service/msgHist/baseURI.json?version=1.0"
+KEY_VARIABLES = ("LP_CONSUMER_KEY", "LP_CONSUMER_SECRET", "LP_TOKEN", "LP_TOKEN_SECRET")
 PAGE = 100  # the most LivePerson gives at once
 WINDOW_MS = 24 * 3600 * 1000 - 30 * 60 * 1000  # convops keeps 24 hours; half an hour for the import to follow
 
@@ -38,8 +39,11 @@ def main():
     args = ap.parse_args()
 
     env = os.environ
-    auth = OAuth1(env["LP_CONSUMER_KEY"], env["LP_CONSUMER_SECRET"], env["LP_TOKEN"], env["LP_TOKEN_SECRET"],
-                  signature_method="HMAC-SHA1", signature_type="auth_header")
+    missing = [name for name in KEY_VARIABLES if not env.get(name)]
+    if missing:
+        ap.exit(2, "lp_export.py: set %s: the LivePerson API key (OAuth 1.0a, with the Engagement History "
+                   "permission) it signs its requests with; missing: %s\n" % (", ".join(KEY_VARIABLES), ", ".join(missing)))
+    auth = OAuth1(*(env[name] for name in KEY_VARIABLES), signature_method="HMAC-SHA1", signature_type="auth_header")
     base = args.base_url
     if not base:
         r = requests.get(DOMAIN_API.format(account=args.account), timeout=30)

@@ -170,6 +170,14 @@ func TestBackfillFromLivePerson(t *testing.T) {
 
 	dir := t.TempDir()
 	out := filepath.Join(dir, "pages")
+	// Without its key's variables it says which it needs, not a traceback.
+	bare := exec.Command(python, "../../clients/python/lp_export.py", "--account", "4343", "--out", out, "--base-url", lp.URL)
+	bare.Env = []string{"LP_TOKEN=t"}
+	said, err := bare.CombinedOutput()
+	if code := bare.ProcessState.ExitCode(); code != 2 || strings.Contains(string(said), "Traceback") ||
+		!strings.Contains(string(said), "missing: LP_CONSUMER_KEY, LP_CONSUMER_SECRET, LP_TOKEN_SECRET") {
+		t.Errorf("without the key's variables: exit %d, %v:\n%s", code, err, said)
+	}
 	cmd := exec.Command(python, "../../clients/python/lp_export.py", "--account", "4343", "--out", out, "--base-url", lp.URL)
 	cmd.Env = append(os.Environ(), "LP_CONSUMER_KEY=k", "LP_CONSUMER_SECRET=s", "LP_TOKEN=t", "LP_TOKEN_SECRET=ts")
 	report, err := cmd.CombinedOutput()

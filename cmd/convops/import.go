@@ -18,11 +18,13 @@ import (
 type ImportCommand struct {
 	main *Main
 	clientFlags
-	Account string
-	Timeout time.Duration
+	Account    string
+	Timeout    time.Duration
+	ShiftToNow bool
+	shift      int64 // milliseconds added to the pages' times
 }
 
-const importUsage = `Usage: convops import liveperson --account ID [--url URL] [--token TOKEN] FILE...
+const importUsage = `Usage: convops import liveperson --account ID [--url URL] [--token TOKEN] [--shift-to-now] FILE...
 
 Sends pages of LivePerson Messaging Interactions API results (what
 conversations/search returns: {"conversationHistoryRecords": [...]}, or an
@@ -33,6 +35,11 @@ pages that overlap, or the same page twice, counts each conversation once. A
 page with an invalid record is refused whole, its problems are listed, and the
 next file is sent. A file over 8 MiB goes in parts of its records; when a part
 is refused, the parts before it are stored, and the command says which.
+
+--shift-to-now moves every record's times (the epoch-millisecond ones convops
+reads) by one amount, so that the latest end among the files is a minute ago:
+for trying pages older than the server's 24-hour window, such as the sample
+liveperson/testdata/page.json.
 
 `
 
@@ -51,6 +58,7 @@ func (c *ImportCommand) Run(ctx context.Context, args []string) error {
 	c.register(fs)
 	fs.StringVar(&c.Account, "account", "", "account `id` the conversations are of (convops's, which may be LivePerson's)")
 	fs.DurationVar(&c.Timeout, "timeout", 60*time.Second, "how long one request may take")
+	fs.BoolVar(&c.ShiftToNow, "shift-to-now", false, "move the records' times so that the latest end is a minute ago (for trying old pages)")
 	files, err := c.main.parseWithEnvArgs(fs, args[1:])
 	if err != nil {
 		return err
@@ -65,6 +73,13 @@ func (c *ImportCommand) Run(ctx context.Context, args []string) error {
 	cl, err := c.client()
 	if err != nil {
 		return err
+	}
+	if c.ShiftToNow {
+		if c.shift, err = shiftToNow(files, os.ReadFile, time.Now().UnixMilli()); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.main.Stderr, "moving the records' times by %s, so that the latest end is a minute ago\n",
+			(time.Duration(c.shift) * time.Millisecond).Round(time.Second))
 	}
 	cl.OnRetry = func(attempt int, wait time.Duration, err error) {
 		fmt.Fprintf(c.main.Stderr, "  retrying in %s (attempt %d): %v\n", wait.Round(time.Millisecond), attempt+1, err)
@@ -113,6 +128,11 @@ func (c *ImportCommand) importFile(ctx context.Context, cl *client.Client, name 
 	body, err := os.ReadFile(name)
 	if err != nil {
 		return client.Outcome{}, 0, err
+	}
+	if c.shift != 0 {
+		if body, err = shiftPage(body, c.shift); err != nil {
+			return client.Outcome{}, 0, err
+		}
 	}
 	pages, firsts := [][]byte{body}, []int{0}
 	if tooBigForOnePage(body) {

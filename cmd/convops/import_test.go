@@ -68,3 +68,46 @@ func TestImportLivePerson(t *testing.T) {
 		t.Errorf("split by records: %d pages from %v, %v", len(pages), firsts, err)
 	}
 }
+
+// TestImportShiftToNow: the sample page, older than the window, is refused
+// as it is and taken with --shift-to-now by a server on the real clock, as
+// the README's example runs it: the same conversations, their handling times
+// unchanged, resolved in the last hour.
+func TestImportShiftToNow(t *testing.T) {
+	const sample = "../../liveperson/testdata/page.json"
+	s := startServer(t, "--data-dir", t.TempDir())
+	importCmd := func(extra ...string) (string, string, error) {
+		return runCommand(t, append([]string{"import", "liveperson", "--url", s.url, "--token", testToken, "--account", "123"}, append(extra, sample)...)...)
+	}
+	if _, _, err := importCmd(); err == nil {
+		t.Fatal("the sample page, as it is, was taken: it should be older than the 24-hour window")
+	}
+	out, errOut, err := importCmd("--shift-to-now")
+	if err != nil || !strings.Contains(out, "1 files: 3 conversations accepted, 0 duplicates, 1 records skipped (not closed), 0 files refused") ||
+		!strings.Contains(errOut, "moving the records' times by") {
+		t.Fatalf("import --shift-to-now: %v\n%s%s", err, out, errOut)
+	}
+	_, shifted := s.do(t, "GET", "/operations/api/account/123/msgconversation?timeframe=60&v=1", testToken, "")
+
+	// The same page at the fixed clock, unshifted, has the same numbers.
+	fixed := startServer(t, "--data-dir", t.TempDir(), "--now", testkit.NowText)
+	if _, _, err := runCommand(t, "import", "liveperson", "--url", fixed.url, "--token", testToken, "--account", "123", sample); err != nil {
+		t.Fatal(err)
+	}
+	_, asIs := fixed.do(t, "GET", "/operations/api/account/123/msgconversation?timeframe=60&v=1", testToken, "")
+	if metrics := func(b string) string { return b[strings.Index(b, `"metricsTotals"`):] }; metrics(shifted) != metrics(asIs) {
+		t.Errorf("shifted:\n%s\nas it is, at its own time:\n%s", shifted, asIs)
+	}
+
+	// Every epoch-millisecond time moves by one amount; -1 (none) stays.
+	page := []byte(`{"conversationHistoryRecords":[{"info":{"startTimeL":1000,"endTimeL":5000,"duration":4000},"interactions":[{"interactionTimeL":2000}],"agentParticipants":[{"timeL":3000}],"transfers":[{"timeL":-1}]}]}`)
+	delta, err := shiftToNow([]string{"p"}, func(string) ([]byte, error) { return page, nil }, 100_000)
+	if err != nil || delta != 100_000-60_000-5000 {
+		t.Fatalf("delta %d, %v", delta, err)
+	}
+	moved, err := shiftPage(page, 10)
+	want := `{"conversationHistoryRecords":[{"agentParticipants":[{"timeL":3010}],"info":{"duration":4000,"endTimeL":5010,"startTimeL":1010},"interactions":[{"interactionTimeL":2010}],"transfers":[{"timeL":-1}]}]}`
+	if err != nil || string(moved) != want {
+		t.Errorf("shifted page:\n%s\nwant\n%s (%v)", moved, want, err)
+	}
+}
