@@ -47,14 +47,15 @@ type File struct {
 }
 
 // ReadFile reads and checks a keys file. It refuses a file that others can
-// read: it holds secrets.
+// read: it holds secrets. Its group may read it when that group is one of
+// this process's own (a service's keys file, root:convops 0640).
 func ReadFile(path string) (*File, error) {
 	info, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("read keys file: %w", err)
 	}
-	if perm := info.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("keys file %s is readable by others (mode %04o): run chmod 600 %s", path, perm, path)
+	if perm := info.Mode().Perm(); perm&0o007 != 0 || (perm&0o070 != 0 && !groupMayRead(info)) {
+		return nil, fmt.Errorf("keys file %s is readable by others (mode %04o): run chmod 600 %s (or 640, with a group of this server's)", path, perm, path)
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {

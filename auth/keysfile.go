@@ -14,7 +14,8 @@ import (
 
 // WriteFile writes a keys file atomically with mode 0600: a temporary file in
 // the same directory, synced, then renamed over the old one, so a running
-// server reloading on SIGHUP reads either the old file or the new one. A
+// server reloading it reads either the old file or the new one. A file that
+// was there keeps its owner, group and mode (less others' bits). A
 // path that is a symbolic link is written through: its target is replaced,
 // and the link stays. Writers that read the file first hold LockFile.
 func WriteFile(path string, f *File) error {
@@ -40,6 +41,12 @@ func WriteFile(path string, f *File) error {
 	if err := tmp.Chmod(0o600); err != nil {
 		tmp.Close()
 		return fmt.Errorf("write keys file: %w", err)
+	}
+	if old, err := os.Stat(path); err == nil {
+		if err := keepOwner(tmp, old); err != nil {
+			tmp.Close()
+			return fmt.Errorf("write keys file %s: %w", path, err)
+		}
 	}
 	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()

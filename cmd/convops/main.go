@@ -5,6 +5,7 @@
 //	convops query [flags]             ask a server for an account's metrics
 //	convops ingest [flags] FILE|-     send events from a file
 //	convops keys add|list|revoke      manage API keys
+//	convops completion bash|zsh       print a shell completion script
 //	convops --version                 say which build this is
 //
 // The benchmark is a command of its own, convops-bench, so that this binary
@@ -63,6 +64,7 @@ Usage:
   convops import liveperson [flags] FILE...
                                    send pages of LivePerson Messaging Interactions results (convops import liveperson -h)
   convops keys add|list|revoke     manage API keys (convops keys for help)
+  convops completion bash|zsh      print a shell completion script
   convops --version                say which build this is
 `
 
@@ -89,6 +91,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return (&IngestCommand{main: m}).Run(ctx, args[1:])
 	case "import":
 		return (&ImportCommand{main: m}).Run(ctx, args[1:])
+	case "completion":
+		return m.completion(args[1:])
 	case "version", "--version", "-version", "-v":
 		fmt.Fprintln(m.Stdout, versionString())
 		return nil

@@ -50,6 +50,18 @@ func TestVersion(t *testing.T) {
 	if want := "commit " + strings.TrimSpace(string(head)); err != nil || !strings.Contains(string(built), want) {
 		t.Errorf("the binary's --version: %q, %v; want %q", built, err, want)
 	}
+
+	// A release is stamped as scripts/release stamps it, and says so
+	// even when the toolchain records nothing of the checkout.
+	stamped := filepath.Join(t.TempDir(), "convops")
+	ldflags := "-X main.version=9.8.7 -X main.commit=0123abcd -X main.built=2026-12-06T12:00:00Z"
+	if out, err := exec.Command("go", "build", "-buildvcs=false", "-ldflags", ldflags, "-o", stamped, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	got, err := exec.Command(stamped, "--version").Output()
+	if want := "convops 9.8.7 commit 0123abcd (2026-12-06T12:00:00Z), go1."; err != nil || !strings.HasPrefix(string(got), want) {
+		t.Errorf("a stamped build's --version: %q, %v; want it to begin %q", got, err, want)
+	}
 }
 
 // TestIngestAndQueryCommands: `convops ingest` sends a JSON array and an

@@ -6,27 +6,29 @@ import (
 	"runtime/debug"
 )
 
-// version is the release, set when building one:
+// The release, its commit and the time it was built, stamped when building
+// one (scripts/release does), so that --version is right however the
+// toolchain was run (-buildvcs=false, a tree without .git):
 //
-//	go build -ldflags "-X main.version=v1.2.0" ./cmd/convops
-var version = ""
+//	go build -ldflags "-X main.version=0.1.0 -X main.commit=$(git rev-parse HEAD) -X main.built=2026-12-06T12:00:00Z" ./cmd/convops
+var version, commit, built = "", "", ""
 
 // versionString says which build this is: the release (or the module's
 // version, "(devel)" for a build from a work tree), the commit it was built
 // from when the toolchain recorded it, and the Go it was built with.
 func versionString() string {
-	v, commit, when, modified := version, "", "", false
+	v, rev, when, modified := version, commit, built, false
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		if v == "" {
 			v = bi.Main.Version
 		}
 		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				commit = s.Value
-			case "vcs.time":
+			switch {
+			case s.Key == "vcs.revision" && rev == "":
+				rev = s.Value
+			case s.Key == "vcs.time" && when == "":
 				when = s.Value
-			case "vcs.modified":
+			case s.Key == "vcs.modified" && commit == "":
 				modified = s.Value == "true"
 			}
 		}
@@ -36,8 +38,8 @@ func versionString() string {
 	}
 	out := "convops " + v
 	switch {
-	case commit != "":
-		out += " commit " + commit
+	case rev != "":
+		out += " commit " + rev
 		if when != "" {
 			out += " (" + when + ")"
 		}
