@@ -17,6 +17,7 @@ require (
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/common v0.72.0
 	github.com/tmaxmax/go-sse v0.12.0
+	go.yaml.in/yaml/v3 v3.0.5
 )
 
 require (

@@ -49,12 +49,21 @@ type File struct {
 // ReadFile reads and checks a keys file. It refuses a file that others can
 // read: it holds secrets. Its group may read it when that group is one of
 // this process's own (a service's keys file, root:convops 0640).
-func ReadFile(path string) (*File, error) {
+func ReadFile(path string) (*File, error) { return readFile(path, false) }
+
+// ReadFileToManage is ReadFile for the commands that list and rewrite the
+// file: its group may read it whatever the group, as the one managing it
+// (root, for a service's root:convops 0640) is not the one it was given to,
+// and a rewritten file keeps its group and mode. Others may not read it, as
+// for ReadFile.
+func ReadFileToManage(path string) (*File, error) { return readFile(path, true) }
+
+func readFile(path string, anyGroup bool) (*File, error) {
 	info, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("read keys file: %w", err)
 	}
-	if perm := info.Mode().Perm(); perm&0o007 != 0 || (perm&0o070 != 0 && !groupMayRead(info)) {
+	if perm := info.Mode().Perm(); perm&0o007 != 0 || (perm&0o070 != 0 && !anyGroup && !groupMayRead(info)) {
 		return nil, fmt.Errorf("keys file %s is readable by others (mode %04o): run chmod 600 %s (or 640, with a group of this server's)", path, perm, path)
 	}
 	data, err := os.ReadFile(path)

@@ -43,6 +43,10 @@ func TestKeysFileOfAServiceGroup(t *testing.T) {
 	if _, err := ReadFile(path); err == nil || !strings.Contains(err.Error(), "readable by others") {
 		t.Errorf("mode 0640, of another group: %v", err)
 	}
+	// The one managing the file (root, its owner) lists and rewrites it.
+	if _, err := ReadFileToManage(path); err != nil {
+		t.Errorf("mode 0640, of another group, to manage: %v", err)
+	}
 	if err := os.Chmod(path, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -55,6 +59,9 @@ func TestKeysFileOfAServiceGroup(t *testing.T) {
 	}
 	if err := os.Chmod(path, 0o644); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := ReadFileToManage(path); err == nil {
+		t.Error("mode 0644, to manage: others may read it, and it was taken")
 	}
 	if err := WriteFile(path, f); err != nil {
 		t.Fatal(err)

@@ -50,7 +50,7 @@ func (c *KeysCommand) path() string {
 
 // load reads the keys file; a missing file is an empty one.
 func (c *KeysCommand) load() (*auth.File, error) {
-	f, err := auth.ReadFile(c.path())
+	f, err := auth.ReadFileToManage(c.path())
 	if errors.Is(err, os.ErrNotExist) {
 		return &auth.File{}, nil
 	}
@@ -155,7 +155,7 @@ func (c *KeysCommand) list(args []string) error {
 	}
 	// A missing file is an error here: an empty table would say the
 	// server has no keys, when it is more likely the wrong path.
-	f, err := auth.ReadFile(c.path())
+	f, err := auth.ReadFileToManage(c.path())
 	if errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("no keys file at %s (give --keys or --data-dir; convops serve creates it, convops keys add too)", c.path())
 	}
