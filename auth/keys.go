@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -47,26 +48,34 @@ type File struct {
 }
 
 // ReadFile reads and checks a keys file. It refuses a file that others can
-// read: it holds secrets. Its group may read it when that group is one of
-// this process's own (a service's keys file, root:convops 0640).
+// read: it holds secrets. Its group may read it (not write it) when that
+// group is this process's effective group (a service's keys file,
+// root:convops 0640).
 func ReadFile(path string) (*File, error) { return readFile(path, false) }
 
 // ReadFileToManage is ReadFile for the commands that list and rewrite the
 // file: its group may read it whatever the group, as the one managing it
 // (root, for a service's root:convops 0640) is not the one it was given to,
-// and a rewritten file keeps its group and mode. Others may not read it, as
-// for ReadFile.
+// and a rewritten file keeps its group and mode. Others may not read it, nor
+// the group write it, as for ReadFile.
 func ReadFileToManage(path string) (*File, error) { return readFile(path, true) }
 
 func readFile(path string, anyGroup bool) (*File, error) {
-	info, err := os.Stat(path)
+	// The mode is checked of the file read: one open, so that a file
+	// renamed in between cannot pass the check for another.
+	fd, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read keys file: %w", err)
 	}
-	if perm := info.Mode().Perm(); perm&0o007 != 0 || (perm&0o070 != 0 && !anyGroup && !groupMayRead(info)) {
-		return nil, fmt.Errorf("keys file %s is readable by others (mode %04o): run chmod 600 %s (or 640, with a group of this server's)", path, perm, path)
+	defer fd.Close()
+	info, err := fd.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("read keys file: %w", err)
 	}
-	data, err := os.ReadFile(path)
+	if perm := info.Mode().Perm(); perm&0o007 != 0 || (perm&0o070 != 0 && !(anyGroup && perm&0o020 == 0) && !groupMayRead(info)) {
+		return nil, fmt.Errorf("keys file %s is readable by others (mode %04o): run chmod 600 %s (or 640, with this server's group)", path, perm, path)
+	}
+	data, err := io.ReadAll(fd)
 	if err != nil {
 		return nil, fmt.Errorf("read keys file: %w", err)
 	}

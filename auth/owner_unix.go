@@ -7,32 +7,24 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"slices"
 	"syscall"
 )
 
 // groupMayRead tells whether a keys file's group may read it: when the
-// group is one of this process's own. That is how a service is given its
-// keys file without owning it (root:convops, mode 0640), and how Kubernetes
-// mounts a secret for a pod's fsGroup (mode 0440); a group of other users
-// reading the secrets is refused as "others" are.
+// group is this process's own (its effective group), and may not write it.
+// That is how a service is given its keys file without owning it
+// (root:convops 0640, the unit's Group=convops), and how Kubernetes mounts a
+// secret for a pod whose runAsGroup is its fsGroup (0440). A supplementary
+// group is not enough: who else is in it cannot be known here.
 func groupMayRead(info fs.FileInfo) bool {
 	st, ok := info.Sys().(*syscall.Stat_t)
-	if !ok {
-		return false
-	}
-	gid := int(st.Gid)
-	if gid == os.Getgid() || gid == os.Getegid() {
-		return true
-	}
-	groups, err := os.Getgroups()
-	return err == nil && slices.Contains(groups, gid)
+	return ok && int(st.Gid) == os.Getegid() && info.Mode().Perm()&0o020 == 0
 }
 
 // keepOwner gives the new file f the owner, group and mode of the file it
 // replaces, so that a keys file kept root:convops 0640 for a service stays
-// readable by it after root edits it. Only the owner and group bits of the
-// mode are kept, never others'.
+// readable by it after root edits it. Only the owner's bits and the group's
+// read bit are kept: never the group's write, never others'.
 func keepOwner(f *os.File, old fs.FileInfo) error {
 	st, ok := old.Sys().(*syscall.Stat_t)
 	if !ok {
@@ -46,5 +38,5 @@ func keepOwner(f *os.File, old fs.FileInfo) error {
 			return err
 		}
 	}
-	return f.Chmod(old.Mode().Perm() & 0o660)
+	return f.Chmod(old.Mode().Perm() & 0o640)
 }

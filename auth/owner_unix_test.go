@@ -26,6 +26,19 @@ func TestKeysFileOfAServiceGroup(t *testing.T) {
 	if _, err := ReadFile(path); err != nil {
 		t.Errorf("mode 0640, of this process's group: %v", err)
 	}
+	// Its group may read it, not write it.
+	if err := os.Chmod(path, 0o660); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadFile(path); err == nil {
+		t.Error("mode 0660 taken: its group may change the keys")
+	}
+	if _, err := ReadFileToManage(path); err == nil {
+		t.Error("mode 0660 taken to manage: its group may change the keys")
+	}
+	if err := os.Chmod(path, 0o640); err != nil {
+		t.Fatal(err)
+	}
 	f.Keys = append(f.Keys, Key{Name: "y", Accounts: []string{"2"}, Scopes: []string{"read"}, BearerSHA256: HashToken("u")})
 	if err := WriteFile(path, f); err != nil {
 		t.Fatal(err)

@@ -20,7 +20,8 @@ import (
 // run: every flag and CONVOPS_* variable they give is one `convops serve`
 // takes, with a value it accepts; the layout is docs/cluster.md's (three
 // NATS servers, two shards of two nodes); the image's user is the one the
-// Kubernetes pods run as, and may read the keys as they are mounted.
+// Kubernetes pods run as, with the secret's mode and group that auth's rule
+// for a keys file takes (its group, the pod's, may read it).
 
 // serveFlagNames returns the names of serve's flags.
 func serveFlagNames(t *testing.T) map[string]bool {
@@ -271,6 +272,12 @@ func TestKubernetesManifests(t *testing.T) {
 	shards := map[string]int{}
 	var natsReplicas int
 	var routes string
+	services := map[string]bool{}
+	for _, d := range docs {
+		if d["kind"] == "Service" {
+			services[at(d, "metadata", "name").(string)] = true
+		}
+	}
 	for _, d := range docs {
 		name := at(d, "metadata", "name").(string)
 		switch {
@@ -284,13 +291,28 @@ func TestKubernetesManifests(t *testing.T) {
 			env := map[string]string{}
 			var names []string
 			for _, e := range at(ctr, "env").([]any) {
-				env[at(e, "name").(string)] = at(e, "value").(string)
-				names = append(names, at(e, "name").(string))
+				name := at(e, "name").(string)
+				value, _ := at(e, "value").(string)
+				// As the kubelet expands $(VAR) of the variables before.
+				env[name] = strings.ReplaceAll(value, "$(POD_NAMESPACE)", "default")
+				if strings.HasPrefix(name, "CONVOPS_") {
+					names = append(names, name)
+				}
 			}
 			checkEnvNames(t, name, names, flags)
 			args := strs(at(ctr, "args"))
 			c := parseServe(t, name, args[1:], env)
 			shards[c.ShardFlag] += at(d, "spec", "replicas").(int)
+			// Clients call the Service by its names: the server must answer
+			// for them (others get 421).
+			for _, host := range []string{"convops", "convops.default.svc.cluster.local"} {
+				if !slices.Contains(splitList(c.AllowedHosts), host) {
+					t.Errorf("%s: --allowed-hosts %q lacks the Service's name %s", name, c.AllowedHosts, host)
+				}
+			}
+			if at(d, "spec", "serviceName") != name || !services[name] {
+				t.Errorf("%s: its governing Service %v is not among %v", name, at(d, "spec", "serviceName"), services)
+			}
 			if c.DataDir != volume {
 				t.Errorf("%s: data dir %s, the image's volume %s", name, c.DataDir, volume)
 			}

@@ -130,11 +130,16 @@ func TestKeysReloadWithoutSignal(t *testing.T) {
 	if got := status(board); got != 200 {
 		t.Errorf("after a broken keys file, the key in force got %d", got)
 	}
-	// Others may read it: refused likewise.
-	if err := auth.WriteFile(keys, &auth.File{Keys: []auth.Key{{Name: "other", Accounts: []string{"7"}, Scopes: []string{"read"}, BearerSHA256: auth.HashToken("other-token")}}}); err != nil {
+	// Others may read it: refused likewise. (Made aside and renamed into
+	// place, so that the server never sees it private.)
+	aside := filepath.Join(dir, "aside.json")
+	if err := auth.WriteFile(aside, &auth.File{Keys: []auth.Key{{Name: "other", Accounts: []string{"7"}, Scopes: []string{"read"}, BearerSHA256: auth.HashToken("other-token")}}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chmod(keys, 0o644); err != nil {
+	if err := os.Chmod(aside, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(aside, keys); err != nil {
 		t.Fatal(err)
 	}
 	testkit.Eventually(t, 30*time.Second, func() bool { return strings.Contains(s.logs.String(), "readable by others") })
@@ -149,6 +154,29 @@ func TestKeysReloadWithoutSignal(t *testing.T) {
 		t.Fatal(err)
 	}
 	testkit.Eventually(t, 30*time.Second, func() bool { return status("other-token") == 200 && status(board) == 401 })
+
+	// Given to a group not the server's, then back: a change of group
+	// alone is seen, both ways.
+	if os.Geteuid() != 0 {
+		return
+	}
+	count := func(what string) int { return strings.Count(s.logs.String(), what) }
+	refused := count("readable by others")
+	if err := os.Chmod(keys, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(keys, -1, 54321); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 30*time.Second, func() bool { return count("readable by others") > refused })
+	reloaded := count("keys reloaded")
+	if err := os.Chown(keys, -1, os.Getegid()); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 30*time.Second, func() bool { return count("keys reloaded") > reloaded })
+	if got := status("other-token"); got != 200 {
+		t.Errorf("after the group was given back: %d", got)
+	}
 }
 
 // TestOAuth1AgainstServer signs real API requests with the third-party

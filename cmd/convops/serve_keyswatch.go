@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"crypto/sha256"
+	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -15,20 +17,31 @@ import (
 // digest of its bytes and mode, or of the error that kept it from being read.
 type keysState [sha256.Size]byte
 
-// lookAtKeys returns the keys file's state. The mode is part of it: a file
-// made readable by others is refused, and made private again, taken.
+// lookAtKeys returns the keys file's state. Its mode, owner and group are
+// part of it: a file made readable by others is refused, and made private
+// again (or given the server's group), taken.
 func lookAtKeys(path string) keysState {
 	h := sha256.New()
-	info, err := os.Stat(path)
-	if err == nil {
-		var data []byte
-		if data, err = os.ReadFile(path); err == nil {
-			h.Write([]byte(info.Mode().String()))
-			h.Write([]byte{0})
-			h.Write(data)
+	err := func() error {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
 		}
-	}
+		defer f.Close()
+		info, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s", info.Mode())
+		if st, ok := info.Sys().(*syscall.Stat_t); ok {
+			fmt.Fprintf(h, " %d:%d", st.Uid, st.Gid)
+		}
+		h.Write([]byte{0})
+		_, err = io.Copy(h, f)
+		return err
+	}()
 	if err != nil {
+		h.Reset()
 		h.Write([]byte("error\x00" + err.Error()))
 	}
 	var st keysState
