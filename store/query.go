@@ -81,6 +81,9 @@ func (s *Store) Query(q convops.Query, w convops.Window) convops.Result {
 	defer t.release()
 	reports := a.reportsLocked(&q, spans, t)
 	res := convops.Result{Whole: reports[len(spans)-1]}
+	if len(w.Intervals) > 0 {
+		res.Intervals = make([]convops.IntervalReport, 0, len(w.Intervals))
+	}
 	for i, span := range w.Intervals {
 		res.Intervals = append(res.Intervals, convops.IntervalReport{TimestampMs: span.EndMs(), Report: reports[i]})
 	}
@@ -132,6 +135,9 @@ func (a *account) reportsLocked(q *convops.Query, spans []convops.Span, t *taile
 			if !any {
 				return
 			}
+			if w := with[len(spans)-1]; w != nil {
+				w.Agents = make([]convops.AgentMetrics, 0, len(sk.agents.items))
+			}
 			for j := range sk.agents.items {
 				sk.agents.items[j].sums(spans, sums)
 				tails(&sk.agents.items[j], nil)
@@ -141,6 +147,13 @@ func (a *account) reportsLocked(q *convops.Query, spans []convops.Span, t *taile
 					}
 				}
 			}
+		}
+		// As for agents below: the whole span's list made at its size.
+		whole := len(spans) - 1
+		if q.Skills.All {
+			r[whole].Skills = make([]convops.SkillMetrics, 0, len(a.skills.items))
+		} else {
+			r[whole].Skills = make([]convops.SkillMetrics, 0, min(len(q.Skills.IDs), len(a.skills.items)))
 		}
 		if q.Skills.All {
 			for j := range a.skills.items {
@@ -178,6 +191,15 @@ func (a *account) reportsLocked(q *convops.Query, spans []convops.Span, t *taile
 					r[i].Agents = append(r[i].Agents, convops.AgentMetrics{AgentID: id, Counters: sums[i]})
 				}
 			}
+		}
+		// The whole span's list (the last) holds about every agent asked
+		// for: made once at that size, not grown by doubling (its
+		// elements hold a pointer, so each growth is a scanned copy).
+		whole := len(spans) - 1
+		if q.Agents.All {
+			r[whole].Agents = make([]convops.AgentMetrics, 0, len(a.agents.items))
+		} else {
+			r[whole].Agents = make([]convops.AgentMetrics, 0, min(len(q.Agents.IDs), len(a.agents.items)))
 		}
 		if q.Agents.All {
 			for j := range a.agents.items {
