@@ -91,8 +91,9 @@ func clip(s string) string {
 // no public URL: the address's host; for a wildcard address, the
 // machine's addresses and name; for a loopback one, the loopback names;
 // and the extra hosts given (--allowed-hosts). Hosts are compared without
-// their port.
-func AllowedHosts(addr net.Addr, extra []string) []string {
+// their port. A wildcard address's machine addresses that cannot be listed
+// are left out, and said in warn (requests naming them get 421).
+func AllowedHosts(addr net.Addr, extra []string) (hosts []string, warn error) {
 	var out []string
 	add := func(h string) {
 		if h = hostName(h); h != "" && !slices.Contains(out, h) {
@@ -112,6 +113,8 @@ func AllowedHosts(addr net.Addr, extra []string) []string {
 						add(ipn.IP.String())
 					}
 				}
+			} else {
+				warn = fmt.Errorf("the machine's addresses cannot be listed, so requests naming them get 421 (give them with --allowed-hosts): %w", err)
 			}
 			if name, err := os.Hostname(); err == nil {
 				add(name)
@@ -128,5 +131,5 @@ func AllowedHosts(addr net.Addr, extra []string) []string {
 	for _, h := range extra {
 		add(h)
 	}
-	return out
+	return out, warn
 }

@@ -201,13 +201,17 @@ func (c *ServeCommand) build(s *serving) error {
 		s.metrics.WatchPeers(s.peers)
 	}
 	observer := s.metrics.WatchHTTP(func() httpapi.StreamStats { return s.api.StreamStats() })
+	allowed, warn := httpapi.AllowedHosts(s.ln.Addr(), append(splitList(c.AllowedHosts), c.certificateHosts()...))
+	if warn != nil && c.PublicURL == "" {
+		c.logger.Warn(warn.Error())
+	}
 	s.api = httpapi.New(httpapi.Options{
 		Backend:                 s.n,
 		Auth:                    s.keyring,
 		Now:                     s.now,
 		Logger:                  c.logger,
 		PublicURL:               c.PublicURL,
-		AllowedHosts:            httpapi.AllowedHosts(s.ln.Addr(), append(splitList(c.AllowedHosts), c.certificateHosts()...)),
+		AllowedHosts:            allowed,
 		MaxInflightPerAccount:   c.MaxInflightPerAccount,
 		MaxInflightBytes:        c.MaxInflightBytes,
 		MaxUnauthenticatedBytes: c.MaxUnauthenticatedBytes,
