@@ -14,7 +14,8 @@ import (
 )
 
 // keysState is what the keys file held when it was last looked at: the
-// digest of its bytes and mode, or of the error that kept it from being read.
+// digest of its bytes, mode, owner and group, or of the error that kept it
+// from being read.
 type keysState [sha256.Size]byte
 
 // lookAtKeys returns the keys file's state. Its mode, owner and group are
