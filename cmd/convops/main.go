@@ -24,6 +24,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -47,7 +48,15 @@ type Main struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
+
+	// fromEnv lists the flags that took their value from the environment,
+	// so that an error about one can say where its value came from.
+	fromEnv []envValue
 }
+
+// envValue is a flag set from a CONVOPS_* variable: the value as given,
+// and as the flag holds it then.
+type envValue struct{ flag, variable, value, set string }
 
 // NewMain returns a Main wired to the process's streams and environment.
 func NewMain() *Main {
@@ -68,8 +77,13 @@ Usage:
   convops --version                say which build this is
 `
 
-// Run runs the subcommand named by args[0].
+// Run runs the subcommand named by args[0]; an error about a flag set
+// from the environment says the variable.
 func (m *Main) Run(ctx context.Context, args []string) error {
+	return m.withEnvSource(m.run(ctx, args))
+}
+
+func (m *Main) run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
 		fmt.Fprint(m.Stderr, usage)
 		return flag.ErrHelp
@@ -135,6 +149,7 @@ func (m *Main) parseWithEnvArgs(fs *flag.FlagSet, args []string) ([]string, erro
 			if serr := fs.Set(f.Name, v); serr != nil {
 				err = fmt.Errorf("environment variable %s=%q is not valid for --%s: want %s", env, v, f.Name, expectedForm(f))
 			}
+			m.fromEnv = append(m.fromEnv, envValue{f.Name, env, v, f.Value.String()})
 		}
 	})
 	if err != nil {
@@ -143,7 +158,47 @@ func (m *Main) parseWithEnvArgs(fs *flag.FlagSet, args []string) ([]string, erro
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	// A flag given on the command line wins: its value is then not the
+	// environment's.
+	m.fromEnv = slices.DeleteFunc(m.fromEnv, func(e envValue) bool {
+		f := fs.Lookup(e.flag)
+		return f != nil && f.Value.String() != e.set
+	})
 	return fs.Args(), nil
+}
+
+// withEnvSource adds to an error that names a flag set from the
+// environment (say, "--shard: ...") the variable and value it came from:
+// the command line shows no such flag, and the user looks for it there.
+func (m *Main) withEnvSource(err error) error {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	msg := err.Error()
+	var from []string
+	for _, e := range m.fromEnv {
+		if namesFlag(msg, e.flag) {
+			from = append(from, fmt.Sprintf("--%s is %s=%q", e.flag, e.variable, e.value))
+		}
+	}
+	if len(from) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w (from the environment: %s)", err, strings.Join(from, ", "))
+}
+
+// namesFlag tells whether msg names --flag (not a longer flag it begins).
+func namesFlag(msg, flagName string) bool {
+	for rest := msg; ; {
+		i := strings.Index(rest, "--"+flagName)
+		if i < 0 {
+			return false
+		}
+		rest = rest[i+2+len(flagName):]
+		if rest == "" || !(rest[0] == '-' || rest[0] >= 'a' && rest[0] <= 'z' || rest[0] >= '0' && rest[0] <= '9') {
+			return true
+		}
+	}
 }
 
 // expectedForm says what a flag's value looks like, for an error about a

@@ -334,6 +334,25 @@ func TestFlagsFromEnvironment(t *testing.T) {
 			t.Errorf("%s=%s: %v (want the variable, the value and %q)", bad.name, bad.value, err, bad.want)
 		}
 	}
+	// A value of the right form that the command refuses: its error names
+	// the flag, and says the variable it came from, unless the command
+	// line gave the flag.
+	for _, c := range []struct {
+		env     map[string]string
+		args    []string
+		want    string
+		without string
+	}{
+		{map[string]string{"CONVOPS_SHARD": "banana"}, nil, `--shard is CONVOPS_SHARD="banana"`, ""},
+		{map[string]string{"CONVOPS_MAX_STREAMS": "0"}, nil, `--max-streams is CONVOPS_MAX_STREAMS="0"`, ""},
+		{map[string]string{"CONVOPS_SHARD": "banana"}, []string{"--shard", "pear"}, `"pear"`, "CONVOPS_SHARD"},
+	} {
+		m := &Main{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(k string) string { return c.env[k] }}
+		err := m.Run(context.Background(), append([]string{"serve"}, c.args...))
+		if err == nil || !strings.Contains(err.Error(), c.want) || (c.without != "" && strings.Contains(err.Error(), c.without)) {
+			t.Errorf("%v %v: %v (want %s, without %q)", c.env, c.args, err, c.want, c.without)
+		}
+	}
 }
 
 // TestBoundsPerAccount: a batch that would give an account more skills than
