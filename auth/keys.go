@@ -72,7 +72,10 @@ func readFile(path string, anyGroup bool) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read keys file: %w", err)
 	}
-	if perm := info.Mode().Perm(); perm&0o007 != 0 || (perm&0o070 != 0 && !(anyGroup && perm&0o020 == 0) && !groupMayRead(info)) {
+	// Others may never read it; its group may read it, never write it, and
+	// only when it is this process's group (or, to manage it, any group).
+	perm := info.Mode().Perm()
+	if perm&0o007 != 0 || perm&0o070 != 0 && (perm&0o020 != 0 || !anyGroup && !ownGroup(info)) {
 		return nil, fmt.Errorf("keys file %s is readable by others (mode %04o): run chmod 600 %s (or 640, with this server's group)", path, perm, path)
 	}
 	data, err := io.ReadAll(fd)

@@ -7,8 +7,8 @@ import (
 	"os"
 )
 
-// groupMayRead: without Unix groups, a file others may read is refused.
-func groupMayRead(fs.FileInfo) bool { return false }
+// ownGroup: without Unix groups, a file its group may read is refused.
+func ownGroup(fs.FileInfo) bool { return false }
 
 // keepOwner: without Unix owners, the new file keeps mode 0600.
 func keepOwner(*os.File, fs.FileInfo) error { return nil }

@@ -10,15 +10,15 @@ import (
 	"syscall"
 )
 
-// groupMayRead tells whether a keys file's group may read it: when the
-// group is this process's own (its effective group), and may not write it.
-// That is how a service is given its keys file without owning it
-// (root:convops 0640, the unit's Group=convops), and how Kubernetes mounts a
-// secret for a pod whose runAsGroup is its fsGroup (0440). A supplementary
-// group is not enough: who else is in it cannot be known here.
-func groupMayRead(info fs.FileInfo) bool {
+// ownGroup tells whether a keys file's group is this process's effective
+// group: such a group may read it. That is how a service is given its keys
+// file without owning it (root:convops 0640, the unit's Group=convops), and
+// how Kubernetes mounts a secret for a pod whose runAsGroup is its fsGroup
+// (0440). A supplementary group is not enough: who else is in it cannot be
+// known here.
+func ownGroup(info fs.FileInfo) bool {
 	st, ok := info.Sys().(*syscall.Stat_t)
-	return ok && int(st.Gid) == os.Getegid() && info.Mode().Perm()&0o020 == 0
+	return ok && int(st.Gid) == os.Getegid()
 }
 
 // keepOwner gives the new file f the owner, group and mode of the file it

@@ -90,6 +90,18 @@ func (s *Store) Query(q convops.Query, w convops.Window) convops.Result {
 	return res
 }
 
+// answerListSize is about the length of the whole span's list of the skills or
+// agents f asks for, of n held: the whole span lists about every one with
+// data, so its list is made once at that size rather than grown by
+// doubling (its elements hold a pointer, and each growth is a scanned
+// copy). The intervals' lists, shorter, grow.
+func answerListSize(f convops.IDFilter, n int) int {
+	if f.All {
+		return n
+	}
+	return min(len(f.IDs), n)
+}
+
 // reportsLocked computes the elements q asks for over each span, with
 // their tails when t is not nil. A nil account has no data. Lock of a
 // should be held for reading.
@@ -136,7 +148,7 @@ func (a *account) reportsLocked(q *convops.Query, spans []convops.Span, t *taile
 				return
 			}
 			if w := with[len(spans)-1]; w != nil {
-				w.Agents = make([]convops.AgentMetrics, 0, len(sk.agents.items))
+				w.Agents = make([]convops.AgentMetrics, 0, sk.agents.len())
 			}
 			for j := range sk.agents.items {
 				sk.agents.items[j].sums(spans, sums)
@@ -148,13 +160,7 @@ func (a *account) reportsLocked(q *convops.Query, spans []convops.Span, t *taile
 				}
 			}
 		}
-		// As for agents below: the whole span's list made at its size.
-		whole := len(spans) - 1
-		if q.Skills.All {
-			r[whole].Skills = make([]convops.SkillMetrics, 0, len(a.skills.items))
-		} else {
-			r[whole].Skills = make([]convops.SkillMetrics, 0, min(len(q.Skills.IDs), len(a.skills.items)))
-		}
+		r[len(spans)-1].Skills = make([]convops.SkillMetrics, 0, answerListSize(q.Skills, a.skills.len()))
 		if q.Skills.All {
 			for j := range a.skills.items {
 				report(a.skills.ids[j], &a.skills.items[j])
@@ -192,15 +198,7 @@ func (a *account) reportsLocked(q *convops.Query, spans []convops.Span, t *taile
 				}
 			}
 		}
-		// The whole span's list (the last) holds about every agent asked
-		// for: made once at that size, not grown by doubling (its
-		// elements hold a pointer, so each growth is a scanned copy).
-		whole := len(spans) - 1
-		if q.Agents.All {
-			r[whole].Agents = make([]convops.AgentMetrics, 0, len(a.agents.items))
-		} else {
-			r[whole].Agents = make([]convops.AgentMetrics, 0, min(len(q.Agents.IDs), len(a.agents.items)))
-		}
+		r[len(spans)-1].Agents = make([]convops.AgentMetrics, 0, answerListSize(q.Agents, a.agents.len()))
 		if q.Agents.All {
 			for j := range a.agents.items {
 				add(a.agents.ids[j], &a.agents.items[j])

@@ -24,6 +24,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -189,16 +190,7 @@ func (m *Main) withEnvSource(err error) error {
 
 // namesFlag tells whether msg names --flag (not a longer flag it begins).
 func namesFlag(msg, flagName string) bool {
-	for rest := msg; ; {
-		i := strings.Index(rest, "--"+flagName)
-		if i < 0 {
-			return false
-		}
-		rest = rest[i+2+len(flagName):]
-		if rest == "" || !(rest[0] == '-' || rest[0] >= 'a' && rest[0] <= 'z' || rest[0] >= '0' && rest[0] <= '9') {
-			return true
-		}
-	}
+	return regexp.MustCompile(`--` + regexp.QuoteMeta(flagName) + `([^a-z0-9-]|$)`).MatchString(msg)
 }
 
 // expectedForm says what a flag's value looks like, for an error about a
