@@ -11,12 +11,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/convops/convops"
@@ -49,49 +51,120 @@ type File struct {
 
 // ReadFile reads and checks a keys file. It refuses a file that others can
 // read: it holds secrets. Its group may read it (not write it) when that
-// group is this process's effective group (a service's keys file,
-// root:convops 0640).
-func ReadFile(path string) (*File, error) { return readFile(path, false) }
+// group is this process's effective group and the file is root's or this
+// user's (a service's keys file, root:convops 0640).
+func ReadFile(path string) (*File, error) {
+	f, _, err := readFile(path, false, nil)
+	return f, err
+}
 
 // ReadFileToManage is ReadFile for the commands that list and rewrite the
 // file: its group may read it whatever the group, as the one managing it
 // (root, for a service's root:convops 0640) is not the one it was given to,
 // and a rewritten file keeps its group and mode. Others may not read it, nor
 // the group write it, as for ReadFile.
-func ReadFileToManage(path string) (*File, error) { return readFile(path, true) }
+func ReadFileToManage(path string) (*File, error) {
+	f, _, err := readFile(path, true, nil)
+	return f, err
+}
 
-func readFile(path string, anyGroup bool) (*File, error) {
-	// The mode is checked of the file read: one open, so that a file
-	// renamed in between cannot pass the check for another.
-	fd, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read keys file: %w", err)
+// Version identifies what a keys file held when it was read: its bytes,
+// mode, owner and group, or the error that kept it from being read.
+type Version [sha256.Size]byte
+
+// ReadFileIfChanged is ReadFile for a server that watches its keys file:
+// f is nil and err nil when the file still holds what seen says. The
+// version is of the very bytes and mode checked and parsed (one open, one
+// read), so a file changed while it was read is read again next time, and
+// never taken as seen when it was not read whole.
+func ReadFileIfChanged(path string, seen Version) (f *File, now Version, err error) {
+	return readFile(path, false, &seen)
+}
+
+// maxKeysFileBytes bounds a keys file: a thousand keys take about 300 KB.
+const maxKeysFileBytes = 16 << 20
+
+func readFile(path string, manage bool, seen *Version) (*File, Version, error) {
+	data, info, err := readRegular(path)
+	v := version(info, data, err)
+	if seen != nil && v == *seen {
+		return nil, v, nil
 	}
-	defer fd.Close()
-	info, err := fd.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("read keys file: %w", err)
+		return nil, v, fmt.Errorf("read keys file: %w", err)
 	}
-	// Others may never read it; its group may read it, never write it, and
-	// only when it is this process's group (or, to manage it, any group).
-	perm := info.Mode().Perm()
-	if perm&0o007 != 0 || perm&0o070 != 0 && (perm&0o020 != 0 || !anyGroup && !ownGroup(info)) {
-		return nil, fmt.Errorf("keys file %s is readable by others (mode %04o): run chmod 600 %s (or 640, with this server's group)", path, perm, path)
-	}
-	data, err := io.ReadAll(fd)
-	if err != nil {
-		return nil, fmt.Errorf("read keys file: %w", err)
+	if err := checkMode(path, info, manage); err != nil {
+		return nil, v, err
 	}
 	// Unknown fields are ignored (a comment, a field of a later version); a
 	// misspelt secret field leaves a key without secret, which validate refuses.
 	var f File
 	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, fmt.Errorf("keys file %s is not valid: %w", path, err)
+		return nil, v, fmt.Errorf("keys file %s is not valid: %w", path, err)
 	}
 	if err := f.validate(); err != nil {
-		return nil, fmt.Errorf("keys file %s: %w", path, err)
+		return nil, v, fmt.Errorf("keys file %s: %w", path, err)
 	}
-	return &f, nil
+	return &f, v, nil
+}
+
+// readRegular reads a regular file whole, and its mode of the same open:
+// a file renamed in between cannot pass the check for another. A FIFO or a
+// device in its place is refused without waiting on it or reading it.
+func readRegular(path string) ([]byte, fs.FileInfo, error) {
+	fd, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer fd.Close()
+	info, err := fd.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, info, fmt.Errorf("%s is not a regular file (%s)", path, info.Mode().Type())
+	}
+	data, err := io.ReadAll(io.LimitReader(fd, maxKeysFileBytes+1))
+	if err == nil && len(data) > maxKeysFileBytes {
+		err = fmt.Errorf("%s is larger than %d MiB", path, maxKeysFileBytes>>20)
+	}
+	return data, info, err
+}
+
+// version hashes what readRegular saw.
+func version(info fs.FileInfo, data []byte, err error) Version {
+	h := sha256.New()
+	if err != nil {
+		fmt.Fprintf(h, "error\x00%s", err)
+	} else {
+		uid, gid := owner(info)
+		fmt.Fprintf(h, "%s %d:%d\x00", info.Mode(), uid, gid)
+		h.Write(data)
+	}
+	var v Version
+	h.Sum(v[:0])
+	return v
+}
+
+// checkMode refuses a keys file others may read. Its group may read it,
+// never write it, and only when the file is root's or this user's (its
+// owner may change it) and the group is this process's (or, to manage it,
+// any group).
+func checkMode(path string, info fs.FileInfo, manage bool) error {
+	perm := info.Mode().Perm()
+	uid, _ := owner(info)
+	switch {
+	case perm&0o007 != 0:
+	case perm&0o020 != 0:
+		return fmt.Errorf("keys file %s is writable by its group (mode %04o): run chmod 600 %s (or 640, with this server's group)", path, perm, path)
+	case perm&0o070 == 0:
+		return nil
+	case uid != 0 && int(uid) != os.Geteuid():
+		return fmt.Errorf("keys file %s belongs to uid %d, who may change it, and its group may read it (mode %04o): a keys file its group may read must be root's or this user's", path, uid, perm)
+	case manage || ownGroup(info):
+		return nil
+	}
+	return fmt.Errorf("keys file %s is readable by others (mode %04o): run chmod 600 %s (or 640, with this server's group)", path, perm, path)
 }
 
 func (f *File) validate() error {

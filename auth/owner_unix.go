@@ -17,23 +17,34 @@ import (
 // (0440). A supplementary group is not enough: who else is in it cannot be
 // known here.
 func ownGroup(info fs.FileInfo) bool {
-	st, ok := info.Sys().(*syscall.Stat_t)
-	return ok && int(st.Gid) == os.Getegid()
+	_, gid := owner(info)
+	return int(gid) == os.Getegid()
+}
+
+// owner returns a file's owner and group.
+func owner(info fs.FileInfo) (uid, gid uint32) {
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		return st.Uid, st.Gid
+	}
+	return 0, 0
 }
 
 // keepOwner gives the new file f the owner, group and mode of the file it
 // replaces, so that a keys file kept root:convops 0640 for a service stays
 // readable by it after root edits it. Only the owner's bits and the group's
-// read bit are kept: never the group's write, never others'.
+// read bit are kept: never the group's write, never others'. A file of
+// another user's than root or this one is not kept so: the new file, with
+// new secrets, is this user's, mode 0600 (a file planted in a shared
+// directory must not hand them to whoever planted it).
 func keepOwner(f *os.File, old fs.FileInfo) error {
-	st, ok := old.Sys().(*syscall.Stat_t)
-	if !ok {
+	uid, gid := owner(old)
+	if uid != 0 && int(uid) != os.Geteuid() {
 		return nil
 	}
-	if int(st.Uid) != os.Geteuid() || int(st.Gid) != os.Getegid() {
-		if err := f.Chown(int(st.Uid), int(st.Gid)); err != nil {
+	if int(uid) != os.Geteuid() || int(gid) != os.Getegid() {
+		if err := f.Chown(int(uid), int(gid)); err != nil {
 			if errors.Is(err, fs.ErrPermission) {
-				return fmt.Errorf("the keys file belongs to uid %d gid %d, and this user cannot keep it theirs: run as its owner or as root", st.Uid, st.Gid)
+				return fmt.Errorf("the keys file belongs to uid %d gid %d, and this user cannot keep it theirs: run as its owner or as root", uid, gid)
 			}
 			return err
 		}

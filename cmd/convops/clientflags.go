@@ -22,6 +22,10 @@ type clientFlags struct {
 	TokenSecret    string
 }
 
+// secretFlags are the flags whose values are secrets: an error never
+// shows them.
+var secretFlags = []string{"token", "consumer-key", "consumer-secret", "access-token", "token-secret"}
+
 func (f *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.URL, "url", "http://127.0.0.1:8080", "the server's scheme, host and port")
 	fs.StringVar(&f.Token, "token", "", "bearer `token` (or CONVOPS_TOKEN)")

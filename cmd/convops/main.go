@@ -178,7 +178,12 @@ func (m *Main) withEnvSource(err error) error {
 	msg := err.Error()
 	var from []string
 	for _, e := range m.fromEnv {
-		if namesFlag(msg, e.flag) {
+		switch {
+		case !namesFlag(msg, e.flag):
+		case slices.Contains(secretFlags, e.flag):
+			// Never its value: the text may be a server's.
+			from = append(from, fmt.Sprintf("--%s is %s", e.flag, e.variable))
+		default:
 			from = append(from, fmt.Sprintf("--%s is %s=%q", e.flag, e.variable, e.value))
 		}
 	}

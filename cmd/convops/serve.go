@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/convops/convops"
+	"github.com/convops/convops/auth"
 	"github.com/convops/convops/cluster"
 	"github.com/convops/convops/eventlog"
 	"github.com/convops/convops/httpapi"
@@ -73,7 +74,7 @@ type ServeCommand struct {
 	Clock func() time.Time
 
 	logger   *slog.Logger
-	keysSeen keysState // the keys file as it was read at the start
+	keysSeen auth.Version // the keys file as it was read at the start
 
 	mu          sync.Mutex
 	addr        net.Addr      // the bound listen address, once listening

@@ -27,13 +27,12 @@ func (c *ServeCommand) openKeys() (*auth.Keyring, error) {
 		fmt.Fprintf(c.main.Stdout, "Created %s with key \"admin\" (all accounts, read and write).\n"+
 			"Its bearer token is shown only now; keep it safe:\n\n  %s\n\n", c.KeysPath, token)
 	}
-	// What the file holds is looked at before it is read: a change made
-	// between the two is seen by the watch, and read again.
-	c.keysSeen = lookAtKeys(c.KeysPath)
-	f, err := auth.ReadFile(c.KeysPath)
+	// The version read is the one the watch starts from.
+	f, version, err := auth.ReadFileIfChanged(c.KeysPath, auth.Version{})
 	if err != nil {
 		return nil, err
 	}
+	c.keysSeen = version
 	// Signed requests wait for the log's nonce bucket (SetNonces).
 	return auth.NewKeyring(f, auth.Options{PublicURL: c.PublicURL, RequireBodyHash: c.RequireBodyHash, SignedPerKey: c.SignedPerKey, Nonces: noNoncesYet{}})
 }

@@ -1,10 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -13,49 +9,13 @@ import (
 	"github.com/convops/convops/auth"
 )
 
-// keysState is what the keys file held when it was last looked at: the
-// digest of its bytes, mode, owner and group, or of the error that kept it
-// from being read.
-type keysState [sha256.Size]byte
-
-// lookAtKeys returns the keys file's state. Its mode, owner and group are
-// part of it: a file made readable by others is refused, and made private
-// again (or given the server's group), taken.
-func lookAtKeys(path string) keysState {
-	h := sha256.New()
-	err := func() error {
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		info, err := f.Stat()
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(h, "%s", info.Mode())
-		if st, ok := info.Sys().(*syscall.Stat_t); ok {
-			fmt.Fprintf(h, " %d:%d", st.Uid, st.Gid)
-		}
-		h.Write([]byte{0})
-		_, err = io.Copy(h, f)
-		return err
-	}()
-	if err != nil {
-		h.Reset()
-		h.Write([]byte("error\x00" + err.Error()))
-	}
-	var st keysState
-	h.Sum(st[:0])
-	return st
-}
-
-// watchKeys reloads the keys file when it changes, seen by a look at its
-// bytes every interval (0: never), and at once on SIGHUP. A file that cannot
-// be read or is not valid leaves the keys in force as they were, with one
-// log line saying why, until it changes again. Editing the file with
-// `convops keys` is all an operator does: no signal to find a process by.
-func (c *ServeCommand) watchKeys(k *auth.Keyring, seen keysState, interval time.Duration) (stop func()) {
+// watchKeys reloads the keys file when it changes, seen by a read of it
+// every interval (0: never), and at once on SIGHUP. seen is the version the
+// keyring was made from. A file that cannot be read or is not valid leaves
+// the keys in force as they were, with one log line saying why, until it
+// changes again. Editing the file with `convops keys` is all an operator
+// does: no signal to find a process by.
+func (c *ServeCommand) watchKeys(k *auth.Keyring, seen auth.Version, interval time.Duration) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	var tick <-chan time.Time
@@ -69,27 +29,23 @@ func (c *ServeCommand) watchKeys(k *auth.Keyring, seen keysState, interval time.
 	go func() {
 		defer close(exited)
 		for {
-			var why string
+			why, since := "the file changed", seen
 			select {
 			case <-hup:
-				why = "SIGHUP"
+				why, since = "SIGHUP", auth.Version{} // read whatever it holds
 			case <-tick:
-				why = "the file changed"
 			case <-done:
 				return
 			}
-			now := lookAtKeys(c.KeysPath)
-			if why != "SIGHUP" && bytes.Equal(now[:], seen[:]) {
-				continue
-			}
+			f, now, err := auth.ReadFileIfChanged(c.KeysPath, since)
 			seen = now
-			f, err := auth.ReadFile(c.KeysPath)
-			if err != nil {
+			switch {
+			case err != nil:
 				c.logger.Error("keys not reloaded; the previous keys stay in force", "path", c.KeysPath, "why", why, "err", err)
-				continue
+			case f != nil:
+				k.Replace(f)
+				c.logger.Info("keys reloaded", "path", c.KeysPath, "why", why, "keys", len(f.Keys))
 			}
-			k.Replace(f)
-			c.logger.Info("keys reloaded", "path", c.KeysPath, "why", why, "keys", len(f.Keys))
 		}
 	}()
 	return func() {

@@ -346,9 +346,16 @@ func TestFlagsFromEnvironment(t *testing.T) {
 		{map[string]string{"CONVOPS_SHARD": "banana"}, nil, `--shard is CONVOPS_SHARD="banana"`, ""},
 		{map[string]string{"CONVOPS_MAX_STREAMS": "0"}, nil, `--max-streams is CONVOPS_MAX_STREAMS="0"`, ""},
 		{map[string]string{"CONVOPS_SHARD": "banana"}, []string{"--shard", "pear"}, `"pear"`, "CONVOPS_SHARD"},
+		// A secret's variable is named, never its value.
+		{map[string]string{"CONVOPS_TOKEN": "SECRET-VALUE"}, []string{"query", "--account", "1", "--consumer-key", "a", "--consumer-secret", "b", "--access-token", "c", "--token-secret", "d"},
+			"--token is CONVOPS_TOKEN", "SECRET-VALUE"},
 	} {
 		m := &Main{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(k string) string { return c.env[k] }}
-		err := m.Run(context.Background(), append([]string{"serve"}, c.args...))
+		args := append([]string{"serve"}, c.args...)
+		if len(c.args) > 0 && c.args[0] == "query" {
+			args = c.args
+		}
+		err := m.Run(context.Background(), args)
 		if err == nil || !strings.Contains(err.Error(), c.want) || (c.without != "" && strings.Contains(err.Error(), c.without)) {
 			t.Errorf("%v %v: %v (want %s, without %q)", c.env, c.args, err, c.want, c.without)
 		}
